@@ -1,0 +1,207 @@
+"""Events: what a candidate may send (a tagged union), and the stored form every event takes.
+
+The candidate socket decodes with `CANDIDATE_EVENT_DECODER`, which knows only the event types of
+CONTRACT.md section 4, so a client cannot forge server-made events (interventions, vision).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+import msgspec
+
+Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+QuestionId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Metadata = dict[str, Any]
+
+
+def iso_ms(moment: datetime) -> str:
+    """The one time format Vigil emits: UTC, millisecond precision, `Z` suffix."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+
+
+# --- the data of the events that carry typed data ------------------------------------------
+
+
+class AnswerData(msgspec.Struct, frozen=True, kw_only=True):
+    response: Any
+    timeSpent: Annotated[float, msgspec.Meta(ge=0)] = 0
+
+
+class FocusLostData(msgspec.Struct, frozen=True, kw_only=True):
+    durationMs: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class IdleData(msgspec.Struct, frozen=True, kw_only=True):
+    seconds: Annotated[float, msgspec.Meta(ge=0)]
+
+
+class DeviceInfoData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The DeviceInfo fields of document 001; the browser reports what it can."""
+
+    userAgent: str | None = None
+    platform: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    screenResolution: str | None = None
+    windowSize: str | None = None
+    colorDepth: int | None = None
+    pixelRatio: float | None = None
+    touchSupport: bool | None = None
+    deviceMemory: float | None = None
+    hardwareConcurrency: int | None = None
+    connection: str | None = None
+    deviceFingerprint: str | None = None
+
+
+# --- the candidate's events ------------------------------------------------------------------
+
+
+class CandidateEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    seq: Seq
+    ts: AwareDatetime
+    questionId: QuestionId | None = None
+    data: Metadata | None = None
+
+
+class AssessmentStarted(CandidateEvent, tag="assessment_started", frozen=True, kw_only=True):
+    pass
+
+
+class QuestionViewed(CandidateEvent, tag="question_viewed", frozen=True, kw_only=True):
+    questionId: QuestionId
+
+
+class AnswerSubmitted(CandidateEvent, tag="answer_submitted", frozen=True, kw_only=True):
+    questionId: QuestionId
+    data: AnswerData  # type: ignore[assignment]
+
+
+class AssessmentSubmitted(CandidateEvent, tag="assessment_submitted", frozen=True, kw_only=True):
+    pass
+
+
+class TabSwitchDetected(CandidateEvent, tag="tab_switch_detected", frozen=True, kw_only=True):
+    pass
+
+
+class CopyAttempt(CandidateEvent, tag="copy_attempt", frozen=True, kw_only=True):
+    pass
+
+
+class PasteAttempt(CandidateEvent, tag="paste_attempt", frozen=True, kw_only=True):
+    pass
+
+
+class InspectElementOpened(CandidateEvent, tag="inspect_element_opened", frozen=True, kw_only=True):
+    pass
+
+
+class FullscreenExit(CandidateEvent, tag="fullscreen_exit", frozen=True, kw_only=True):
+    pass
+
+
+class FocusLost(CandidateEvent, tag="focus_lost", frozen=True, kw_only=True):
+    data: FocusLostData  # type: ignore[assignment]
+
+
+class RightClickAttempt(CandidateEvent, tag="right_click_attempt", frozen=True, kw_only=True):
+    pass
+
+
+class MultipleTabsDetected(CandidateEvent, tag="multiple_tabs_detected", frozen=True, kw_only=True):
+    pass
+
+
+class IdleDetected(CandidateEvent, tag="idle_detected", frozen=True, kw_only=True):
+    data: IdleData  # type: ignore[assignment]
+
+
+class ScreenRecordingStopped(
+    CandidateEvent, tag="screen_recording_stopped", frozen=True, kw_only=True
+):
+    pass
+
+
+class DeviceInfoReported(CandidateEvent, tag="device_info", frozen=True, kw_only=True):
+    data: DeviceInfoData  # type: ignore[assignment]
+
+
+class Heartbeat(CandidateEvent, tag="heartbeat", frozen=True, kw_only=True):
+    pass
+
+
+AnyCandidateEvent = (
+    AssessmentStarted
+    | QuestionViewed
+    | AnswerSubmitted
+    | AssessmentSubmitted
+    | TabSwitchDetected
+    | CopyAttempt
+    | PasteAttempt
+    | InspectElementOpened
+    | FullscreenExit
+    | FocusLost
+    | RightClickAttempt
+    | MultipleTabsDetected
+    | IdleDetected
+    | ScreenRecordingStopped
+    | DeviceInfoReported
+    | Heartbeat
+)
+
+CANDIDATE_EVENT_TYPES: Final = frozenset(
+    cls.__struct_config__.tag for cls in CandidateEvent.__subclasses__()
+)
+CANDIDATE_EVENT_DECODER: Final = msgspec.json.Decoder(AnyCandidateEvent)
+
+
+class FrameHeader(msgspec.Struct, frozen=True):
+    """What can be salvaged from a frame that failed validation, to name its seq in the error."""
+
+    seq: int | None = None
+
+
+FRAME_HEADER_DECODER: Final = msgspec.json.Decoder(FrameHeader)
+
+
+# --- server-made event types (CONTRACT.md section 4, plus the project's own) -----------------
+
+USER_DISCONNECTED: Final = "user_disconnected"
+FACE_NOT_DETECTED: Final = "face_not_detected"
+MULTIPLE_FACES_DETECTED: Final = "multiple_faces_detected"
+LOOKING_AWAY: Final = "looking_away"
+OBJECT_DETECTED: Final = "object_detected"
+INTERVENTION: Final = "intervention"
+SESSION_FAILED: Final = "session_failed"
+
+
+class StoredEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An event as the journal keeps it and admins receive it, whatever made it.
+
+    `offset` is per session, gapless and 1-based. `origin` says who made it: "candidate",
+    "server", "admin", "rest" or "vision".
+    """
+
+    type: str
+    offset: int
+    ts: str
+    seq: int | None = None
+    questionId: str | None = None
+    data: Metadata | None = None
+    origin: str = "candidate"
+
+
+def stored_from_candidate(event: AnyCandidateEvent, offset: int) -> StoredEvent:
+    data = event.data
+    return StoredEvent(
+        type=event.__struct_config__.tag,  # type: ignore[arg-type]
+        offset=offset,
+        ts=iso_ms(event.ts),
+        seq=event.seq,
+        questionId=event.questionId,
+        data=data if data is None or isinstance(data, dict) else msgspec.to_builtins(data),
+    )

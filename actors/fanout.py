@@ -1,0 +1,181 @@
+"""Fan-out to admins: channels, subscribers with bounded outboxes, and the commit callback.
+
+A broadcast is encoded once per channel and the same bytes go to every subscriber. A subscriber
+whose outbox is full is evicted on the spot, so one slow admin never holds up the others; it gets
+a fresh snapshot when it subscribes again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Final, Protocol
+
+from actors import outbound
+from actors.events import INTERVENTION, StoredEvent
+from actors.ports import EventEntry
+from actors.state import SessionState
+
+log = logging.getLogger("vigil.fanout")
+
+ALERTS: Final = "alerts"
+_ACTION_SEVERITY: Final = {
+    "warn": "medium",
+    "pause": "high",
+    "resume": "low",
+    "terminate": "critical",
+}
+
+
+class Subscriber(Protocol):
+    def offer(self, payload: bytes) -> bool:
+        """Queue `payload` without waiting; False when the outbox is full."""
+
+    def evict(self, reason: str) -> None:
+        """Disconnect this subscriber (it fell behind)."""
+
+
+def session_channel(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def assessment_channel(assessment_id: str) -> str:
+    return f"assessment:{assessment_id}"
+
+
+def parse_channel(channel: str) -> tuple[str, str] | None:
+    """("session", id), ("assessment", id) or ("alerts", ""); None if it is no channel."""
+    if channel == ALERTS:
+        return (ALERTS, "")
+    kind, sep, ident = channel.partition(":")
+    if sep and ident and kind in ("session", "assessment") and len(ident) <= 200:
+        return (kind, ident)
+    return None
+
+
+class Fanout:
+    def __init__(self) -> None:
+        self._channels: dict[str, set[Subscriber]] = {}
+        self._subscriptions: dict[Subscriber, set[str]] = {}
+        self.evicted_total = 0
+        self.delivered_total = 0
+
+    def subscribe(
+        self, subscriber: Subscriber, channel: str, sessions: Iterable[SessionState]
+    ) -> None:
+        """Send the snapshot, then every later message of `channel`; re-subscribing re-snapshots."""
+        snapshot = outbound.encode(outbound.Snapshot(channel=channel, sessions=list(sessions)))
+        if not self._deliver(subscriber, snapshot):
+            return
+        self._channels.setdefault(channel, set()).add(subscriber)
+        self._subscriptions.setdefault(subscriber, set()).add(channel)
+
+    def unsubscribe(self, subscriber: Subscriber, channel: str) -> None:
+        members = self._channels.get(channel)
+        if members is not None:
+            members.discard(subscriber)
+            if not members:
+                del self._channels[channel]
+        channels = self._subscriptions.get(subscriber)
+        if channels is not None:
+            channels.discard(channel)
+
+    def subscription_count(self, subscriber: Subscriber) -> int:
+        return len(self._subscriptions.get(subscriber, ()))
+
+    def remove(self, subscriber: Subscriber) -> None:
+        for channel in self._subscriptions.pop(subscriber, set()):
+            members = self._channels.get(channel)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del self._channels[channel]
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def on_committed(self, entries: list[EventEntry]) -> None:
+        """The journal's commit callback: ack the candidates, then tell the admins."""
+        for entry in entries:
+            if entry.acks is not None and entry.event.seq is not None:
+                entry.acks.committed(entry.event.seq)
+            self._publish_event(entry)
+
+    def publish_state(self, state: SessionState) -> None:
+        for channel in (session_channel(state.sessionId), assessment_channel(state.assessmentId)):
+            if channel in self._channels:
+                self._broadcast(
+                    channel,
+                    outbound.encode(
+                        outbound.StateMessage(
+                            channel=channel, sessionId=state.sessionId, state=state
+                        )
+                    ),
+                )
+
+    def _publish_event(self, entry: EventEntry) -> None:
+        for channel in (session_channel(entry.session_id), assessment_channel(entry.assessment_id)):
+            if channel in self._channels:
+                message = outbound.EventMessage(
+                    channel=channel,
+                    sessionId=entry.session_id,
+                    event=entry.event,
+                    state=entry.state,
+                )
+                self._broadcast(channel, outbound.encode(message))
+        if ALERTS in self._channels:
+            for alert in _alerts_for(entry):
+                self._broadcast(ALERTS, outbound.encode(alert))
+
+    def _broadcast(self, channel: str, payload: bytes) -> None:
+        for subscriber in list(self._channels.get(channel, ())):
+            self._deliver(subscriber, payload)
+
+    def _deliver(self, subscriber: Subscriber, payload: bytes) -> bool:
+        if subscriber.offer(payload):
+            self.delivered_total += 1
+            return True
+        self.evicted_total += 1
+        self.remove(subscriber)
+        subscriber.evict(
+            "too slow: outbox full; reconnect and subscribe again for a fresh snapshot"
+        )
+        return False
+
+
+def _alerts_for(entry: EventEntry) -> list[outbound.Alert]:
+    alerts = [
+        outbound.Alert(
+            sessionId=entry.session_id,
+            assessmentId=entry.assessment_id,
+            severity=violation.severity.lower(),
+            message=_violation_message(violation.type, violation.severity, violation.questionId),
+            event=entry.event,
+        )
+        for violation in entry.violations
+    ]
+    if entry.event.type == INTERVENTION:
+        alerts.append(_intervention_alert(entry.session_id, entry.assessment_id, entry.event))
+    return alerts
+
+
+def _violation_message(kind: str, severity: str, question: str | None) -> str:
+    where = f" on question {question}" if question else ""
+    return f"{kind} ({severity}){where}"
+
+
+def _intervention_alert(session_id: str, assessment_id: str, event: StoredEvent) -> outbound.Alert:
+    data = event.data or {}
+    action = str(data.get("action", ""))
+    return outbound.Alert(
+        sessionId=session_id,
+        assessmentId=assessment_id,
+        severity=_ACTION_SEVERITY.get(action, "medium"),
+        message=f"intervention: {action} by {data.get('by', 'server')}: {data.get('message', '')}".rstrip(
+            ": "
+        ),
+        event=event,
+    )

@@ -1,0 +1,80 @@
+"""How one stored event changes a session's record: status, counters and scores.
+
+`fold` is the only place that interprets a stored event, and it is pure: the live actor, the
+recovery replay and the property tests all run the same code over the same events.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from actors import scoring
+from actors.config import ScoringConfig
+from actors.events import INTERVENTION, StoredEvent
+from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
+
+_ACTION_STATUS: Final = {"pause": "PAUSED", "resume": "IN_PROGRESS", "terminate": "TERMINATED"}
+
+
+def fold(
+    config: ScoringConfig, record: SessionSnapshot, event: StoredEvent
+) -> list[scoring.Violation]:
+    """Apply `event` (the next offset) to `record` in place; return the violations it raised."""
+    if event.offset != record.offset + 1:
+        raise ValueError(
+            f"event offset {event.offset} does not follow the record's offset {record.offset}"
+        )
+    record.offset = event.offset
+    record.lastEventAt = event.ts
+    if event.seq is not None:
+        record.lastSeq = event.seq
+    if event.type == "assessment_submitted" and not record.submitted:
+        record.submitted = True
+        if record.status not in FINISHED:
+            record.status = "COMPLETED"
+            record.endTime = event.ts
+    elif event.type == INTERVENTION:
+        _apply_intervention(record, event)
+    return scoring.apply(config, record.score, event)
+
+
+def _apply_intervention(record: SessionSnapshot, event: StoredEvent) -> None:
+    action = (event.data or {}).get("action")
+    if action == "warn":
+        record.warningsIssued += 1
+        return
+    status = _ACTION_STATUS.get(str(action))
+    if status is None or record.status in FINISHED:
+        return
+    record.status = status  # type: ignore[assignment]
+    if status == "TERMINATED":
+        record.endTime = event.ts
+
+
+def summarize(
+    config: ScoringConfig,
+    info: SessionInfo,
+    record: SessionSnapshot,
+    connected: bool,
+) -> SessionState:
+    verification = scoring.verification(config, record.score)
+    risk = scoring.risk(config, record.score)
+    return SessionState(
+        sessionId=info.sessionId,
+        assessmentId=info.assessmentId,
+        candidateName=info.candidateName,
+        status=record.status,
+        connected=connected,
+        verificationScore=verification.verificationScore,
+        trustLevel=verification.trustLevel,
+        riskScore=risk.riskScore,
+        riskLevel=risk.riskLevel,
+        violationCount=record.score.violations,
+        lastEventAt=record.lastEventAt,
+        lastOffset=record.offset,
+        lastSeq=record.lastSeq,
+        currentQuestionId=record.score.current_question,
+        warningsIssued=record.warningsIssued,
+        startTime=info.startTime,
+        endTime=record.endTime,
+    )

@@ -1,0 +1,92 @@
+"""Messages the server sends, as tagged Structs, and their encoder (one, reused)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from actors.events import StoredEvent
+from actors.state import SessionState
+
+ENCODER: Final = msgspec.json.Encoder()
+
+
+# --- to the candidate ------------------------------------------------------------------------
+
+
+class Ack(msgspec.Struct, frozen=True, tag_field="type", tag="ack"):
+    seq: int
+
+
+class Error(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type", tag="error"
+):
+    code: str
+    message: str
+    seq: int | None = None
+    expected: int | None = None
+    field: str | None = None
+
+
+class Warning(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="warning"):
+    message: str
+    reason: str
+
+
+class Pause(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="pause"):
+    message: str
+    reason: str
+
+
+class Resume(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="resume"):
+    message: str = ""
+
+
+class Terminate(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="terminate"):
+    reason: str
+
+
+# --- to admins -------------------------------------------------------------------------------
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="snapshot"):
+    channel: str
+    sessions: list[SessionState]
+
+
+class EventMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="event"):
+    channel: str
+    sessionId: str
+    event: StoredEvent
+    state: SessionState
+
+
+class StateMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="state"):
+    """A change of SessionState that no stored event carries (a candidate connecting)."""
+
+    channel: str
+    sessionId: str
+    state: SessionState
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="alert"):
+    sessionId: str
+    assessmentId: str
+    severity: str
+    message: str
+    event: StoredEvent
+
+
+class Unsubscribed(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="unsubscribed"):
+    channel: str
+
+
+class Intervened(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="intervened"):
+    sessionId: str
+    action: str
+    offset: int
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return ENCODER.encode(message)

@@ -1,0 +1,92 @@
+"""What the domain needs from the outside world; `app/` implements these, tests fake them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from actors.events import StoredEvent
+from actors.scoring import Violation
+from actors.state import SessionInfo, SessionSnapshot, SessionState
+
+
+class CandidateLink(Protocol):
+    """The candidate's live socket, seen from its session. Every method returns at once."""
+
+    def ack(self, seq: int) -> None:
+        """Acknowledge every event with seq <= `seq`; coalesced, never queued."""
+
+    def push(self, message: bytes) -> None:
+        """Queue an encoded control message (error, warning, pause, ...) for the candidate."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket with `code` once what is queued has been sent."""
+
+
+class AckTracker:
+    """How far a session's candidate events are committed, and where the acks go.
+
+    `committed_seq` is written only by the journal's commit callback; `link` only by the
+    session's actor. Both run on the event loop's thread, so no lock is needed.
+    """
+
+    __slots__ = ("committed_seq", "link")
+
+    def __init__(self, committed_seq: int) -> None:
+        self.committed_seq = committed_seq
+        self.link: CandidateLink | None = None
+
+    def committed(self, seq: int) -> None:
+        if seq > self.committed_seq:
+            self.committed_seq = seq
+            if self.link is not None:
+                self.link.ack(seq)
+
+
+class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored event on its way to the journal, with what follows from it once committed."""
+
+    session_id: str
+    assessment_id: str
+    event: StoredEvent
+    state: SessionState
+    violations: list[Violation]
+    acks: AckTracker | None = None
+
+
+class SnapshotEntry(msgspec.Struct, frozen=True, kw_only=True):
+    session_id: str
+    offset: int
+    snapshot: bytes
+
+
+class LoadedSession(msgspec.Struct, frozen=True, kw_only=True):
+    """A session as storage holds it: identity, newest snapshot, and the events after it."""
+
+    info: SessionInfo
+    snapshot: SessionSnapshot | None
+    tail: list[StoredEvent]
+
+
+class Journal(Protocol):
+    """The durable, ordered log. `append` waits only for queue space, never for the commit."""
+
+    async def append(self, entry: EventEntry | SnapshotEntry) -> None: ...
+
+    async def flush(self) -> None:
+        """Return once everything appended before the call is committed."""
+
+
+class SessionStore(Protocol):
+    async def load(self, session_id: str) -> LoadedSession | None: ...
+
+
+class CommitListener(Protocol):
+    def __call__(self, entries: list[EventEntry]) -> None: ...
+
+
+class StatePublisher(Protocol):
+    """Where a session's state goes when it changes without a stored event (connect, fail)."""
+
+    def publish_state(self, state: SessionState) -> None: ...

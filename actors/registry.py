@@ -1,0 +1,285 @@
+"""The registry of live sessions: loads a session's actor on demand, supervises it, and lets it
+leave memory when it is finished or idle. The only way to reach a session's actor is `send`."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from typing import Any, Final, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from actors.messages import ActorStopped, CandidateEventIn, EvictIfIdle, GetState, Message, Reply
+from actors.ports import SessionStore
+from actors.session import ActorDeps, SessionActor, SessionView
+from actors.state import SessionInfo, SessionState
+
+log = logging.getLogger("vigil.registry")
+T = TypeVar("T")
+CLOSE_SESSION_FAILED: Final = 4500
+
+
+class UnknownSession(LookupError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"no session with id {session_id!r}; create it with POST /candidate-sessions"
+        )
+        self.session_id = session_id
+
+
+class SessionFailed(RuntimeError):
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"session {session_id} crashed repeatedly and was stopped; its stored events are "
+            "intact, and it becomes available again after a server restart"
+        )
+        self.session_id = session_id
+
+
+class RegistryClosed(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down; retry against another node or later")
+
+
+class SessionHandle:
+    """The outside's reference to a live session: its mailbox and its last published state."""
+
+    __slots__ = ("info", "send_stream", "state", "stopped", "stopping")
+
+    def __init__(self, info: SessionInfo, send_stream: MemoryObjectSendStream[Message]) -> None:
+        self.info = info
+        self.send_stream = send_stream
+        self.state: SessionState | None = None
+        self.stopping = False
+        self.stopped = anyio.Event()
+
+    def publish(self, state: SessionState) -> None:
+        self.state = state
+
+
+class Registry:
+    def __init__(self, deps: ActorDeps, store: SessionStore) -> None:
+        self._deps = deps
+        self._store = store
+        self._live: dict[str, SessionHandle] = {}
+        self._loading: dict[str, anyio.Event] = {}
+        self._failed: set[str] = set()
+        self._tg: TaskGroup | None = None
+        self._closed = False
+        self.restarts_total = 0
+        self.failed_total = 0
+        self.evicted_total = 0
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started()
+            await self._sweep_forever()
+
+    async def _sweep_forever(self) -> None:
+        config = self._deps.sessions
+        probe = EvictIfIdle(config.idle_evict_seconds, config.finished_evict_seconds)
+        while True:
+            await anyio.sleep(config.sweep_interval_seconds)
+            for handle in list(self._live.values()):
+                if handle.stopping or (handle.state is not None and handle.state.connected):
+                    continue
+                try:
+                    handle.send_stream.send_nowait(probe)
+                except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    pass  # busy or leaving: not idle, or already going
+
+    async def close(self) -> None:
+        """Stop taking messages; let every actor drain its mailbox, snapshot and leave."""
+        self._closed = True
+        handles = list(self._live.values())
+        for handle in handles:
+            handle.stopping = True
+            handle.send_stream.close()
+        for handle in handles:
+            await handle.stopped.wait()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    # --- reaching a session --------------------------------------------------------------------
+
+    async def send(self, session_id: str, message: Message) -> None:
+        """Deliver to the session's actor, loading it first; waits while its mailbox is full."""
+        while True:
+            handle = await self._handle_for(session_id)
+            try:
+                await handle.send_stream.send(message)
+                return
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await handle.stopped.wait()
+
+    async def ask(self, session_id: str, message: Any, reply: Reply[T]) -> T:
+        await self.send(session_id, message)
+        return await reply.wait()
+
+    async def view(self, session_id: str) -> SessionView:
+        reply: Reply[SessionView] = Reply()
+        return await self.ask(session_id, GetState(reply), reply)
+
+    async def info(self, session_id: str) -> SessionInfo:
+        return (await self._handle_for(session_id)).info
+
+    def live_states(self) -> Iterator[SessionState]:
+        for handle in self._live.values():
+            if handle.state is not None:
+                yield handle.state
+
+    def live_state(self, session_id: str) -> SessionState | None:
+        handle = self._live.get(session_id)
+        return None if handle is None else handle.state
+
+    def live_info(self, session_id: str) -> SessionInfo | None:
+        handle = self._live.get(session_id)
+        return None if handle is None else handle.info
+
+    def is_failed(self, session_id: str) -> bool:
+        return session_id in self._failed
+
+    def mailbox_depths(self) -> list[int]:
+        return [h.send_stream.statistics().current_buffer_used for h in self._live.values()]
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    async def _handle_for(self, session_id: str) -> SessionHandle:
+        while True:
+            if self._closed:
+                raise RegistryClosed()
+            if session_id in self._failed:
+                raise SessionFailed(session_id)
+            handle = self._live.get(session_id)
+            if handle is not None:
+                if not handle.stopping:
+                    return handle
+                await handle.stopped.wait()
+                continue
+            loading = self._loading.get(session_id)
+            if loading is not None:
+                await loading.wait()
+                continue
+            return await self._load(session_id)
+
+    async def _load(self, session_id: str) -> SessionHandle:
+        assert self._tg is not None, "Registry.run must be started before sessions are reached"
+        loading = self._loading[session_id] = anyio.Event()
+        try:
+            loaded = await self._store.load(session_id)
+            if loaded is None:
+                raise UnknownSession(session_id)
+            send_stream, receive_stream = anyio.create_memory_object_stream[Message](
+                self._deps.sessions.mailbox_size  # overflow: senders wait (back-pressure)
+            )
+            handle = SessionHandle(loaded.info, send_stream)
+            actor = SessionActor(loaded, self._deps, handle.publish)
+            self._live[session_id] = handle
+            self._tg.start_soon(
+                self._supervise, handle, actor, receive_stream, name=f"session {session_id}"
+            )
+            return handle
+        finally:
+            del self._loading[session_id]
+            loading.set()
+
+    # --- supervision ---------------------------------------------------------------------------
+
+    async def _supervise(
+        self,
+        handle: SessionHandle,
+        actor: SessionActor,
+        mailbox: MemoryObjectReceiveStream[Message],
+    ) -> None:
+        session_id = handle.info.sessionId
+        crashes: deque[float] = deque()
+        config = self._deps.sessions
+        try:
+            while True:
+                try:
+                    await actor.run(mailbox, lambda: self._may_stop(handle, mailbox))
+                    if not handle.stopping:  # mailbox closed under it: the server is stopping
+                        handle.stopping = True
+                    await actor.hand_back()
+                    self.evicted_total += 1
+                    return
+                except Exception:
+                    # Supervision boundary: the message that crashed it is not retried.
+                    log.exception("session %s: actor crashed; restarting from storage", session_id)
+                    _fail_reply(
+                        actor.handling, ActorStopped(session_id, "it crashed handling this")
+                    )
+                    now = anyio.current_time()
+                    crashes.append(now)
+                    while crashes and now - crashes[0] > config.restart_window_seconds:
+                        crashes.popleft()
+                    if len(crashes) > config.max_restarts:
+                        self._fail(handle, actor, mailbox)
+                        return
+                    actor = await self._restart(handle, actor)
+        finally:
+            handle.stopping = True
+            mailbox.close()
+            if self._live.get(session_id) is handle:
+                del self._live[session_id]
+            handle.stopped.set()
+
+    async def _restart(self, handle: SessionHandle, crashed: SessionActor) -> SessionActor:
+        self.restarts_total += 1
+        await self._deps.journal.flush()
+        loaded = await self._store.load(handle.info.sessionId)
+        if loaded is None:
+            raise UnknownSession(handle.info.sessionId)
+        return SessionActor(loaded, self._deps, handle.publish, link=crashed.link)
+
+    @staticmethod
+    def _may_stop(handle: SessionHandle, mailbox: MemoryObjectReceiveStream[Message]) -> bool:
+        # Checked with no await since the last receive: nothing can slip in between.
+        stats = mailbox.statistics()
+        if stats.current_buffer_used or stats.tasks_waiting_send:
+            return False
+        handle.stopping = True
+        return True
+
+    def _fail(
+        self,
+        handle: SessionHandle,
+        actor: SessionActor,
+        mailbox: MemoryObjectReceiveStream[Message],
+    ) -> None:
+        session_id = handle.info.sessionId
+        log.error(
+            "session %s: more than %d crashes in %.0f s; marking it failed",
+            session_id,
+            self._deps.sessions.max_restarts,
+            self._deps.sessions.restart_window_seconds,
+        )
+        self.failed_total += 1
+        self._failed.add(session_id)
+        handle.stopping = True
+        if actor.link is not None:
+            actor.link.close(CLOSE_SESSION_FAILED, "session failed on the server; do not retry")
+        stopped = ActorStopped(session_id, "the session failed")
+        while True:
+            try:
+                message = mailbox.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            if not isinstance(
+                message, CandidateEventIn
+            ):  # those were never acked: the client has them
+                _fail_reply(message, stopped)
+
+
+def _fail_reply(message: Message | None, error: ActorStopped) -> None:
+    reply = getattr(message, "reply", None)
+    if isinstance(reply, Reply):
+        reply.fail(error)

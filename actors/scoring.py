@@ -1,0 +1,266 @@
+"""Scoring, pure and incremental: `apply(config, state, event)` folds one stored event into the
+state in O(1) and returns the violations it raised. No awaits, no clock, no I/O, so the result of
+folding a whole log can be checked against a recomputation (tests/test_scoring_properties.py).
+
+Verification (trust) score: document 001. Risk score: document 002. Both as CONTRACT.md section 6.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+from actors.config import ScoringConfig
+from actors.events import (
+    FACE_NOT_DETECTED,
+    MULTIPLE_FACES_DETECTED,
+    OBJECT_DETECTED,
+    StoredEvent,
+)
+
+Severity = Literal["LOW", "MEDIUM", "HIGH"]
+TrustLevel = Literal["HIGH", "MEDIUM", "LOW"]
+RiskLevel = Literal["low", "medium", "high", "critical"]
+SEVERITIES: Final = ("LOW", "MEDIUM", "HIGH")
+
+# Server-made types this module understands beyond CONTRACT.md's list.
+VIOLATION_REPORTED: Final = "violation_reported"  # REST POST .../violations: data {type, severity}
+FRAME_ANALYZED: Final = "frame_analyzed"  # vision: data {faces, objects: [label, ...]}
+AUDIO_ANALYZED: Final = "audio_analyzed"  # data {anomalous: bool}
+MULTIPLE_VIOLATIONS: Final = "MULTIPLE_VIOLATIONS"
+
+# Event type -> (violation type, severity); focus_lost is decided by its duration.
+_FIXED_VIOLATIONS: Final[dict[str, tuple[str, Severity]]] = {
+    "tab_switch_detected": ("TAB_SWITCH", "MEDIUM"),
+    "copy_attempt": ("COPY_PASTE", "MEDIUM"),
+    "paste_attempt": ("COPY_PASTE", "MEDIUM"),
+    "fullscreen_exit": ("FULLSCREEN_EXIT", "MEDIUM"),
+    "inspect_element_opened": ("DEVTOOLS_OPENED", "HIGH"),
+    "right_click_attempt": ("RIGHT_CLICK", "LOW"),
+    "multiple_tabs_detected": ("MULTIPLE_TABS", "MEDIUM"),
+    "idle_detected": ("EXCESSIVE_IDLE", "LOW"),
+    "screen_recording_stopped": ("RECORDING_FAILURE", "HIGH"),
+    FACE_NOT_DETECTED: ("FACE_NOT_DETECTED", "HIGH"),
+    MULTIPLE_FACES_DETECTED: ("MULTIPLE_FACES", "HIGH"),
+}
+_PHONE_LABELS: Final = frozenset({"cell phone", "phone", "mobile phone"})
+_BOOK_LABELS: Final = frozenset({"book", "notebook"})
+
+
+class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    type: str
+    severity: Severity
+    offset: int
+    questionId: str | None = None
+
+
+class ScoreState(msgspec.Struct, kw_only=True):
+    """Counters from which both scores follow in O(1). Owned by one session actor."""
+
+    penalty: int = 0
+    violations: int = 0
+    by_severity: dict[str, int] = msgspec.field(default_factory=dict)
+    by_type: dict[str, int] = msgspec.field(default_factory=dict)
+    per_question: dict[str, int] = msgspec.field(default_factory=dict)
+    current_question: str | None = None
+    tab_switches: int = 0
+    frames: int = 0
+    no_face_frames: int = 0
+    multiple_face_frames: int = 0
+    phone_detections: int = 0
+    book_detections: int = 0
+    other_detections: int = 0
+    audio_samples: int = 0
+    audio_anomalous: int = 0
+
+
+class RiskFactor(msgspec.Struct, frozen=True, kw_only=True):
+    factor: str
+    impact: int
+    count: int
+
+
+class Verification(msgspec.Struct, frozen=True, kw_only=True):
+    verificationScore: int
+    riskFactors: list[RiskFactor]
+    trustLevel: TrustLevel
+
+
+class RiskBreakdown(msgspec.Struct, frozen=True, kw_only=True):
+    tabSwitches: float
+    faceAnomalies: float
+    objectDetections: float
+    audioAnomalies: float
+
+
+class Risk(msgspec.Struct, frozen=True, kw_only=True):
+    riskScore: float
+    riskLevel: RiskLevel
+    riskBreakdown: RiskBreakdown
+
+
+def apply(config: ScoringConfig, state: ScoreState, event: StoredEvent) -> list[Violation]:
+    """Fold `event` into `state`; return the violations it raised (usually none)."""
+    kind = event.type
+    if kind in ("question_viewed", "answer_submitted") and event.questionId is not None:
+        state.current_question = event.questionId
+    elif kind == FRAME_ANALYZED:
+        _count_frame(state, event)
+    elif kind == OBJECT_DETECTED:
+        pass  # the frame's objects are counted by frame_analyzed; this is the episode marker
+    elif kind == AUDIO_ANALYZED:
+        state.audio_samples += 1
+        state.audio_anomalous += bool((event.data or {}).get("anomalous"))
+    if kind == "tab_switch_detected":
+        state.tab_switches += 1
+    classified = _classify(config, event)
+    if classified is None:
+        return []
+    return _record_violation(config, state, event, *classified)
+
+
+def _classify(config: ScoringConfig, event: StoredEvent) -> tuple[str, Severity] | None:
+    kind = event.type
+    fixed = _FIXED_VIOLATIONS.get(kind)
+    if fixed is not None:
+        return fixed
+    data = event.data or {}
+    if kind == "focus_lost":
+        duration = data.get("durationMs", 0)
+        return ("FOCUS_LOSS", "MEDIUM" if duration >= config.focus_loss_medium_ms else "LOW")
+    if kind == VIOLATION_REPORTED:
+        return (str(data["type"]), data["severity"])
+    return None
+
+
+def _record_violation(
+    config: ScoringConfig, state: ScoreState, event: StoredEvent, kind: str, severity: Severity
+) -> list[Violation]:
+    question = event.questionId or state.current_question
+    raised = [Violation(type=kind, severity=severity, offset=event.offset, questionId=question)]
+    _count_violation(config, state, kind, severity)
+    if question is not None:
+        on_question = state.per_question.get(question, 0) + 1
+        state.per_question[question] = on_question
+        if on_question == config.multiple_violations_threshold:
+            raised.append(
+                Violation(
+                    type=MULTIPLE_VIOLATIONS,
+                    severity="HIGH",
+                    offset=event.offset,
+                    questionId=question,
+                )
+            )
+            _count_violation(config, state, MULTIPLE_VIOLATIONS, "HIGH")
+    return raised
+
+
+def _count_violation(
+    config: ScoringConfig, state: ScoreState, kind: str, severity: Severity
+) -> None:
+    state.violations += 1
+    state.by_severity[severity] = state.by_severity.get(severity, 0) + 1
+    state.by_type[kind] = state.by_type.get(kind, 0) + 1
+    state.penalty += penalty_for(config, severity)
+
+
+def penalty_for(config: ScoringConfig, severity: Severity) -> int:
+    if severity == "HIGH":
+        return config.penalty_high
+    if severity == "MEDIUM":
+        return config.penalty_medium
+    return config.penalty_low
+
+
+def _count_frame(state: ScoreState, event: StoredEvent) -> None:
+    data = event.data or {}
+    faces = data.get("faces", 1)
+    state.frames += 1
+    state.no_face_frames += faces == 0
+    state.multiple_face_frames += faces > 1
+    for label in data.get("objects", ()):
+        if label in _PHONE_LABELS:
+            state.phone_detections += 1
+        elif label in _BOOK_LABELS:
+            state.book_detections += 1
+        elif label != "person":
+            state.other_detections += 1
+
+
+def verification(config: ScoringConfig, state: ScoreState) -> Verification:
+    factors = []
+    if state.violations:
+        factors.append(
+            RiskFactor(
+                factor="Anti-cheat violations", impact=-state.penalty, count=state.violations
+            )
+        )
+    score = max(0, 100 - state.penalty)
+    return Verification(
+        verificationScore=score, riskFactors=factors, trustLevel=trust_level(config, score)
+    )
+
+
+def trust_level(config: ScoringConfig, score: int) -> TrustLevel:
+    if score >= config.trust_high_min:
+        return "HIGH"
+    if score >= config.trust_medium_min:
+        return "MEDIUM"
+    return "LOW"
+
+
+def risk(config: ScoringConfig, state: ScoreState) -> Risk:
+    tab = min(state.tab_switches * config.tab_switch_step, 1.0)
+    face = object_ = audio = 0.0
+    if state.frames:
+        face = min(
+            (
+                state.no_face_frames * config.face_no_face_weight
+                + state.multiple_face_frames * config.face_multiple_weight
+            )
+            / state.frames,
+            1.0,
+        )
+        object_ = min(
+            (
+                state.phone_detections * config.object_phone_weight
+                + state.book_detections * config.object_book_weight
+                + state.other_detections * config.object_other_weight
+            )
+            / state.frames,
+            1.0,
+        )
+    if state.audio_samples:
+        audio = state.audio_anomalous / state.audio_samples
+    score = _round(
+        tab * config.weight_tab
+        + face * config.weight_face
+        + object_ * config.weight_object
+        + audio * config.weight_audio
+    )
+    return Risk(
+        riskScore=score,
+        riskLevel=risk_level(config, score),
+        riskBreakdown=RiskBreakdown(
+            tabSwitches=_round(tab),
+            faceAnomalies=_round(face),
+            objectDetections=_round(object_),
+            audioAnomalies=_round(audio),
+        ),
+    )
+
+
+def risk_level(config: ScoringConfig, score: float) -> RiskLevel:
+    if score >= config.risk_critical_min:
+        return "critical"
+    if score >= config.risk_high_min:
+        return "high"
+    if score >= config.risk_medium_min:
+        return "medium"
+    return "low"
+
+
+def _round(value: float) -> float:
+    # Six places keep 3 * 0.1 from landing just above or below a level threshold.
+    return round(value, 6)

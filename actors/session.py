@@ -1,0 +1,309 @@
+"""The session actor: the one owner of a live session's record. Runs as one task that reads one
+bounded mailbox; it never awaits slow I/O, only room in the journal's queue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, assert_never
+
+import anyio
+import msgspec
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from actors import outbound, scoring
+from actors.config import ScoringConfig, SessionsConfig
+from actors.events import INTERVENTION, USER_DISCONNECTED, StoredEvent, stored_from_candidate
+from actors.lifecycle import fold, summarize
+from actors.messages import (
+    CandidateAttached,
+    CandidateDetached,
+    CandidateEventIn,
+    EvictIfIdle,
+    GetState,
+    Intervene,
+    Message,
+    RecordEvent,
+    Rejected,
+)
+from actors.ports import (
+    AckTracker,
+    CandidateLink,
+    EventEntry,
+    Journal,
+    LoadedSession,
+    SnapshotEntry,
+    StatePublisher,
+)
+from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
+
+log = logging.getLogger("vigil.session")
+
+CLOSE_REPLACED: Final = 4409
+_INTERVENTION_ALLOWED: Final = {
+    "warn": ("IN_PROGRESS", "PAUSED"),
+    "pause": ("IN_PROGRESS",),
+    "resume": ("PAUSED",),
+    "terminate": ("IN_PROGRESS", "PAUSED"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ActorDeps:
+    scoring: ScoringConfig
+    sessions: SessionsConfig
+    journal: Journal
+    publisher: StatePublisher
+    now_iso: Callable[[], str]
+
+
+class SessionView(msgspec.Struct, frozen=True, kw_only=True):
+    """A consistent copy of a live session, answered to GetState."""
+
+    state: SessionState
+    verification: scoring.Verification
+    risk: scoring.Risk
+    record: SessionSnapshot
+
+
+class SessionActor:
+    def __init__(
+        self,
+        loaded: LoadedSession,
+        deps: ActorDeps,
+        publish: Callable[[SessionState], None],
+        link: CandidateLink | None = None,
+    ) -> None:
+        self.info: SessionInfo = loaded.info
+        self.deps = deps
+        self.record = loaded.snapshot or SessionSnapshot()
+        self._snapshot_offset = self.record.offset
+        for event in loaded.tail:
+            fold(deps.scoring, self.record, event)
+        self.acks = AckTracker(self.record.lastSeq)
+        self.link: CandidateLink | None = None
+        self._publish = publish
+        self.last_activity = anyio.current_time()
+        self.handling: Message | None = None
+        if link is not None:
+            self._attach(link)
+        self._publish(self.summary())
+
+    def summary(self) -> SessionState:
+        return summarize(self.deps.scoring, self.info, self.record, self.link is not None)
+
+    async def run(
+        self, mailbox: MemoryObjectReceiveStream[Message], may_stop: Callable[[], bool]
+    ) -> None:
+        """Handle messages until evicted (returns) or a handler raises (the supervisor restarts)."""
+        async for message in mailbox:
+            if isinstance(message, EvictIfIdle):
+                if self._idle_enough(message) and may_stop():
+                    return
+                continue
+            self.last_activity = anyio.current_time()
+            self.handling = message
+            await self._dispatch(message)
+            self.handling = None
+
+    async def _dispatch(self, message: Message) -> None:
+        match message:
+            case CandidateEventIn():
+                await self._on_candidate_event(message)
+            case CandidateAttached(link=link):
+                self._on_attached(link)
+            case CandidateDetached(link=link, code=code):
+                await self._on_detached(link, code)
+            case Intervene():
+                await self._on_intervene(message)
+            case RecordEvent():
+                await self._on_record_event(message)
+            case GetState(reply=reply):
+                reply.set(self._view())
+            case EvictIfIdle():
+                pass
+            case _:
+                assert_never(message)
+
+    # --- candidate events ----------------------------------------------------------------------
+
+    async def _on_candidate_event(self, message: CandidateEventIn) -> None:
+        event, link = message.event, message.link
+        last = self.record.lastSeq
+        if event.seq <= last:
+            # Already stored: ack again, but only what is committed; the commit acks the rest.
+            if self.acks.committed_seq >= event.seq:
+                link.ack(self.acks.committed_seq)
+            return
+        if event.seq > last + 1:
+            link.push(
+                outbound.encode(
+                    outbound.Error(
+                        code="seq_gap",
+                        message=f"seq {event.seq} skips ahead; expected {last + 1}",
+                        seq=event.seq,
+                        expected=last + 1,
+                    )
+                )
+            )
+            return
+        await self._store(stored_from_candidate(event, self.record.offset + 1), acks=self.acks)
+
+    def _on_attached(self, link: CandidateLink) -> None:
+        self._attach(link)
+        self._announce()
+
+    def _attach(self, link: CandidateLink) -> None:
+        previous = self.link
+        if previous is not None and previous is not link:
+            previous.close(CLOSE_REPLACED, "replaced by a newer connection for this session")
+        self.link = link
+        self.acks.link = link
+        if self.acks.committed_seq:
+            link.ack(self.acks.committed_seq)
+        self._remind(link)
+
+    def _remind(self, link: CandidateLink) -> None:
+        """A reconnecting candidate learns at once that its session is paused or terminated."""
+        if self.record.status == "PAUSED":
+            link.push(
+                outbound.encode(outbound.Pause(message="The session is paused.", reason="proctor"))
+            )
+        elif self.record.status == "TERMINATED":
+            link.push(outbound.encode(outbound.Terminate(reason="The session was terminated.")))
+
+    async def _on_detached(self, link: CandidateLink, code: int) -> None:
+        if link is not self.link:
+            return  # an older connection, already replaced
+        self.link = None
+        self.acks.link = None
+        if self.record.submitted:
+            self._announce()
+            return
+        await self._store(
+            StoredEvent(
+                type=USER_DISCONNECTED,
+                offset=self.record.offset + 1,
+                ts=self.deps.now_iso(),
+                data={"code": code},
+                origin="server",
+            )
+        )
+
+    def _announce(self) -> None:
+        """Publish a state change that no stored event carries to the admins."""
+        state = self.summary()
+        self._publish(state)
+        self.deps.publisher.publish_state(state)
+
+    # --- server-made events --------------------------------------------------------------------
+
+    async def _on_intervene(self, message: Intervene) -> None:
+        allowed = _INTERVENTION_ALLOWED[message.action]
+        if self.record.status not in allowed:
+            message.reply.fail(
+                Rejected(
+                    "invalid_intervention",
+                    f"cannot {message.action} a session that is {self.record.status}; "
+                    f"allowed when {' or '.join(allowed)}",
+                )
+            )
+            return
+        offset = await self._store(
+            StoredEvent(
+                type=INTERVENTION,
+                offset=self.record.offset + 1,
+                ts=self.deps.now_iso(),
+                data={"action": message.action, "message": message.message, "by": message.by},
+                origin="admin",
+            )
+        )
+        self._tell_candidate(message.action, message.message)
+        message.reply.set(offset)
+
+    def _tell_candidate(self, action: str, text: str) -> None:
+        if self.link is None:
+            return
+        reply: msgspec.Struct
+        if action == "warn":
+            reply = outbound.Warning(
+                message=text or "Please keep to the assessment rules.", reason="proctor"
+            )
+        elif action == "pause":
+            reply = outbound.Pause(
+                message=text or "A proctor paused the session.", reason="proctor"
+            )
+        elif action == "resume":
+            reply = outbound.Resume(message=text)
+        else:
+            reply = outbound.Terminate(reason=text or "A proctor terminated the session.")
+        self.link.push(outbound.encode(reply))
+
+    async def _on_record_event(self, message: RecordEvent) -> None:
+        offset = await self._store(
+            StoredEvent(
+                type=message.type,
+                offset=self.record.offset + 1,
+                ts=message.ts,
+                questionId=message.questionId,
+                data=message.data,
+                origin=message.origin,
+            )
+        )
+        if message.reply is not None:
+            message.reply.set(offset)
+
+    # --- storing -------------------------------------------------------------------------------
+
+    async def _store(self, event: StoredEvent, acks: AckTracker | None = None) -> int:
+        violations = fold(self.deps.scoring, self.record, event)
+        state = self.summary()
+        self._publish(state)
+        await self.deps.journal.append(
+            EventEntry(
+                session_id=self.info.sessionId,
+                assessment_id=self.info.assessmentId,
+                event=event,
+                state=state,
+                violations=violations,
+                acks=acks,
+            )
+        )
+        if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:
+            await self._save_snapshot()
+        return event.offset
+
+    async def _save_snapshot(self) -> None:
+        self._snapshot_offset = self.record.offset
+        await self.deps.journal.append(
+            SnapshotEntry(
+                session_id=self.info.sessionId,
+                offset=self.record.offset,
+                snapshot=outbound.ENCODER.encode(self.record),
+            )
+        )
+
+    # --- leaving memory ------------------------------------------------------------------------
+
+    def _idle_enough(self, message: EvictIfIdle) -> bool:
+        if self.link is not None:
+            return False
+        idle = anyio.current_time() - self.last_activity
+        if self.record.status in FINISHED:
+            return idle >= message.finished_seconds
+        return idle >= message.idle_seconds
+
+    async def hand_back(self) -> None:
+        """Snapshot what is not yet snapshotted and wait until storage holds all of it."""
+        if self.record.offset > self._snapshot_offset:
+            await self._save_snapshot()
+        await self.deps.journal.flush()
+
+    def _view(self) -> SessionView:
+        return SessionView(
+            state=self.summary(),
+            verification=scoring.verification(self.deps.scoring, self.record.score),
+            risk=scoring.risk(self.deps.scoring, self.record.score),
+            record=msgspec.convert(msgspec.to_builtins(self.record), SessionSnapshot),
+        )

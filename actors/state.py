@@ -1,0 +1,64 @@
+"""What a session is: its identity, the summary admins see, and the snapshot that restores it."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+from actors.scoring import RiskLevel, ScoreState, TrustLevel
+
+Status = Literal["IN_PROGRESS", "PAUSED", "COMPLETED", "TERMINATED", "FAILED"]
+FINISHED: Final = frozenset({"COMPLETED", "TERMINATED", "FAILED"})
+SNAPSHOT_VERSION: Final = 1
+
+
+class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Who the session belongs to; fixed at creation."""
+
+    sessionId: str
+    assessmentId: str
+    candidateName: str
+    candidateEmail: str
+    candidatePhone: str | None = None
+    startTime: str
+    tokenHash: str
+
+
+class SessionState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
+    """CONTRACT.md section 5's SessionState, published by the session's actor after every change."""
+
+    sessionId: str
+    assessmentId: str
+    candidateName: str
+    status: Status
+    connected: bool
+    verificationScore: int
+    trustLevel: TrustLevel
+    riskScore: float
+    riskLevel: RiskLevel
+    violationCount: int
+    lastEventAt: str | None
+    lastOffset: int = 0
+    lastSeq: int = 0
+    currentQuestionId: str | None = None
+    warningsIssued: int = 0
+    startTime: str | None = None
+    endTime: str | None = None
+
+
+class SessionSnapshot(msgspec.Struct, kw_only=True):
+    """The session actor's whole state as stored; unknown fields are ignored so versions mix."""
+
+    version: int = SNAPSHOT_VERSION
+    offset: int = 0
+    lastSeq: int = 0
+    status: Status = "IN_PROGRESS"
+    submitted: bool = False
+    lastEventAt: str | None = None
+    endTime: str | None = None
+    warningsIssued: int = 0
+    score: ScoreState = msgspec.field(default_factory=ScoreState)
+
+
+SNAPSHOT_DECODER: Final = msgspec.json.Decoder(SessionSnapshot)

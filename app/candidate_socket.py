@@ -1,0 +1,137 @@
+"""`/ws/candidate/{sessionId}`: one candidate's event stream (CONTRACT.md section 4)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import anyio
+import msgspec
+from starlette.websockets import WebSocket
+
+from actors import outbound
+from actors.events import CANDIDATE_EVENT_DECODER, FRAME_HEADER_DECODER
+from actors.messages import CandidateAttached, CandidateDetached, CandidateEventIn
+from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from app.auth import Access
+from app.errors import validation_field
+from app.links import CandidateSocketLink
+from app.metrics import Metrics
+from app.services import Services
+
+log = logging.getLogger("vigil.candidate")
+
+CLOSE_UNAUTHORIZED: Final = 4401
+CLOSE_FORBIDDEN: Final = 4403
+CLOSE_NOT_FOUND: Final = 4404
+CLOSE_FAILED: Final = 4500
+CLOSE_GOING_AWAY: Final = 1001
+
+
+async def candidate_socket(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    session_id = websocket.path_params["session_id"]
+    access = await services.access(websocket.query_params.get("token"), session_id)
+    await websocket.accept()
+    if access is Access.NONE:
+        await websocket.close(CLOSE_UNAUTHORIZED, "missing or invalid token")
+        return
+    if access is Access.OTHER_SESSION:
+        await websocket.close(CLOSE_FORBIDDEN, "this token belongs to another session")
+        return
+    link = CandidateSocketLink(websocket, services.settings.candidate.outbox_size)
+    try:
+        await services.registry.send(session_id, CandidateAttached(link))
+    except UnknownSession as exc:
+        await websocket.close(CLOSE_NOT_FOUND, str(exc)[:120])
+        return
+    except SessionFailed:
+        await websocket.close(CLOSE_FAILED, "session failed on the server")
+        return
+    except RegistryClosed:
+        await websocket.close(CLOSE_GOING_AWAY, "server shutting down")
+        return
+    services.metrics.candidate_connections += 1
+    code = 1006
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(link.run_writer)
+            code = await _read_events(websocket, services, session_id, link)
+            tg.cancel_scope.cancel()
+    finally:
+        services.metrics.candidate_connections -= 1
+        with anyio.CancelScope(shield=True):
+            try:
+                await services.registry.send(session_id, CandidateDetached(link, code))
+            except (UnknownSession, SessionFailed, RegistryClosed):
+                pass  # nothing left to tell: the session is gone or the server is stopping
+
+
+async def _read_events(
+    websocket: WebSocket, services: Services, session_id: str, link: CandidateSocketLink
+) -> int:
+    """Read until the socket closes; return the close code."""
+    receive = websocket.receive
+    send = services.registry.send
+    metrics = services.metrics
+    max_event = services.settings.candidate.max_event_bytes
+    max_frame = services.settings.candidate.max_frame_bytes
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return int(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            _on_binary(link, metrics, message.get("bytes") or b"", max_frame)
+            continue
+        if len(text) > max_event:
+            _reject(
+                link, metrics, "too_large", f"event is {len(text)} bytes; the limit is {max_event}"
+            )
+            continue
+        try:
+            event = CANDIDATE_EVENT_DECODER.decode(text)
+        except msgspec.ValidationError as exc:
+            _reject_invalid(link, metrics, text, exc)
+            continue
+        except msgspec.DecodeError as exc:
+            _reject(link, metrics, "invalid_json", f"frame is not valid JSON: {exc}")
+            continue
+        metrics.events_received += 1
+        await send(session_id, CandidateEventIn(event, link))
+
+
+def _on_binary(link: CandidateSocketLink, metrics: Metrics, frame: bytes, max_frame: int) -> None:
+    if len(frame) > max_frame:
+        _reject(
+            link, metrics, "too_large", f"frame is {len(frame)} bytes; the limit is {max_frame}"
+        )
+        return
+    metrics.frames_received += 1
+
+
+def _reject_invalid(
+    link: CandidateSocketLink, metrics: Metrics, text: str, exc: msgspec.ValidationError
+) -> None:
+    field = validation_field(exc)
+    try:
+        seq = FRAME_HEADER_DECODER.decode(text).seq
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        seq = None
+    if field == "type":
+        code, message = "unknown_type", f"unknown or missing event type: {exc}"
+    else:
+        code, message = "invalid_event", str(exc)
+    _reject(link, metrics, code, message, seq=seq, field=field)
+
+
+def _reject(
+    link: CandidateSocketLink,
+    metrics: Metrics,
+    code: str,
+    message: str,
+    seq: int | None = None,
+    field: str | None = None,
+) -> None:
+    metrics.events_rejected += 1
+    link.push(outbound.encode(outbound.Error(code=code, message=message, seq=seq, field=field)))

@@ -1,0 +1,65 @@
+"""`vigil serve [--config FILE] [--host H] [--port P]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from app.server import build_app
+from app.settings import ConfigError, Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vigil", description="Vigil, the real-time proctoring server."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--config", type=Path, help="config file (default: the repo's config.toml)")
+    serve.add_argument("--host", help="overrides [server] host")
+    serve.add_argument("--port", type=int, help="overrides [server] port")
+    args = parser.parse_args(argv)
+    overrides: dict[str, dict[str, object]] = {"server": {}}
+    if args.host is not None:
+        overrides["server"]["host"] = args.host
+    if args.port is not None:
+        overrides["server"]["port"] = args.port
+    try:
+        settings = load_settings(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    return serve_forever(settings)
+
+
+def serve_forever(settings: Settings) -> int:
+    logging.basicConfig(
+        level=settings.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = uvicorn.Config(
+        build_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_per_message_deflate=settings.server.ws_per_message_deflate,
+        # Past this uvicorn closes the socket (1009); below it Vigil answers too_large itself.
+        ws_max_size=max(settings.candidate.max_frame_bytes, settings.candidate.max_event_bytes) * 2,
+        lifespan="on",
+        log_level=settings.server.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, round(settings.server.shutdown_grace_seconds)),
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

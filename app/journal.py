@@ -1,0 +1,242 @@
+"""The journal: the one writer of the SQLite database, committing many operations per
+transaction (group commit). Everything it is handed is durable once its callback has run:
+acks and admin fan-out happen in that callback, never before the commit."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from datetime import UTC, datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from actors.events import iso_ms
+from actors.ports import EventEntry, SnapshotEntry
+from app.metrics import Metrics
+from app.schema import open_database
+
+log = logging.getLogger("vigil.journal")
+ENCODER: Final = msgspec.json.Encoder()
+
+
+class SessionRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    assessment_id: str
+    candidate_name: str
+    candidate_email: str
+    candidate_phone: str | None
+    token_hash: str
+    ip_address: str | None
+    user_agent: str | None
+    start_time: str
+    status: str
+    state: bytes
+    created_at: str
+
+
+class CreateSession(msgspec.Struct, frozen=True):
+    row: SessionRow
+    done: anyio.Event
+
+
+class Barrier(msgspec.Struct, frozen=True):
+    done: anyio.Event
+
+
+Operation = EventEntry | SnapshotEntry | CreateSession | Barrier
+
+
+class JournalClosed(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("the journal is closed: the server is shutting down")
+
+
+class SqliteJournal:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str,
+        queue_size: int,
+        max_batch: int,
+        on_committed: Callable[[list[EventEntry]], None],
+        metrics: Metrics,
+    ) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._max_batch = max_batch
+        self._on_committed = on_committed
+        self._metrics = metrics
+        # Overflow policy: producers wait for room (back-pressure up to the candidate's TCP).
+        self._send, self._receive = anyio.create_memory_object_stream[Operation](queue_size)
+        self._thread = anyio.CapacityLimiter(1)
+        self._conn: sqlite3.Connection | None = None
+        self._finished = anyio.Event()
+
+    # --- the port actors use -------------------------------------------------------------------
+
+    async def append(self, entry: EventEntry | SnapshotEntry) -> None:
+        try:
+            await self._send.send(entry)
+        except anyio.ClosedResourceError:
+            raise JournalClosed() from None
+
+    async def flush(self) -> None:
+        barrier = Barrier(anyio.Event())
+        await self.append(barrier)  # type: ignore[arg-type]
+        await barrier.done.wait()
+
+    async def create_session(self, row: SessionRow) -> None:
+        operation = CreateSession(row, anyio.Event())
+        await self.append(operation)  # type: ignore[arg-type]
+        await operation.done.wait()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._send.statistics().current_buffer_used
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        self._conn = await anyio.to_thread.run_sync(open_database, self._path, self._synchronous)
+        task_status.started()
+        try:
+            async with self._receive:
+                async for first in self._receive:
+                    batch = [first]
+                    while len(batch) < self._max_batch:
+                        try:
+                            batch.append(self._receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    await self._commit(batch)
+        finally:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+            self._finished.set()
+
+    async def close(self) -> None:
+        """Take no more operations; return once everything already handed over is committed."""
+        self._send.close()
+        await self._finished.wait()
+
+    async def _commit(self, batch: list[Operation]) -> None:
+        delay = 0.05
+        while True:
+            started = time.perf_counter()
+            try:
+                await anyio.to_thread.run_sync(
+                    _write_batch, self._conn, batch, limiter=self._thread
+                )
+                break
+            except sqlite3.Error as exc:
+                # Nothing in the batch was acknowledged; keep it and try again rather than drop it.
+                self._metrics.journal_errors += 1
+                log.error(
+                    "journal: commit of %d operations failed (%s); retrying in %.2f s",
+                    len(batch),
+                    exc,
+                    delay,
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._metrics.observe_commit(time.perf_counter() - started, len(batch))
+        events = [op for op in batch if isinstance(op, EventEntry)]
+        self._metrics.events_stored += len(events)
+        if events:
+            self._on_committed(events)
+        for op in batch:
+            if isinstance(op, Barrier | CreateSession):
+                op.done.set()
+
+
+def _write_batch(conn: sqlite3.Connection | None, batch: list[Operation]) -> None:
+    assert conn is not None, "the journal is not open"
+    created = []
+    events = []
+    latest: dict[str, EventEntry] = {}
+    snapshots = []
+    for op in batch:
+        if isinstance(op, EventEntry):
+            event = op.event
+            events.append(
+                (
+                    op.session_id,
+                    event.offset,
+                    event.seq,
+                    event.type,
+                    event.ts,
+                    event.questionId,
+                    event.origin,
+                    None if event.data is None else ENCODER.encode(event.data),
+                )
+            )
+            latest[op.session_id] = op
+        elif isinstance(op, SnapshotEntry):
+            snapshots.append((op.session_id, op.offset, op.snapshot))
+        elif isinstance(op, CreateSession):
+            row = op.row
+            created.append(
+                (
+                    row.id, row.assessment_id, row.candidate_name, row.candidate_email,
+                    row.candidate_phone, row.token_hash, row.ip_address, row.user_agent,
+                    row.start_time, row.status, row.state, row.created_at, row.created_at,
+                )
+            )  # fmt: skip
+    now = iso_ms(datetime.now(UTC))
+    states = [
+        (
+            entry.state.status,
+            entry.state.endTime,
+            entry.event.offset,
+            ENCODER.encode(entry.state),
+            now,
+            session_id,
+        )
+        for session_id, entry in latest.items()
+    ]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if created:
+            conn.executemany(
+                "INSERT INTO sessions (id, assessment_id, candidate_name, candidate_email, "
+                "candidate_phone, token_hash, ip_address, user_agent, start_time, status, state, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                created,
+            )
+        if events:
+            cursor = conn.executemany(
+                "INSERT OR IGNORE INTO events (session_id, event_offset, seq, type, ts, "
+                "question_id, origin, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                events,
+            )
+            if cursor.rowcount != len(events):
+                log.warning(
+                    "journal: %d of %d events were already stored and were not stored again",
+                    len(events) - cursor.rowcount,
+                    len(events),
+                )
+        if states:
+            conn.executemany(
+                "UPDATE sessions SET status = ?, end_time = ?, last_offset = ?, state = ?, "
+                "updated_at = ? WHERE id = ?",
+                states,
+            )
+        if snapshots:
+            conn.executemany(
+                "INSERT INTO snapshots (session_id, event_offset, state) VALUES (?, ?, ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET event_offset = excluded.event_offset, "
+                "state = excluded.state WHERE excluded.event_offset >= snapshots.event_offset",
+                snapshots,
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

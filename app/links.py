@@ -1,0 +1,84 @@
+"""The writing half of a candidate socket: acks coalesce into one number, control messages
+queue in a small bounded deque, and one writer task sends them in order."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+import anyio
+from starlette.websockets import WebSocket
+
+from actors import outbound
+
+CLOSE_SLOW: Final = 4408
+
+
+class CandidateSocketLink:
+    """Implements `actors.ports.CandidateLink` over a Starlette WebSocket."""
+
+    __slots__ = (
+        "_ack",
+        "_acked",
+        "_bell_in",
+        "_bell_out",
+        "_close",
+        "_limit",
+        "_queue",
+        "_websocket",
+    )
+
+    def __init__(self, websocket: WebSocket, outbox_size: int) -> None:
+        self._websocket = websocket
+        self._limit = outbox_size
+        self._queue: deque[bytes] = deque()
+        self._ack = 0
+        self._acked = 0
+        self._close: tuple[int, str] | None = None
+        # A doorbell: size 1, so ringing twice before the writer wakes costs nothing.
+        self._bell_in, self._bell_out = anyio.create_memory_object_stream[None](1)
+
+    def ack(self, seq: int) -> None:
+        if seq > self._ack:
+            self._ack = seq
+            self._ring()
+
+    def push(self, message: bytes) -> None:
+        if self._close is not None:
+            return
+        if len(self._queue) >= self._limit:
+            # Overflow policy: a candidate that does not read its socket is disconnected;
+            # its unacknowledged events stay with the client and are resent on reconnect.
+            self.close(CLOSE_SLOW, "not reading its socket: too many unread messages")
+            return
+        self._queue.append(message)
+        self._ring()
+
+    def close(self, code: int, reason: str) -> None:
+        if self._close is None:
+            self._close = (code, reason)
+            self._ring()
+
+    def _ring(self) -> None:
+        try:
+            self._bell_in.send_nowait(None)
+        except anyio.WouldBlock:
+            pass  # already rung; the writer will see everything when it wakes
+
+    async def run_writer(self) -> None:
+        send = self._websocket.send
+        async for _ in self._bell_out:
+            while self._queue:
+                await send({"type": "websocket.send", "text": self._queue.popleft().decode()})
+            if self._ack > self._acked:
+                self._acked = self._ack
+                await send(
+                    {
+                        "type": "websocket.send",
+                        "text": outbound.encode(outbound.Ack(self._acked)).decode(),
+                    }
+                )
+            if self._close is not None:
+                code, reason = self._close
+                await self._websocket.close(code, reason)
+                return

@@ -1,0 +1,194 @@
+"""The HTTP endpoints of CONTRACT.md sections 1 and 3 that the live session server needs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from actors.events import iso_ms
+from actors.lifecycle import summarize
+from actors.messages import ActorStopped
+from actors.records import related_records
+from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from actors.session import SessionView
+from actors.state import SessionInfo, SessionSnapshot
+from app.auth import Access, bearer_token, hash_token, new_candidate_token
+from app.errors import ApiError
+from app.http_io import json_response, read_json
+from app.journal import SessionRow
+from app.services import Services
+from app.store import SessionRecord
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+Phone = Annotated[str, msgspec.Meta(max_length=40)]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class CreateSessionBody(msgspec.Struct, frozen=True, kw_only=True):
+    candidateEmail: Email
+    candidateName: Name
+    assessmentId: Ident
+    candidatePhone: Phone | None = None
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    services.metrics.http_requests += 1
+    return services
+
+
+async def _require(
+    request: Request, services: Services, session_id: str | None = None, candidate_ok: bool = False
+) -> Access:
+    access = await services.access(bearer_token(request.headers.get("authorization")), session_id)
+    if access is Access.NONE:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <admin token or this session's candidate token>",
+        )
+    if access is Access.ADMIN or (candidate_ok and access is Access.CANDIDATE):
+        return access
+    raise ApiError(403, "forbidden", "this token may not access this resource")
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    services = _services(request)
+    await _require(request, services)
+    return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def create_session(request: Request) -> Response:
+    services = _services(request)
+    await _require(request, services)
+    body = await read_json(request, CreateSessionBody, services.settings.server.max_body_bytes)
+    now = iso_ms(datetime.now(UTC))
+    token = new_candidate_token()
+    info = SessionInfo(
+        sessionId=str(uuid.uuid4()),
+        assessmentId=body.assessmentId,
+        candidateName=body.candidateName,
+        candidateEmail=body.candidateEmail,
+        candidatePhone=body.candidatePhone,
+        startTime=now,
+        tokenHash=hash_token(token),
+    )
+    initial = summarize(services.settings.scoring, info, SessionSnapshot(), connected=False)
+    row = SessionRow(
+        id=info.sessionId,
+        assessment_id=info.assessmentId,
+        candidate_name=info.candidateName,
+        candidate_email=info.candidateEmail,
+        candidate_phone=info.candidatePhone,
+        token_hash=info.tokenHash,
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        start_time=now,
+        status="IN_PROGRESS",
+        state=msgspec.json.encode(initial),
+        created_at=now,
+    )
+    await services.journal.create_session(row)
+    record = await services.store.session(info.sessionId)
+    assert record is not None, "a committed session must be readable"
+    return json_response({**_session_json(record), "candidateToken": token}, status=201)
+
+
+async def list_sessions(request: Request) -> Response:
+    services = _services(request)
+    await _require(request, services)
+    assessment_id = request.query_params.get("assessmentId")
+    records = await services.store.sessions(assessment_id)
+    return json_response([_session_json(r, services.current_state(r.state)) for r in records])
+
+
+async def get_session(request: Request) -> Response:
+    services = _services(request)
+    session_id = request.path_params["session_id"]
+    await _require(request, services, session_id, candidate_ok=True)
+    record = await _record_or_404(services, session_id)
+    view = await _view(services, session_id)
+    events = await services.store.events(session_id)
+    records = related_records(services.settings.scoring, session_id, events, view.state.connected)
+    return json_response(
+        {
+            **_session_json(record, view.state),
+            **records,
+            "verification": view.verification,
+            "risk": view.risk,
+            "state": view.state,
+        }
+    )
+
+
+async def calculate_verification_score(request: Request) -> Response:
+    services = _services(request)
+    session_id = request.path_params["session_id"]
+    await _require(request, services, session_id)
+    await _record_or_404(services, session_id)
+    view = await _view(services, session_id)
+    return json_response(view.verification)
+
+
+async def _record_or_404(services: Services, session_id: str) -> SessionRecord:
+    record = await services.store.session(session_id)
+    if record is None:
+        raise ApiError(404, "not_found", f"no session with id {session_id!r}")
+    return record
+
+
+async def _view(services: Services, session_id: str) -> SessionView:
+    try:
+        return await services.registry.view(session_id)
+    except UnknownSession:
+        raise ApiError(404, "not_found", f"no session with id {session_id!r}") from None
+    except (SessionFailed, ActorStopped, RegistryClosed) as exc:
+        raise ApiError(503, "unavailable", str(exc)) from None
+
+
+def _session_json(record: SessionRecord, state: Any = None) -> dict[str, Any]:
+    current = state if state is not None else record.state
+    return {
+        "id": record.id,
+        "candidateEmail": record.candidateEmail,
+        "candidateName": record.candidateName,
+        "candidatePhone": record.candidatePhone,
+        "assessmentId": record.assessmentId,
+        "startTime": record.startTime,
+        "endTime": current.endTime,
+        "status": current.status,
+        "ipAddress": record.ipAddress,
+        "userAgent": record.userAgent,
+        "createdAt": record.createdAt,
+        "updatedAt": record.updatedAt,
+        "verificationScore": current.verificationScore,
+        "trustLevel": current.trustLevel,
+        "riskScore": current.riskScore,
+        "riskLevel": current.riskLevel,
+        "connected": current.connected,
+    }
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/candidate-sessions", create_session, methods=["POST"]),
+    Route("/candidate-sessions", list_sessions, methods=["GET"]),
+    Route("/candidate-sessions/{session_id}", get_session, methods=["GET"]),
+    Route(
+        "/candidate-sessions/{session_id}/calculate-verification-score",
+        calculate_verification_score,
+        methods=["POST"],
+    ),
+]

@@ -1,0 +1,175 @@
+"""The composition root: builds every service, wires them in one lifespan task group, and
+returns the Starlette application."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import WebSocketRoute
+
+from actors.events import iso_ms
+from actors.fanout import Fanout
+from actors.registry import Registry
+from actors.session import ActorDeps
+from app.admin_socket import admin_socket
+from app.auth import resolve_admin_token
+from app.candidate_socket import candidate_socket
+from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
+from app.journal import SqliteJournal
+from app.metrics import Metrics
+from app.rest import ROUTES
+from app.schema import database_path
+from app.services import Services
+from app.settings import Settings
+from app.store import SqliteStore
+
+log = logging.getLogger("vigil.server")
+
+
+def now_iso() -> str:
+    return iso_ms(datetime.now(UTC))
+
+
+@asynccontextmanager
+async def run_services(settings: Settings) -> AsyncIterator[Services]:
+    """Start every service in one task group; on exit drain sessions, then the journal."""
+    storage = settings.storage_dir
+    admin_token, generated = resolve_admin_token(settings.auth.admin_token, storage)
+    if generated:
+        log.warning(
+            "no admin token configured: generated one and saved it to %s", storage / "admin-token"
+        )
+    metrics = Metrics()
+    fanout = Fanout()
+    journal = SqliteJournal(
+        database_path(storage),
+        synchronous=settings.storage.synchronous,
+        queue_size=settings.storage.journal_queue_size,
+        max_batch=settings.storage.journal_max_batch,
+        on_committed=fanout.on_committed,
+        metrics=metrics,
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(journal.run)
+        store = await SqliteStore.open(database_path(storage))
+        deps = ActorDeps(
+            scoring=settings.scoring,
+            sessions=settings.sessions,
+            journal=journal,
+            publisher=fanout,
+            now_iso=now_iso,
+        )
+        registry = Registry(deps, store)
+        await tg.start(registry.run)
+        services = Services(
+            settings=settings,
+            admin_token=admin_token,
+            node_id=settings.server.node_id or socket.gethostname(),
+            metrics=metrics,
+            journal=journal,
+            store=store,
+            registry=registry,
+            fanout=fanout,
+        )
+        _register_gauges(services)
+        log.info("vigil ready: storage %s, node %s", database_path(storage), services.node_id)
+        try:
+            yield services
+        finally:
+            with anyio.move_on_after(settings.server.shutdown_grace_seconds, shield=True) as scope:
+                await registry.close()
+                await journal.close()
+            if scope.cancelled_caught:
+                log.error(
+                    "shutdown: sessions or journal did not drain within %.0f s",
+                    settings.server.shutdown_grace_seconds,
+                )
+            else:
+                log.info("shutdown: every accepted event is committed")
+            with anyio.CancelScope(shield=True):
+                await store.close()
+            tg.cancel_scope.cancel()
+
+
+def _register_gauges(services: Services) -> None:
+    metrics, registry, fanout, journal = (
+        services.metrics,
+        services.registry,
+        services.fanout,
+        services.journal,
+    )
+    metrics.gauge("vigil_live_sessions", "Session actors in memory.", lambda: registry.live_count)
+    metrics.gauge(
+        "vigil_mailbox_depth_total",
+        "Messages waiting in all session mailboxes.",
+        lambda: sum(registry.mailbox_depths()),
+    )
+    metrics.gauge(
+        "vigil_mailbox_depth_max",
+        "Messages waiting in the fullest session mailbox.",
+        lambda: max(registry.mailbox_depths(), default=0),
+    )
+    metrics.gauge(
+        "vigil_journal_queue_depth",
+        "Operations waiting for the journal writer.",
+        lambda: journal.queue_depth,
+    )
+    metrics.gauge(
+        "vigil_admin_subscribers",
+        "Admin sockets with at least one subscription.",
+        lambda: fanout.subscriber_count,
+    )
+    metrics.gauge(
+        "vigil_admins_evicted_total",
+        "Admin sockets disconnected for falling behind.",
+        lambda: fanout.evicted_total,
+    )
+    metrics.gauge(
+        "vigil_admin_deliveries_total",
+        "Messages queued to admin sockets.",
+        lambda: fanout.delivered_total,
+    )
+    metrics.gauge(
+        "vigil_session_restarts_total",
+        "Session actors restarted after a crash.",
+        lambda: registry.restarts_total,
+    )
+    metrics.gauge(
+        "vigil_sessions_failed_total",
+        "Sessions stopped after repeated crashes.",
+        lambda: registry.failed_total,
+    )
+    metrics.gauge(
+        "vigil_sessions_evicted_total",
+        "Session actors that left memory.",
+        lambda: registry.evicted_total,
+    )
+
+
+def build_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with run_services(settings) as services:
+            app.state.services = services
+            yield
+
+    return Starlette(
+        routes=[
+            *ROUTES,
+            WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
+            WebSocketRoute("/ws/admin", admin_socket),
+        ],
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: on_api_error,
+            HTTPException: on_http_exception,
+            Exception: on_unexpected,
+        },
+    )

@@ -1,0 +1,124 @@
+"""Typed settings: config.toml, then VIGIL_<SECTION>_<KEY> environment overrides, then frozen."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+ENV_PREFIX = "VIGIL_"
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class ConfigError(Exception):
+    """A config value is missing, unknown or of the wrong type; the message names its path."""
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    node_id: str = ""
+    ws_per_message_deflate: bool = False
+    max_body_bytes: Positive = 1024 * 1024
+    shutdown_grace_seconds: Seconds = 10.0
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+
+class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    dir: str = "var"
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    journal_queue_size: Positive = 20000
+    journal_max_batch: Positive = 2000
+
+
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    admin_token: str = ""
+
+
+class CandidateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_event_bytes: Positive = 65536
+    max_frame_bytes: Positive = 512 * 1024
+    outbox_size: Positive = 64
+
+
+class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    outbox_size: Positive = 4096
+    max_subscriptions: NonNegative = 1000
+
+
+class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    bootstrap_servers: str = ""
+    topic: str = "assessment_activity"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    auth: AuthSettings = AuthSettings()
+    sessions: SessionsConfig = SessionsConfig()
+    candidate: CandidateSettings = CandidateSettings()
+    admin: AdminSettings = AdminSettings()
+    scoring: ScoringConfig = ScoringConfig()
+    kafka: KafkaSettings = KafkaSettings()
+
+    @property
+    def storage_dir(self) -> Path:
+        return Path(self.storage.dir)
+
+
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    name: field.type
+    for name, field in zip(
+        Settings.__struct_fields__, msgspec.structs.fields(Settings), strict=True
+    )
+}
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Read `config_file` (default: the repo's config.toml), apply the environment, validate."""
+    path = config_file or DEFAULT_CONFIG
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; pass --config FILE") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    layers = [*_environment_overrides(os.environ if environ is None else environ)]
+    layers.extend((overrides or {}).items())
+    for section, values in layers:
+        raw.setdefault(section, {}).update(values)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(
+            f"invalid configuration ({path} and VIGIL_* environment): {exc}"
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> list[tuple[str, Mapping[str, Any]]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        fields = _SECTIONS.get(section)
+        if fields is None or key not in fields.__struct_fields__:
+            raise ConfigError(
+                f"unknown setting {name}: expected VIGIL_<SECTION>_<KEY> naming a key of "
+                f"config.toml (sections: {', '.join(sorted(_SECTIONS))})"
+            )
+        found.setdefault(section, {})[key] = value
+    return list(found.items())

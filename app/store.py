@@ -1,0 +1,150 @@
+"""Reads from the SQLite database (a read-only connection of its own; WAL lets it run beside the
+journal's writer). Everything here sees only committed data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+import msgspec
+
+from actors.events import StoredEvent
+from actors.ports import LoadedSession
+from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
+
+STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
+_SESSION_COLUMNS: Final = (
+    "id, assessment_id, candidate_name, candidate_email, candidate_phone, token_hash, "
+    "ip_address, user_agent, start_time, end_time, status, last_offset, state, created_at, updated_at"
+)
+
+
+class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the sessions table."""
+
+    id: str
+    assessmentId: str
+    candidateName: str
+    candidateEmail: str
+    candidatePhone: str | None
+    tokenHash: str
+    ipAddress: str | None
+    userAgent: str | None
+    startTime: str
+    endTime: str | None
+    status: str
+    lastOffset: int
+    state: SessionState
+    createdAt: str
+    updatedAt: str
+
+    def info(self) -> SessionInfo:
+        return SessionInfo(
+            sessionId=self.id,
+            assessmentId=self.assessmentId,
+            candidateName=self.candidateName,
+            candidateEmail=self.candidateEmail,
+            candidatePhone=self.candidatePhone,
+            startTime=self.startTime,
+            tokenHash=self.tokenHash,
+        )
+
+
+def _record(row: Any) -> SessionRecord:
+    return SessionRecord(
+        id=row[0],
+        assessmentId=row[1],
+        candidateName=row[2],
+        candidateEmail=row[3],
+        candidatePhone=row[4],
+        tokenHash=row[5],
+        ipAddress=row[6],
+        userAgent=row[7],
+        startTime=row[8],
+        endTime=row[9],
+        status=row[10],
+        lastOffset=row[11],
+        state=STATE_DECODER.decode(row[12]),
+        createdAt=row[13],
+        updatedAt=row[14],
+    )
+
+
+def _event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        offset=row[0],
+        seq=row[1],
+        type=row[2],
+        ts=row[3],
+        questionId=row[4],
+        origin=row[5],
+        data=None if row[6] is None else msgspec.json.decode(row[6]),
+    )
+
+
+class SqliteStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        await conn.execute("PRAGMA busy_timeout=5000")
+        return cls(conn)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def session(self, session_id: str) -> SessionRecord | None:
+        async with self._conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _record(row)
+
+    async def sessions(
+        self, assessment_id: str | None = None, limit: int = 10000
+    ) -> list[SessionRecord]:
+        if assessment_id is None:
+            query, args = (
+                f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY created_at LIMIT ?",
+                (limit,),
+            )
+        else:
+            query = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE assessment_id = ? ORDER BY created_at LIMIT ?"
+            args = (assessment_id, limit)  # type: ignore[assignment]
+        async with self._conn.execute(query, args) as cursor:
+            return [_record(row) for row in await cursor.fetchall()]
+
+    async def session_for_token(self, token_hash: str) -> str | None:
+        async with self._conn.execute(
+            "SELECT id FROM sessions WHERE token_hash = ?", (token_hash,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def events(self, session_id: str, after: int = 0) -> list[StoredEvent]:
+        async with self._conn.execute(
+            "SELECT event_offset, seq, type, ts, question_id, origin, data FROM events "
+            "WHERE session_id = ? AND event_offset > ? ORDER BY event_offset",
+            (session_id, after),
+        ) as cursor:
+            return [_event(row) for row in await cursor.fetchall()]
+
+    async def load(self, session_id: str) -> LoadedSession | None:
+        """Identity, newest snapshot and the events after it, read in one transaction."""
+        await self._conn.execute("BEGIN")
+        try:
+            record = await self.session(session_id)
+            if record is None:
+                return None
+            async with self._conn.execute(
+                "SELECT event_offset, state FROM snapshots WHERE session_id = ?", (session_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            snapshot = None if row is None else SNAPSHOT_DECODER.decode(row[1])
+            tail = await self.events(session_id, after=0 if snapshot is None else snapshot.offset)
+            return LoadedSession(info=record.info(), snapshot=snapshot, tail=tail)
+        finally:
+            await self._conn.execute("COMMIT")
