@@ -228,6 +228,7 @@ class Registry:
         finally:
             handle.stopping = True
             mailbox.close()
+            handle.send_stream.close()
             if self._live.get(session_id) is handle:
                 del self._live[session_id]
             handle.stopped.set()

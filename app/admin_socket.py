@@ -65,6 +65,10 @@ class AdminConnection:
         self.evicted = reason
         self._send.close()
 
+    def close(self) -> None:
+        self._send.close()
+        self._receive.close()
+
     def reply(self, message: msgspec.Struct) -> None:
         if not self.offer(outbound.encode(message)):
             self.evict("too slow: outbox full")
@@ -97,6 +101,7 @@ async def admin_socket(websocket: WebSocket) -> None:
             tg.cancel_scope.cancel()
     finally:
         services.fanout.remove(connection)
+        connection.close()
         services.metrics.admin_connections -= 1
 
 

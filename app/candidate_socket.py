@@ -42,14 +42,10 @@ async def candidate_socket(websocket: WebSocket) -> None:
     link = CandidateSocketLink(websocket, services.settings.candidate.outbox_size)
     try:
         await services.registry.send(session_id, CandidateAttached(link))
-    except UnknownSession as exc:
-        await websocket.close(CLOSE_NOT_FOUND, str(exc)[:120])
-        return
-    except SessionFailed:
-        await websocket.close(CLOSE_FAILED, "session failed on the server")
-        return
-    except RegistryClosed:
-        await websocket.close(CLOSE_GOING_AWAY, "server shutting down")
+    except (UnknownSession, SessionFailed, RegistryClosed) as exc:
+        link.dispose()
+        code, reason = _refusal(exc)
+        await websocket.close(code, reason)
         return
     services.metrics.candidate_connections += 1
     code = 1006
@@ -65,6 +61,14 @@ async def candidate_socket(websocket: WebSocket) -> None:
                 await services.registry.send(session_id, CandidateDetached(link, code))
             except (UnknownSession, SessionFailed, RegistryClosed):
                 pass  # nothing left to tell: the session is gone or the server is stopping
+
+
+def _refusal(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, UnknownSession):
+        return CLOSE_NOT_FOUND, "no such session"
+    if isinstance(exc, SessionFailed):
+        return CLOSE_FAILED, "session failed on the server"
+    return CLOSE_GOING_AWAY, "server shutting down"
 
 
 async def _read_events(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -57,8 +59,16 @@ def serve_forever(settings: Settings) -> int:
         timeout_graceful_shutdown=max(1, round(settings.server.shutdown_grace_seconds)),
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal it stopped on once it has shut down; with the default
+    # handlers in place that would kill the process with 128+signal instead of exiting 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _ignore_after_shutdown)
     server.run()
     return 0 if server.started else 1
+
+
+def _ignore_after_shutdown(signum: int, frame: FrameType | None) -> None:
+    logging.getLogger("vigil.server").info("signal %d after shutdown: ignored", signum)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ class CandidateSocketLink:
 
     __slots__ = (
         "_ack",
-        "_acked",
+        "_ack_due",
         "_bell_in",
         "_bell_out",
         "_close",
@@ -33,14 +33,16 @@ class CandidateSocketLink:
         self._limit = outbox_size
         self._queue: deque[bytes] = deque()
         self._ack = 0
-        self._acked = 0
+        self._ack_due = False
         self._close: tuple[int, str] | None = None
         # A doorbell: size 1, so ringing twice before the writer wakes costs nothing.
         self._bell_in, self._bell_out = anyio.create_memory_object_stream[None](1)
 
     def ack(self, seq: int) -> None:
-        if seq > self._ack:
+        # Not "if seq > self._ack": a duplicate event is acked again even if nothing is new.
+        if seq >= self._ack:
             self._ack = seq
+            self._ack_due = True
             self._ring()
 
     def push(self, message: bytes) -> None:
@@ -59,26 +61,30 @@ class CandidateSocketLink:
             self._close = (code, reason)
             self._ring()
 
+    def dispose(self) -> None:
+        """Release the doorbell when the writer never ran (the socket was refused)."""
+        self._bell_in.close()
+        self._bell_out.close()
+
     def _ring(self) -> None:
         try:
             self._bell_in.send_nowait(None)
         except anyio.WouldBlock:
             pass  # already rung; the writer will see everything when it wakes
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the writer is gone: the socket is closing
 
     async def run_writer(self) -> None:
         send = self._websocket.send
-        async for _ in self._bell_out:
-            while self._queue:
-                await send({"type": "websocket.send", "text": self._queue.popleft().decode()})
-            if self._ack > self._acked:
-                self._acked = self._ack
-                await send(
-                    {
-                        "type": "websocket.send",
-                        "text": outbound.encode(outbound.Ack(self._acked)).decode(),
-                    }
-                )
-            if self._close is not None:
-                code, reason = self._close
-                await self._websocket.close(code, reason)
-                return
+        with self._bell_in, self._bell_out:
+            async for _ in self._bell_out:
+                while self._queue:
+                    await send({"type": "websocket.send", "text": self._queue.popleft().decode()})
+                if self._ack_due:
+                    self._ack_due = False
+                    ack = outbound.encode(outbound.Ack(self._ack)).decode()
+                    await send({"type": "websocket.send", "text": ack})
+                if self._close is not None:
+                    code, reason = self._close
+                    await self._websocket.close(code, reason)
+                    return
