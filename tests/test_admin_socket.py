@@ -53,7 +53,7 @@ async def test_assessment_channel_covers_every_session_of_it(server: RunningServ
     async with server.admin() as admin:
         snapshot = await admin.subscribe("assessment:exam-a")
         assert sorted(s["sessionId"] for s in snapshot["sessions"]) == sorted(i for i, _ in ids)
-        for seq, (session_id, token) in enumerate(ids, start=1):
+        for _seq, (session_id, token) in enumerate(ids, start=1):
             async with server.candidate(session_id, token) as candidate:
                 await candidate.event(1, "assessment_started")
                 await candidate.acked(1)
@@ -124,7 +124,7 @@ async def test_bad_commands_get_errors_and_the_socket_stays_open(server: Running
 
 
 async def test_admin_socket_needs_the_admin_token(server: RunningServer) -> None:
-    session_id, token = await server.create_session()
+    _session_id, token = await server.create_session()
     async with server.admin(token="") as admin:
         assert await admin.closed_code() == 4401
     async with server.admin(token=token) as admin:

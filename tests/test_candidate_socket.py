@@ -195,7 +195,7 @@ async def test_no_disconnect_event_after_submission(server: RunningServer) -> No
 async def test_candidate_socket_auth(
     server: RunningServer, token_kind: str, code: int | None
 ) -> None:
-    session_id, token = await server.create_session()
+    session_id, _token = await server.create_session()
     _, other_token = await server.create_session()
     token_for = {
         "missing": "",
