@@ -133,18 +133,18 @@ class SqliteStore:
             return [_event(row) for row in await cursor.fetchall()]
 
     async def load(self, session_id: str) -> LoadedSession | None:
-        """Identity, newest snapshot and the events after it, read in one transaction."""
-        await self._conn.execute("BEGIN")
-        try:
-            record = await self.session(session_id)
-            if record is None:
-                return None
-            async with self._conn.execute(
-                "SELECT event_offset, state FROM snapshots WHERE session_id = ?", (session_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            snapshot = None if row is None else SNAPSHOT_DECODER.decode(row[1])
-            tail = await self.events(session_id, after=0 if snapshot is None else snapshot.offset)
-            return LoadedSession(info=record.info(), snapshot=snapshot, tail=tail)
-        finally:
-            await self._conn.execute("COMMIT")
+        """Identity, newest snapshot and the events after it.
+
+        No transaction (many loads share this connection): events only ever get appended, so
+        reading the snapshot first and the events after its offset second is always consistent.
+        """
+        record = await self.session(session_id)
+        if record is None:
+            return None
+        async with self._conn.execute(
+            "SELECT event_offset, state FROM snapshots WHERE session_id = ?", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        snapshot = None if row is None else SNAPSHOT_DECODER.decode(row[1])
+        tail = await self.events(session_id, after=0 if snapshot is None else snapshot.offset)
+        return LoadedSession(info=record.info(), snapshot=snapshot, tail=tail)

@@ -36,7 +36,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_settings(storage: Path, **sections: Mapping[str, Any]) -> Settings:
+def settings_for(storage: Path, **sections: Mapping[str, Any]) -> Settings:
     overrides: dict[str, dict[str, Any]] = {
         "storage": {"dir": str(storage)},
         "auth": {"admin_token": ADMIN_TOKEN},
@@ -157,7 +157,7 @@ async def eventually(check: Any, timeout: float = 5.0) -> Any:
 async def running_server(
     storage: Path, **sections: Mapping[str, Any]
 ) -> AsyncIterator[RunningServer]:
-    settings = test_settings(storage, **sections)
+    settings = settings_for(storage, **sections)
     app = build_app(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

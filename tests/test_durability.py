@@ -1,0 +1,147 @@
+"""Acknowledged means durable: `kill -9` mid-stream loses no acked event, a restart resumes the
+seq where storage left it, and SIGTERM drains everything and exits 0. A real server process."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.support import ADMIN_TOKEN, TS, ServerProcess, free_port
+
+pytestmark = pytest.mark.anyio
+SESSIONS = 8
+EVENTS = 400
+
+
+@pytest.fixture
+def process(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "storage", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def create_sessions(server: ServerProcess, count: int) -> list[tuple[str, str]]:
+    made = []
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as client:
+        for index in range(count):
+            body = {
+                "candidateEmail": f"c{index}@example.com",
+                "candidateName": f"C{index}",
+                "assessmentId": "exam",
+            }
+            response = client.post("/candidate-sessions", json=body)
+            assert response.status_code == 201, response.text
+            made.append((response.json()["id"], response.json()["candidateToken"]))
+    return made
+
+
+def stored_seqs(storage: Path, session_id: str) -> list[int]:
+    with sqlite3.connect(storage / "vigil.db") as db:
+        rows = db.execute(
+            "SELECT seq FROM events WHERE session_id = ? AND seq IS NOT NULL ORDER BY event_offset",
+            (session_id,),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+async def stream(
+    server: ServerProcess, session_id: str, token: str, acked: dict[str, int], first: int = 1
+) -> None:
+    """Send seq first..EVENTS as fast as the socket takes them, recording the highest ack."""
+    try:
+        async with connect(f"{server.ws_url}/ws/candidate/{session_id}?token={token}") as ws:
+
+            async def read_acks() -> None:
+                async for raw in ws:
+                    message = json.loads(raw)
+                    assert message["type"] != "error", message
+                    if message["type"] == "ack":
+                        acked[session_id] = max(acked.get(session_id, 0), message["seq"])
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_acks)
+                for seq in range(first, EVENTS + 1):
+                    kind = "tab_switch_detected" if seq % 50 == 0 else "heartbeat"
+                    await ws.send(
+                        json.dumps({"type": kind, "seq": seq, "ts": TS, "data": {"n": seq}})
+                    )
+                with anyio.fail_after(30):
+                    while acked.get(session_id, 0) < EVENTS:
+                        await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+    except* (ConnectionClosed, OSError):
+        pass  # the server was killed or stopped under us
+
+
+async def test_kill_9_loses_no_acknowledged_event(process: ServerProcess) -> None:
+    sessions = create_sessions(process, SESSIONS)
+    acked: dict[str, int] = {}
+    async with anyio.create_task_group() as tg:
+        for session_id, token in sessions:
+            tg.start_soon(stream, process, session_id, token, acked)
+        with anyio.fail_after(30):
+            while sum(acked.values()) < SESSIONS * EVENTS // 3:
+                await anyio.sleep(0.005)
+        process.kill()  # mid-stream, with events in flight
+        snapshot = dict(acked)
+    assert 0 < sum(snapshot.values()) < SESSIONS * EVENTS
+    for session_id, _ in sessions:
+        seqs = stored_seqs(process.storage, session_id)
+        highest = snapshot.get(session_id, 0)
+        assert seqs[:highest] == list(range(1, highest + 1)), f"acked events lost in {session_id}"
+        assert seqs == list(range(1, len(seqs) + 1))  # stored in order, no gap, no duplicate
+
+    # Restart: each client resumes from its last ack; duplicates are acked, never stored twice.
+    process.start()
+    resumed: dict[str, int] = {}
+    async with anyio.create_task_group() as tg:
+        for session_id, token in sessions:
+            tg.start_soon(
+                stream, process, session_id, token, resumed, snapshot.get(session_id, 0) + 1
+            )
+    for session_id, _ in sessions:
+        assert resumed[session_id] == EVENTS
+        assert stored_seqs(process.storage, session_id) == list(range(1, EVENTS + 1))
+
+
+async def test_sigterm_commits_every_accepted_event_and_exits_0(process: ServerProcess) -> None:
+    sessions = create_sessions(process, SESSIONS)
+    acked: dict[str, int] = {}
+    async with anyio.create_task_group() as tg:
+        for session_id, token in sessions:
+            tg.start_soon(stream, process, session_id, token, acked)
+        with anyio.fail_after(30):
+            while sum(acked.values()) < SESSIONS * EVENTS // 3:
+                await anyio.sleep(0.005)
+        with anyio.fail_after(30):
+            assert await anyio.to_thread.run_sync(process.terminate) == 0
+        snapshot = dict(acked)
+    log = process.log.read_text()
+    assert "every accepted event is committed" in log, log
+    for session_id, _ in sessions:
+        seqs = stored_seqs(process.storage, session_id)
+        assert seqs[: snapshot.get(session_id, 0)] == list(
+            range(1, snapshot.get(session_id, 0) + 1)
+        )
+        with sqlite3.connect(process.storage / "vigil.db") as db:
+            last = db.execute(
+                "SELECT type FROM events WHERE session_id = ? ORDER BY event_offset DESC LIMIT 1",
+                (session_id,),
+            ).fetchone()
+        if len(seqs) < EVENTS:
+            assert last == (
+                "user_disconnected",
+            )  # the shutdown closed an unfinished session's socket
