@@ -14,8 +14,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
-from actors.events import iso_ms
+from actors.events import USER_DISCONNECTED, iso_ms
 from actors.fanout import Fanout
+from actors.messages import RecordEvent
 from actors.registry import Registry
 from actors.session import ActorDeps
 from app.admin_socket import admin_socket
@@ -79,6 +80,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             fanout=fanout,
         )
         _register_gauges(services)
+        await record_lost_connections(services)
         log.info("vigil ready: storage %s, node %s", database_path(storage), services.node_id)
         try:
             yield services
@@ -96,6 +98,25 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             with anyio.CancelScope(shield=True):
                 await store.close()
             tg.cancel_scope.cancel()
+
+
+async def record_lost_connections(services: Services) -> None:
+    """Sessions a candidate was connected to when the process died (kill -9, power cut) get the
+    `user_disconnected` that a clean shutdown would have recorded. Runs before sockets open."""
+    for session_id in await services.store.connected_at_last_event():
+        log.info("session %s: the server stopped while its candidate was connected", session_id)
+        await services.registry.send(
+            session_id,
+            RecordEvent(
+                type=USER_DISCONNECTED,
+                origin="server",
+                ts=now_iso(),
+                data={
+                    "code": 1006,
+                    "reason": "the server stopped while the candidate was connected",
+                },
+            ),
+        )
 
 
 def _register_gauges(services: Services) -> None:

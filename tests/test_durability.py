@@ -105,6 +105,9 @@ async def test_kill_9_loses_no_acknowledged_event(process: ServerProcess) -> Non
         assert seqs == list(range(1, len(seqs) + 1))  # stored in order, no gap, no duplicate
 
     # Restart: each client resumes from its last ack; duplicates are acked, never stored twice.
+    stored_seqs_before = {
+        session_id: stored_seqs(process.storage, session_id) for session_id, _ in sessions
+    }
     process.start()
     resumed: dict[str, int] = {}
     async with anyio.create_task_group() as tg:
@@ -115,6 +118,17 @@ async def test_kill_9_loses_no_acknowledged_event(process: ServerProcess) -> Non
     for session_id, _ in sessions:
         assert resumed[session_id] == EVENTS
         assert stored_seqs(process.storage, session_id) == list(range(1, EVENTS + 1))
+        with sqlite3.connect(process.storage / "vigil.db") as db:
+            types = [
+                row[0]
+                for row in db.execute(
+                    "SELECT type FROM events WHERE session_id = ? ORDER BY event_offset",
+                    (session_id,),
+                )
+            ]
+        # The restart recorded the disconnection the crash could not, right after the last stored event.
+        assert types.count("user_disconnected") >= 1
+        assert types[len(stored_seqs_before[session_id])] == "user_disconnected"
 
 
 async def test_sigterm_commits_every_accepted_event_and_exits_0(process: ServerProcess) -> None:
