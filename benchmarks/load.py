@@ -8,8 +8,11 @@ By default it spawns `vigil serve` on a free loopback port with a temporary stor
 CPU 0, and pins its own processes to the other CPUs. Candidates are spread over `--workers`
 processes, admins have a process of their own; they meet the coordinator at absolute wall-clock
 times (all processes share one clock, so `sentNs` in an event gives send->admin latency).
-Counters and latencies cover only the measured window (after `--warmup`). The table is printed
-and appended to benchmarks/RESULTS.md.
+Each candidate's seq 1 is sent while connecting: its ack proves the session took the socket.
+Rates and latencies cover only the measured window (after `--warmup`); the totals cover the
+whole run. With `--kill-after` the server is SIGKILLed mid-run, and with any spawned server the
+SQLite file is then checked: every acked seq must be in `events`. The table is printed and
+appended to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import ipaddress
 import math
 import multiprocessing as mp
@@ -48,9 +52,9 @@ from typing import Any, Final, TypeVar
 
 import httpx
 import msgspec
-import psutil
+import psutil  # type: ignore[import-untyped,unused-ignore]
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 try:
     import uvloop
@@ -90,6 +94,10 @@ EVENT_MIX: Final = (
     ("right_click_attempt", 0.6),
 )
 QUESTIONS: Final = 20
+# Connecting: rounds of retrying sockets that were not attached, and how long the first ack
+# (of seq 1, the "hello") may take.
+CONNECT_ROUNDS: Final = 4
+HELLO_TIMEOUT_S: Final = 15.0
 
 T = TypeVar("T")
 
@@ -115,7 +123,6 @@ class AdminEvent(msgspec.Struct):
 class AdminMessage(msgspec.Struct):
     type: str
     event: AdminEvent | None = None
-    sessions: list[msgspec.Raw] | None = None
 
 
 SERVER_DECODER: Final = msgspec.json.Decoder(ServerMessage)
@@ -152,6 +159,7 @@ class CandidateResult:
     error_samples: list[str] = dataclasses.field(default_factory=list)
     other_messages: Counter[str] = dataclasses.field(default_factory=Counter)
     closes: Counter[str] = dataclasses.field(default_factory=Counter)
+    attach_failures: Counter[str] = dataclasses.field(default_factory=Counter)
 
 
 @dataclasses.dataclass
@@ -198,9 +206,13 @@ async def sleep_until_ns(moment_ns: int) -> None:
         await asyncio.sleep(delay)
 
 
-async def wait_go(control: Any, timeout_s: float) -> bool:
+async def wait_go(
+    control: Any, timeout_s: float, on_tick: Callable[[], None] | None = None
+) -> bool:
     deadline = time.monotonic() + timeout_s
     while not control[GO] and not control[STOP] and time.monotonic() < deadline:
+        if on_tick is not None:
+            on_tick()
         await asyncio.sleep(0.01)
     return bool(control[GO]) and not control[STOP]
 
@@ -253,48 +265,124 @@ def iso_now() -> str:
     return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
 
 
-def candidate_main(spec: ChildSpec, control: Any, counters: Any, results: Any) -> None:
+def candidate_main(spec: ChildSpec, control: Any, counters: Any, results: Any, lock: Any) -> None:
     pin(spec.cpus)
     with contextlib.suppress(KeyboardInterrupt):
-        run_async(candidate_worker(spec, control, counters, results))
+        run_async(candidate_worker(spec, control, counters, results, lock))
+
+
+class Lifecycle:
+    """Where a worker is: a close while `connecting` is an attach failure, to be retried."""
+
+    __slots__ = ("closing", "connecting")
+
+    def __init__(self) -> None:
+        self.connecting = True
+        self.closing = False
+
+
+async def attach(candidate: Candidate, url: str, start_reader: Callable[[Candidate], None]) -> bool:
+    """Connect and send seq 1; attached once the server acks it (the positive sign that the
+    session actor took the socket: a failed attach only shows as a close after the handshake)."""
+    candidate.sent_ns, candidate.acked = array("q"), 0
+    ws = candidate.ws = await connect(
+        url, open_timeout=30, ping_interval=None, close_timeout=5, compression=None
+    )
+    start_reader(candidate)
+    sent_ns = time.time_ns()
+    candidate.sent_ns.append(sent_ns)
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(
+            f'{{"type":"heartbeat","seq":1,"ts":"{iso_now()}","data":{{"sentNs":{sent_ns}}}}}'
+        )
+    deadline = time.monotonic() + HELLO_TIMEOUT_S
+    while candidate.acked < 1 and candidate.ws is ws and time.monotonic() < deadline:
+        await asyncio.sleep(0.002)
+    if candidate.acked >= 1:
+        return True
+    if candidate.ws is ws:  # open but silent: start over
+        candidate.ws = None
+        await ws.close()
+    return False
 
 
 async def connect_candidate(
-    candidate: Candidate, ws_base: str, gate: asyncio.Semaphore, errors: list[str]
+    candidate: Candidate,
+    spec: ChildSpec,
+    gate: asyncio.Semaphore,
+    lock: Any,
+    errors: list[str],
+    start_reader: Callable[[Candidate], None],
 ) -> None:
-    url = f"{ws_base}/ws/candidate/{candidate.session_id}?token={candidate.token}"
+    url = f"{spec.ws_base}/ws/candidate/{candidate.session_id}?token={candidate.token}"
     async with gate:
         for attempt in range(3):
-            try:
-                candidate.ws = await connect(
-                    url, open_timeout=30, ping_interval=None, close_timeout=5, compression=None
-                )
+            # Retries hold a lock shared by all workers, so no two attaches overlap.
+            if lock is not None and not await asyncio.to_thread(lock.acquire, True, 60):
+                errors.append("connect lock not acquired in 60 s")
                 return
-            except (OSError, TimeoutError, ConnectionClosed, Exception) as exc:
+            try:
+                if await attach(candidate, url, start_reader):
+                    return
+            except (OSError, TimeoutError, WebSocketException) as exc:
                 if attempt == 2:
                     errors.append(describe(exc))
-                await asyncio.sleep(0.2 * (attempt + 1))
+            finally:
+                if lock is not None:
+                    lock.release()
+            await asyncio.sleep(0.1 * (attempt + 1))
 
 
-async def candidate_worker(spec: ChildSpec, control: Any, counters: Any, results: Any) -> None:
+async def connect_all(
+    everyone: list[Candidate],
+    spec: ChildSpec,
+    lock: Any,
+    errors: list[str],
+    start_reader: Callable[[Candidate], None],
+) -> None:
+    """Connect everyone, `connect_concurrency` at a time; then retry the failed, one at a time."""
+    pending = everyone
+    for round_ in range(CONNECT_ROUNDS):
+        gate = asyncio.Semaphore(spec.connect_concurrency if round_ == 0 else 1)
+        retry_lock = None if round_ == 0 else lock
+        await asyncio.gather(
+            *(connect_candidate(c, spec, gate, retry_lock, errors, start_reader) for c in pending)
+        )
+        pending = [c for c in everyone if c.acked < 1]
+        if not pending:
+            return
+
+
+async def candidate_worker(
+    spec: ChildSpec, control: Any, counters: Any, results: Any, lock: Any
+) -> None:
     result = CandidateResult()
-    window = Window()
+    window, lifecycle = Window(), Lifecycle()
     everyone = [Candidate(sid, token) for sid, token in spec.sessions]
     errors: list[str] = []
-    gate = asyncio.Semaphore(spec.connect_concurrency)
-    await asyncio.gather(*(connect_candidate(c, spec.ws_base, gate, errors) for c in everyone))
-    live = [c for c in everyone if c.ws is not None]
-    results.put(Ready(spec.index, len(live), len(everyone) - len(live), errors[0] if errors else ""))
-    closing = [False]
-    readers = [asyncio.create_task(read_acks(c, result, window, closing)) for c in live]
+    readers: list[asyncio.Task[None]] = []
+
+    def start_reader(candidate: Candidate) -> None:
+        readers.append(asyncio.create_task(read_acks(candidate, result, window, lifecycle)))
+
     try:
+        await connect_all(everyone, spec, lock, errors, start_reader)
+        lifecycle.connecting = False
+        for candidate in everyone:
+            if candidate.acked < 1:  # never attached: nothing of it counts
+                candidate.sent_ns, candidate.acked = array("q"), 0
+        live = [c for c in everyone if c.ws is not None and c.acked >= 1]
+        result.sent = result.acked = len(live)
+        failed = len(everyone) - len(live)
+        results.put(Ready(spec.index, len(live), failed, errors[0] if errors else ""))
+        publish_counters(counters, spec.index, result)
         if live and await wait_go(control, timeout_s=600):
             window.start, window.end = control[W0], control[W1]
             await send_paced(live, spec, control, counters, result, window)
             await drain_acks(live, spec, control, counters, result)
     finally:
-        closing[0] = True
-        closers = [c.ws.close() for c in live if c.ws is not None]
+        lifecycle.closing = True
+        closers = [c.ws.close() for c in everyone if c.ws is not None]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*closers, return_exceptions=True), 15)
         for task in readers:
@@ -379,7 +467,7 @@ async def drain_acks(
 
 
 async def read_acks(
-    candidate: Candidate, result: CandidateResult, window: Window, closing: list[bool]
+    candidate: Candidate, result: CandidateResult, window: Window, lifecycle: Lifecycle
 ) -> None:
     ws = candidate.ws
     assert ws is not None
@@ -400,8 +488,9 @@ async def read_acks(
         result.errors["undecodable"] += 1
         result.error_samples.append(describe(exc))
     finally:
-        if not closing[0]:
-            result.closes[str(ws.close_code)] += 1
+        if not lifecycle.closing and candidate.ws is ws:
+            closes = result.attach_failures if lifecycle.connecting else result.closes
+            closes[f"{ws.close_code} {ws.close_reason or ''}".strip()[:80]] += 1
             candidate.ws = None
 
 
@@ -470,12 +559,16 @@ async def admin_worker(spec: ChildSpec, control: Any, counters: Any, results: An
         for ws, st in zip(sockets, stats, strict=True)
     ]
     slot = spec.index * COUNTER_WIDTH + 2
+
+    def publish() -> None:
+        counters[slot] = sum(st.seen for st in stats)
+
     try:
-        if sockets and await wait_go(control, timeout_s=900):
+        if sockets and await wait_go(control, timeout_s=900, on_tick=publish):
             window.start, window.end = control[W0], control[W1]
             # Until everything sent was seen (EXPECTED is set once the workers are done).
             while not control[STOP] and time.time_ns() < control[DRAIN]:
-                counters[slot] = sum(st.seen for st in stats)
+                publish()
                 expected = control[EXPECTED]
                 if expected and all(st.seen >= expected or st.close for st in stats):
                     break
@@ -489,7 +582,7 @@ async def admin_worker(spec: ChildSpec, control: Any, counters: Any, results: An
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    counters[slot] = sum(st.seen for st in stats)
+    publish()
     results.put(Done(spec.index, None, stats))
 
 
@@ -530,7 +623,7 @@ class Server:
     pid: int | None = None
     storage: Path | None = None
     log: Path | None = None
-    owns_storage: bool = False
+    keep_storage: bool = False
 
     def ps(self) -> psutil.Process | None:
         if self.pid is None:
@@ -558,8 +651,9 @@ def require_loopback(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def spawn_server(args: argparse.Namespace, server_cpus: frozenset[int] | None) -> Server:
-    storage = Path(args.storage_dir or tempfile.mkdtemp(prefix="vigil-load-"))
+def spawn_server(
+    args: argparse.Namespace, storage: Path, server_cpus: frozenset[int] | None
+) -> Server:
     storage.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_urlsafe(24)
     env = {
@@ -597,7 +691,7 @@ def spawn_server(args: argparse.Namespace, server_cpus: frozenset[int] | None) -
         pid=process.pid,
         storage=storage,
         log=log,
-        owns_storage=args.storage_dir is None,
+        keep_storage=args.storage_dir is not None,
     )
 
 
@@ -636,20 +730,48 @@ def stop_server(server: Server, timeout_s: float = 30) -> int | None:
         return None
 
 
-def log_findings(log: Path | None) -> tuple[Counter[str], list[str]]:
-    """Counts of WARNING/ERROR/CRITICAL/Traceback lines in the server log, and a few samples."""
-    counts: Counter[str] = Counter()
-    samples: list[str] = []
+TRACEBACK: Final = re.compile(r"^[\s|+]*(Exception Group )?Traceback \(most recent call last\):")
+EXCEPTION_LINE: Final = re.compile(r"^[A-Za-z_]\w*(\.\w+)*(: .*)?$")
+LOG_LEVEL: Final = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
+
+
+def log_findings(log: Path | None) -> Counter[str]:
+    """Distinct WARNING/ERROR/CRITICAL lines, and the last exception line of each traceback
+    (exception groups included), with counts."""
+    found: Counter[str] = Counter()
     if log is None or not log.exists():
-        return counts, samples
-    pattern = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|^Traceback")
+        return found
+
+    def record(text: str) -> None:
+        # Timestamps and ids make every line unique; keep the text after them.
+        text = re.sub(r"^\d{4}-\d\d-\d\d \S+ ", "", text)
+        found[re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "<id>", text)[:200]] += 1
+
+    exception: str | None = None
+    in_traceback = False
     for line in log.read_text(errors="replace").splitlines():
-        match = pattern.search(line)
-        if match:
-            counts[match.group(1) or "Traceback"] += 1
-            if len(samples) < 6:
-                samples.append(line[:240])
-    return counts, samples
+        if TRACEBACK.match(line):
+            in_traceback = True
+            continue
+        if in_traceback:
+            body = line.lstrip(" |+-")
+            if not line or line[0] in " |+":
+                # Inside an exception group the exception lines are indented too.
+                if EXCEPTION_LINE.match(body) and body not in ("raise", "pass", "return"):
+                    exception = body
+                continue
+            in_traceback = False  # a line at column 0 ends the traceback...
+            if exception is None and EXCEPTION_LINE.match(line):
+                record(line)  # ...and in a plain one, it is the exception
+                continue
+            if exception is not None:
+                record(exception)
+                exception = None
+        if LOG_LEVEL.search(line):
+            record(line)
+    if in_traceback and exception is not None:
+        record(exception)
+    return found
 
 
 # --- set-up: sessions and metrics -------------------------------------------------------------
@@ -687,7 +809,7 @@ async def create_sessions(server: Server, count: int, assessment: str) -> list[t
 async def scrape_metrics(server: Server) -> dict[str, float]:
     values: dict[str, float] = {}
     with contextlib.suppress(httpx.HTTPError):
-        async with httpx.AsyncClient(timeout=2) as client:
+        async with httpx.AsyncClient(timeout=10) as client:
             response = await client.get(
                 f"{server.http}/metrics", headers={"Authorization": f"Bearer {server.token}"}
             )
@@ -704,7 +826,7 @@ def rss_mb(server: Server) -> float | None:
     if process is None:
         return None
     with contextlib.suppress(psutil.Error):
-        return process.memory_info().rss / 2**20
+        return float(process.memory_info().rss) / 2**20
     return None
 
 
@@ -747,6 +869,7 @@ class Run:
     rss_end: float | None = None
     window_start: Sample = dataclasses.field(default_factory=Sample)
     window_end: Sample = dataclasses.field(default_factory=Sample)
+    t0_ns: int = 0
     killed_at_ns: int | None = None
     workers: list[CandidateResult] = dataclasses.field(default_factory=list)
     admin_results: list[AdminResult] = dataclasses.field(default_factory=list)
@@ -754,6 +877,7 @@ class Run:
     lost: int | None = None
     stored: int | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    scrapes: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
 def cpu_sets(args: argparse.Namespace) -> tuple[frozenset[int] | None, frozenset[int] | None]:
@@ -779,7 +903,7 @@ def parse_cpus(text: str) -> set[int]:
     return cpus
 
 
-async def coordinate(args: argparse.Namespace) -> Run:
+async def coordinate(args: argparse.Namespace, storage: Path) -> Run:
     server_cpus, client_cpus = cpu_sets(args)
     if args.url:
         host, port = require_loopback(args.url)
@@ -787,15 +911,18 @@ async def coordinate(args: argparse.Namespace) -> Run:
         server = Server(http=f"http://{host}:{port}", ws=f"ws://{host}:{port}", token=token)
         server.pid = args.server_pid
     else:
-        server = spawn_server(args, server_cpus)
+        server = spawn_server(args, storage, server_cpus)
     pin(client_cpus)
-    run = Run(args, server, args.assessment or f"load-{uuid.uuid4().hex[:8]}", server_cpus, client_cpus)
+    run = Run(
+        args, server, args.assessment or f"load-{uuid.uuid4().hex[:8]}", server_cpus, client_cpus
+    )
     try:
         await wait_healthy(server, timeout_s=60)
         await drive(run)
     finally:
-        if server.process is not None and server.process.poll() is None:
+        if server.process is None or server.process.poll() is None:  # not the SIGKILLed
             run.rss_end = rss_mb(server)
+        if server.process is not None and server.process.poll() is None:
             run.exit_code = stop_server(server)
         elif server.process is not None:
             run.exit_code = server.process.returncode
@@ -855,7 +982,9 @@ async def start_children(
         admins=args.admins,
     )
     if args.admins:
-        children.append(context.Process(target=admin_main, args=(admin, control, counters, results)))
+        children.append(
+            context.Process(target=admin_main, args=(admin, control, counters, results))
+        )
         children[-1].start()
         ready = await collect_ready(results, 1, timeout_s=60)
         run.admins_connected = sum(r.connected for r in ready)
@@ -863,6 +992,7 @@ async def start_children(
     await asyncio.sleep(1)  # let the admins' snapshots settle before the baseline
     run.rss_before = rss_mb(server)
     began = time.monotonic()
+    connect_lock = context.Lock()
     for index in range(workers):
         part = sessions[index::workers]
         spec = ChildSpec(
@@ -875,7 +1005,9 @@ async def start_children(
             connect_concurrency=args.connect_concurrency,
         )
         children.append(
-            context.Process(target=candidate_main, args=(spec, control, counters, results))
+            context.Process(
+                target=candidate_main, args=(spec, control, counters, results, connect_lock)
+            )
         )
         children[-1].start()
     ready = await collect_ready(results, workers, timeout_s=60 + len(sessions) / 20)
@@ -918,6 +1050,7 @@ async def measure(
     drain = w1 + int(args.drain * 1e9)
     kill_at = t0 + int(args.kill_after * 1e9) if args.kill_after is not None else None
     control[T0], control[W0], control[W1], control[DRAIN] = t0, w0, w1, drain
+    run.t0_ns = t0
     control[GO] = 1
     hard_deadline = drain + 30_000_000_000
     done: list[Done] = []
@@ -925,7 +1058,7 @@ async def measure(
     marks = {"start": w0, "end": w1}
     if kill_at is not None:
         marks["kill"] = kill_at
-    last = [0] * len(counters)
+    last = list(counters)  # the seq-1 events of the connect phase are not load
     next_print = t0 + 1_000_000_000
     print(" time  phase    sent/s  acked/s  admin/s", flush=True)
     while len(done) < len(children) and time.time_ns() < hard_deadline:
@@ -942,6 +1075,7 @@ async def measure(
         done += drain_queue(results)
         if len([d for d in done if d.candidates is not None]) == candidate_workers:
             control[EXPECTED] = sum(d.candidates.sent for d in done if d.candidates is not None)
+    await asyncio.gather(*run.scrapes)
     if len(done) < len(children):
         run.notes.append(f"only {len(done)} of {len(children)} processes reported in time")
     run.workers = [d.candidates for d in done if d.candidates is not None]
@@ -949,27 +1083,41 @@ async def measure(
 
 
 async def on_mark(run: Run, name: str, client_pids: list[int], control: Any) -> None:
+    if run.killed_at_ns is not None:
+        return  # the window ended at the kill
     if name == "start":
         run.window_start = await sample(run, client_pids)
-    elif name == "end" and run.killed_at_ns is None:
+    elif name == "end":
         run.window_end = await sample(run, client_pids)
-    elif name == "kill" and run.server.process is not None and run.killed_at_ns is None:
-        if run.window_start.at_ns == 0 or time.time_ns() < control[W1]:
-            run.window_end = await sample(run, client_pids)
+    elif name == "kill" and run.server.process is not None:
+        if run.window_start.at_ns and not run.window_end.at_ns:
+            # /metrics first (the dead answer none), then CPU: the window ends at the kill.
+            metrics = await scrape_metrics(run.server)
+            run.window_end = await sample(run, client_pids, metrics)
         run.server.process.send_signal(signal.SIGKILL)
         run.killed_at_ns = time.time_ns()
         control[STOP] = 1
         print("server killed with SIGKILL", flush=True)
 
 
-async def sample(run: Run, client_pids: list[int]) -> Sample:
+async def sample(
+    run: Run, client_pids: list[int], metrics: dict[str, float] | None = None
+) -> Sample:
     pid = run.server.pid
     result = Sample(
         at_ns=time.time_ns(),
         server_cpu=cpu_seconds([pid]) if pid is not None else 0.0,
         client_cpu=cpu_seconds(client_pids),
     )
-    result.metrics = await scrape_metrics(run.server)
+    if metrics is not None:
+        result.metrics = metrics
+        return result
+
+    async def scrape() -> None:
+        result.metrics = await scrape_metrics(run.server)
+
+    # A saturated server answers /metrics late; do not hold up the progress lines for it.
+    run.scrapes.append(asyncio.create_task(scrape()))
     return result
 
 
@@ -1009,15 +1157,17 @@ def check_journal(run: Run) -> None:
         return
     stored: dict[str, set[int]] = {}
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
-        for session_id, seq in db.execute("SELECT session_id, seq FROM events WHERE seq IS NOT NULL"):
+        for session_id, seq in db.execute(
+            "SELECT session_id, seq FROM events WHERE seq IS NOT NULL"
+        ):
             stored.setdefault(session_id, set()).add(int(seq))
-    lost = 0
+    lost = count = 0
     for worker in run.workers:
         for session_id, _sent, acked in worker.sessions:
             have = stored.get(session_id, set())
             lost += sum(1 for seq in range(1, acked + 1) if seq not in have)
-    run.lost = lost
-    run.stored = sum(len(v) for v in stored.values())
+            count += len(have)
+    run.lost, run.stored = lost, count
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -1037,44 +1187,54 @@ def num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def per_second(count: float | None, window_s: float) -> float | None:
+    return None if count is None or window_s <= 0 else count / window_s
+
+
 def report(run: Run) -> list[tuple[str, str]]:
     args, workers, admins = run.args, run.workers, run.admin_results
-    start = run.window_start.at_ns or 0
-    end = run.window_end.at_ns or (run.killed_at_ns or 0)
-    window_s = max(0.0, (end - start) / 1e9) if start else 0.0
-    per_s = (lambda n: n / window_s) if window_s > 0 else (lambda n: None)  # noqa: E731
+    start, end = run.window_start, run.window_end
+    window_s = (end.at_ns - start.at_ns) / 1e9 if start.at_ns and end.at_ns else 0.0
     sent = sum(w.sent for w in workers)
     acked = sum(w.acked for w in workers)
     acked_window = sum(w.acked_window for w in workers)
     ack_lat = sorted(x for w in workers for x in w.ack_latency_ns)
     admin_lat = sorted(x for a in admins for x in a.latency_ns)
-    server_cpu = run.window_end.server_cpu - run.window_start.server_cpu if window_s else None
-    client_cpu = run.window_end.client_cpu - run.window_start.client_cpu if window_s else None
+    server_cpu = end.server_cpu - start.server_cpu if window_s and run.server.pid else None
+    client_cpu = end.client_cpu - start.client_cpu if window_s else None
     per_candidate = None
     if run.rss_before is not None and run.rss_connected is not None and run.connected:
         per_candidate = (run.rss_connected - run.rss_before) * 1024 / run.connected
-    m0, m1 = run.window_start.metrics, run.window_end.metrics
-    batches = m1.get("vigil_journal_batches_total", 0) - m0.get("vigil_journal_batches_total", 0)
-    commit_s = m1.get("vigil_journal_commit_seconds_sum", 0) - m0.get(
-        "vigil_journal_commit_seconds_sum", 0
-    )
-    errors = Counter[str]()
-    closes = Counter[str]()
+    batches = delta(run, "vigil_journal_batches_total")
+    commit_s = delta(run, "vigil_journal_commit_seconds_sum")
+    errors: Counter[str] = Counter()
+    closes: Counter[str] = Counter()
+    attach: Counter[str] = Counter()
     for w in workers:
         errors.update(w.errors)
         closes.update(w.closes)
+        attach.update(w.attach_failures)
+    server_pct = per_second(server_cpu, window_s)
+    client_pct = per_second(client_cpu, window_s)
     rows = [
         ("candidates connected / created", f"{run.connected} / {run.candidates}"),
         ("admins connected", f"{run.admins_connected} / {args.admins}"),
-        ("candidate worker processes", str(args.workers)),
+        ("candidate worker processes", str(min(args.workers, max(1, run.candidates)))),
         ("measured window (s)", num(window_s, 1)),
         ("target rate (events/s)", num(args.rate)),
-        ("offered (events/s)", num(per_s(sum(w.sent_window for w in workers)))),
-        ("acked, sustained (events/s)", num(per_s(acked_window))),
-        ("admin deliveries (events/s, all admins)", num(per_s(sum(a.seen_window for a in admins)))),
+        ("offered (events/s)", num(per_second(sum(w.sent_window for w in workers), window_s))),
+        ("acked, sustained (events/s)", num(per_second(acked_window, window_s))),
+        (
+            "admin deliveries (events/s, all admins)",
+            num(per_second(sum(a.seen_window for a in admins), window_s)),
+        ),
         (
             "send->admin latency p50 / p99 / p99.9 (ms)",
-            " / ".join(ms(percentile(admin_lat, q)) for q in (0.5, 0.99, 0.999)),
+            " / ".join(ms(percentile(admin_lat, q)) for q in (0.5, 0.99, 0.999))
+            if admin_lat
+            else "n/a: no admin"
+            if not admins
+            else "n/a: no event sent in the window reached an admin",
         ),
         (
             "send->ack latency p50 / p99 / p99.9 / max (ms)",
@@ -1082,37 +1242,49 @@ def report(run: Run) -> list[tuple[str, str]]:
         ),
         (
             "events sent / acked / seen by admin (min) at end",
-            f"{sent:,} / {acked:,} / "
-            + (f"{min(a.seen for a in admins):,}" if admins else "n/a"),
+            f"{sent:,} / {acked:,} / " + (f"{min(a.seen for a in admins):,}" if admins else "n/a"),
         ),
         ("events skipped by the generator", f"{sum(w.skipped for w in workers):,}"),
-        ("server RSS before connect / connected / end (MB)", " / ".join(
-            num(v, 1) for v in (run.rss_before, run.rss_connected, run.rss_end)
-        )),
+        (
+            "server RSS before connect / connected / end (MB)",
+            " / ".join(num(v, 1) for v in (run.rss_before, run.rss_connected, run.rss_end)),
+        ),
         ("server memory per connected candidate (KB)", num(per_candidate, 1)),
         (
-            "server CPU per 1000 events (s)",
-            num(server_cpu / (acked_window / 1000), 3) if server_cpu and acked_window else "n/a",
+            "server CPU per 1000 acked events (s)",
+            num(server_cpu * 1000 / acked_window, 3) if server_cpu and acked_window else "n/a",
         ),
-        ("server CPU in window (% of one core)", num(per_s(server_cpu or 0) and 100 * per_s(server_cpu or 0), 0)),  # type: ignore[operator]
-        ("load generator CPU in window (% of one core)", num(per_s(client_cpu or 0) and 100 * per_s(client_cpu or 0), 0)),  # type: ignore[operator]
+        ("server CPU in window (% of one core)", num(server_pct and 100 * server_pct)),
+        ("load generator CPU in window (% of one core)", num(client_pct and 100 * client_pct)),
         (
             "journal commits/s, mean commit (ms), events/commit",
-            f"{num(per_s(batches))}, {ms(commit_s / batches * 1000 if batches else None)}, "
+            f"{num(per_second(batches, window_s))}, "
+            f"{ms(commit_s * 1000 / batches if batches and commit_s is not None else None)}, "
             f"{num(acked_window / batches if batches else None, 1)}",
         ),
         ("server error frames", ", ".join(f"{k}={v}" for k, v in errors.items()) or "0"),
-        ("unexpected closes (candidates)", ", ".join(f"{k}x{v}" for k, v in closes.items()) or "0"),
+        (
+            "candidate sockets closed before their first ack (retried)",
+            ", ".join(f"{k} x{v}" for k, v in attach.items()) or "0",
+        ),
+        ("unexpected candidate closes", ", ".join(f"{k} x{v}" for k, v in closes.items()) or "0"),
         ("admin closes", ", ".join(a.close for a in admins if a.close) or "0"),
     ]
     if run.killed_at_ns is not None:
-        rows.append(("server killed at (s after load start)", num(args.kill_after, 1)))
-    else:
+        killed_s = (run.killed_at_ns - run.t0_ns) / 1e9
+        rows.append(("server SIGKILLed at (s after load start)", num(killed_s, 2)))
+    elif run.server.process is not None:
         rows.append(("server exit code after SIGTERM", str(run.exit_code)))
     if run.lost is not None:
         rows.append(("events stored in SQLite (with seq)", f"{run.stored:,}"))
         rows.append(("acked events lost", str(run.lost)))
     return rows
+
+
+def delta(run: Run, metric: str) -> float | None:
+    """Change of a server metric over the window; None when a scrape failed."""
+    before, after = run.window_start.metrics.get(metric), run.window_end.metrics.get(metric)
+    return None if before is None or after is None else after - before
 
 
 def machine() -> str:
@@ -1129,26 +1301,32 @@ def machine() -> str:
 
 
 def git_revision() -> str:
+    """HEAD, plus a digest of uncommitted changes to the server's code, if any."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(
+            ["git", *argv], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        )
+        return done.stdout
+
     try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "app", "actors"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+        rev = git("rev-parse", "--short", "HEAD").strip()
+        diff = git("diff", "HEAD", "--", "app", "actors", "pyproject.toml", "config.toml")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return f"{rev}{' (app/ or actors/ modified)' if dirty else ''}"
+    if not diff:
+        return rev
+    digest = hashlib.sha1(diff.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{rev} + uncommitted server changes (diff sha1 {digest})"
 
 
 def render(run: Run, rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
     value_width = max(len(v) for _, v in rows)
-    lines = [f"| {'metric':<{width}} | {'value':<{value_width}} |", f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|"]
+    lines = [
+        f"| {'metric':<{width}} | {'value':<{value_width}} |",
+        f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|",
+    ]
     lines += [f"| {k:<{width}} | {v:<{value_width}} |" for k, v in rows]
     return "\n".join(lines)
 
@@ -1156,20 +1334,32 @@ def render(run: Run, rows: list[tuple[str, str]]) -> str:
 def finish(run: Run) -> int:
     rows = report(run)
     table = render(run, rows)
-    pinning = (
-        f"server on CPU {sorted(run.server_cpus)}, load generator on CPU {sorted(run.client_cpus)}"
-        if run.server_cpus and run.client_cpus
-        else "no CPU pinning"
+    pinning = ", ".join(
+        f"{who} on CPU {','.join(map(str, sorted(cpus)))}"
+        for who, cpus in (("server", run.server_cpus), ("load generator", run.client_cpus))
+        if cpus
     )
-    counts, samples = log_findings(run.server.log)
+    findings = log_findings(run.server.log)
     notes = list(run.notes)
     if run.connect_errors:
         notes.append(f"connect errors, first: {run.connect_errors[0]}")
+    others: Counter[str] = Counter()
     for worker in run.workers:
         notes += [f"server error frame: {s}" for s in worker.error_samples[:2]]
-    if counts:
-        notes.append("server log: " + ", ".join(f"{k} x{v}" for k, v in counts.items()))
-        notes += [f"    {s}" for s in samples]
+        others.update(worker.other_messages)
+    if others:
+        notes.append(
+            "other messages to candidates: " + ", ".join(f"{k} x{v}" for k, v in others.items())
+        )
+    if run.admin_results and run.admin_results[0].other:
+        counts = run.admin_results[0].other.most_common()
+        notes.append(
+            "admin 1 also got (not counted as deliveries): "
+            + ", ".join(f"{k} x{v}" for k, v in counts)
+        )
+    if findings:
+        notes.append(f"server log: {sum(findings.values())} warning/error/exception lines")
+        notes += [f"  - {n} x `{text}`" for text, n in findings.most_common(8)]
     window_cpu = (run.window_end.client_cpu - run.window_start.client_cpu) / max(
         1e-9, (run.window_end.at_ns - run.window_start.at_ns) / 1e9
     )
@@ -1180,7 +1370,8 @@ def finish(run: Run) -> int:
         "",
         f"- command: `{shlex.join(sys.orig_argv)}`",
         f"- machine: {machine()}",
-        f"- pinning: {pinning}; commit {git_revision()}",
+        f"- pinning: {pinning or 'none'}",
+        f"- code: {git_revision()}",
         f"- assessment `{run.assessment}`, set-up {run.setup_s:.1f} s (sessions), "
         f"{run.connect_s:.1f} s (sockets)",
         "",
@@ -1188,7 +1379,7 @@ def finish(run: Run) -> int:
         "",
     ]
     if notes:
-        entry += ["Notes:", "", *(f"- {n}" if not n.startswith("    ") else n for n in notes), ""]
+        entry += ["Notes:", "", *(n if n.startswith("  - ") else f"- {n}" for n in notes), ""]
     text = "\n".join(entry)
     print()
     print(text, flush=True)
@@ -1198,7 +1389,7 @@ def finish(run: Run) -> int:
             out.write(RESULTS_HEADER + "\n" if fresh else "\n")
             out.write(text)
         print(f"appended to {RESULTS_MD}")
-    if run.server.log is not None:
+    if run.server.log is not None and run.server.keep_storage:
         print(f"server log: {run.server.log}")
     return 1 if run.lost else 0
 
@@ -1211,8 +1402,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--candidates", type=int, default=1000, help="candidate sessions and sockets")
     add("--admins", type=int, default=1, help="admin sockets subscribed to the assessment")
-    add("--workers", type=int, default=min(4, max(2, (os.cpu_count() or 2) - 1)),
-        help="candidate worker processes")
+    add(
+        "--workers",
+        type=int,
+        default=min(4, max(2, (os.cpu_count() or 2) - 1)),
+        help="candidate worker processes",
+    )
     add("--rate", type=float, default=2000, help="total offered events/s over all candidates")
     add("--warmup", type=float, default=3, help="seconds of load before the measured window")
     add("--duration", type=float, default=20, help="seconds of the measured window")
@@ -1238,6 +1433,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--url needs --admin-token (or VIGIL_AUTH_ADMIN_TOKEN)")
     if min(args.candidates, args.workers) < 1 or args.admins < 0 or args.rate <= 0:
         parser.error("--candidates and --workers must be >= 1, --admins >= 0, --rate > 0")
+    if args.kill_after is not None and not 0 <= args.kill_after < args.warmup + args.duration:
+        parser.error("--kill-after must fall within --warmup + --duration")
     if min(args.warmup, args.drain, args.settle) < 0 or args.duration <= 0:
         parser.error("--duration must be > 0; --warmup, --drain and --settle >= 0")
     return args
@@ -1249,13 +1446,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     need = args.candidates + args.admins + 256
     if soft < need:  # the spawned server inherits this too
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
-    run = asyncio.run(coordinate(args))
-    status = finish(run)
-    server = run.server
-    if server.owns_storage and server.storage is not None:
-        shutil.rmtree(server.storage, ignore_errors=True)
-        print("(temporary storage removed; pass --storage-dir to keep the log and database)")
-    return status
+    temporary = None if args.url or args.storage_dir else tempfile.mkdtemp(prefix="vigil-load-")
+    try:
+        return finish(asyncio.run(coordinate(args, Path(args.storage_dir or temporary or "."))))
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+            print("(temporary storage removed; pass --storage-dir to keep the log and database)")
 
 
 if __name__ == "__main__":
