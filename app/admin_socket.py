@@ -7,7 +7,7 @@ from typing import Final
 
 import anyio
 import msgspec
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
 from actors.fanout import ALERTS, parse_channel
@@ -75,11 +75,22 @@ class AdminConnection:
 
     async def run_writer(self) -> None:
         send = self._websocket.send
-        async with self._receive:
-            async for payload in self._receive:
-                await send({"type": "websocket.send", "text": payload.decode()})
-        if self.evicted is not None:
-            await self._websocket.close(CLOSE_SLOW, self.evicted[:120])
+        receive_nowait = self._receive.receive_nowait
+        try:
+            async with self._receive:
+                async for payload in self._receive:
+                    # anyio's receive() yields to the loop once per item; under load that meant
+                    # one message per loop turn. Send everything already queued in one go.
+                    while True:
+                        await send({"type": "websocket.send", "text": payload.decode()})
+                        try:
+                            payload = receive_nowait()
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+            if self.evicted is not None:
+                await self._websocket.close(CLOSE_SLOW, self.evicted[:120])
+        except WebSocketDisconnect:
+            pass  # the admin went away; the reader sees the disconnect and cleans up
 
 
 async def admin_socket(websocket: WebSocket) -> None:

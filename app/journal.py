@@ -157,6 +157,31 @@ class SqliteJournal:
                 op.done.set()
 
 
+# Each statement takes the whole batch as one JSON array and unpacks it with json_each, so SQLite
+# inserts every row in one call that runs without the GIL. executemany re-takes the GIL per row,
+# and under load the event loop holds it for up to sys.getswitchinterval() each time: a 2,000-row
+# batch took ~466 ms that way (benchmarks/RESULTS.md, 2026-11-22).
+_INSERT_EVENTS: Final = (
+    "INSERT OR IGNORE INTO events (session_id, event_offset, seq, type, ts, question_id, origin, data) "
+    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7 "
+    "FROM json_each(?)"
+)
+_UPDATE_STATES: Final = (
+    "UPDATE sessions SET state = u.value->>0, status = u.value->>1, end_time = u.value->>2, "
+    "last_offset = u.value->>3, updated_at = ? FROM json_each(?) AS u WHERE sessions.id = u.value->>4"
+)
+_INSERT_SESSIONS: Final = (
+    "INSERT INTO sessions (id, assessment_id, candidate_name, candidate_email, candidate_phone, "
+    "token_hash, ip_address, user_agent, start_time, status, state, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_SNAPSHOTS: Final = (
+    "INSERT INTO snapshots (session_id, event_offset, state) VALUES (?, ?, ?) "
+    "ON CONFLICT (session_id) DO UPDATE SET event_offset = excluded.event_offset, "
+    "state = excluded.state WHERE excluded.event_offset >= snapshots.event_offset"
+)
+
+
 def _write_batch(conn: sqlite3.Connection | None, batch: list[Operation]) -> None:
     assert conn is not None, "the journal is not open"
     created = []
@@ -175,48 +200,31 @@ def _write_batch(conn: sqlite3.Connection | None, batch: list[Operation]) -> Non
                     event.ts,
                     event.questionId,
                     event.origin,
-                    None if event.data is None else ENCODER.encode(event.data),
+                    event.data,
                 )
             )
             latest[op.session_id] = op
         elif isinstance(op, SnapshotEntry):
-            snapshots.append((op.session_id, op.offset, op.snapshot))
+            snapshots.append((op.session_id, op.offset, op.snapshot.decode()))
         elif isinstance(op, CreateSession):
             row = op.row
             created.append(
                 (
                     row.id, row.assessment_id, row.candidate_name, row.candidate_email,
                     row.candidate_phone, row.token_hash, row.ip_address, row.user_agent,
-                    row.start_time, row.status, row.state, row.created_at, row.created_at,
+                    row.start_time, row.status, row.state.decode(), row.created_at, row.created_at,
                 )
             )  # fmt: skip
-    now = iso_ms(datetime.now(UTC))
     states = [
-        (
-            entry.state.status,
-            entry.state.endTime,
-            entry.event.offset,
-            ENCODER.encode(entry.state),
-            now,
-            session_id,
-        )
+        (entry.state, entry.state.status, entry.state.endTime, entry.event.offset, session_id)
         for session_id, entry in latest.items()
     ]
     conn.execute("BEGIN IMMEDIATE")
     try:
         if created:
-            conn.executemany(
-                "INSERT INTO sessions (id, assessment_id, candidate_name, candidate_email, "
-                "candidate_phone, token_hash, ip_address, user_agent, start_time, status, state, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                created,
-            )
+            conn.executemany(_INSERT_SESSIONS, created)
         if events:
-            cursor = conn.executemany(
-                "INSERT OR IGNORE INTO events (session_id, event_offset, seq, type, ts, "
-                "question_id, origin, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                events,
-            )
+            cursor = conn.execute(_INSERT_EVENTS, (ENCODER.encode(events),))
             if cursor.rowcount != len(events):
                 log.warning(
                     "journal: %d of %d events were already stored and were not stored again",
@@ -224,18 +232,9 @@ def _write_batch(conn: sqlite3.Connection | None, batch: list[Operation]) -> Non
                     len(events),
                 )
         if states:
-            conn.executemany(
-                "UPDATE sessions SET status = ?, end_time = ?, last_offset = ?, state = ?, "
-                "updated_at = ? WHERE id = ?",
-                states,
-            )
+            conn.execute(_UPDATE_STATES, (iso_ms(datetime.now(UTC)), ENCODER.encode(states)))
         if snapshots:
-            conn.executemany(
-                "INSERT INTO snapshots (session_id, event_offset, state) VALUES (?, ?, ?) "
-                "ON CONFLICT (session_id) DO UPDATE SET event_offset = excluded.event_offset, "
-                "state = excluded.state WHERE excluded.event_offset >= snapshots.event_offset",
-                snapshots,
-            )
+            conn.executemany(_UPSERT_SNAPSHOTS, snapshots)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

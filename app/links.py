@@ -7,7 +7,7 @@ from collections import deque
 from typing import Final
 
 import anyio
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
 
@@ -77,14 +77,19 @@ class CandidateSocketLink:
     async def run_writer(self) -> None:
         send = self._websocket.send
         with self._bell_in, self._bell_out:
-            async for _ in self._bell_out:
-                while self._queue:
-                    await send({"type": "websocket.send", "text": self._queue.popleft().decode()})
-                if self._ack_due:
-                    self._ack_due = False
-                    ack = outbound.encode(outbound.Ack(self._ack)).decode()
-                    await send({"type": "websocket.send", "text": ack})
-                if self._close is not None:
-                    code, reason = self._close
-                    await self._websocket.close(code, reason)
-                    return
+            try:
+                async for _ in self._bell_out:
+                    while self._queue:
+                        await send(
+                            {"type": "websocket.send", "text": self._queue.popleft().decode()}
+                        )
+                    if self._ack_due:
+                        self._ack_due = False
+                        ack = outbound.encode(outbound.Ack(self._ack)).decode()
+                        await send({"type": "websocket.send", "text": ack})
+                    if self._close is not None:
+                        code, reason = self._close
+                        await self._websocket.close(code, reason)
+                        return
+            except WebSocketDisconnect:
+                return  # the candidate went away; the reader sees it and detaches
