@@ -17,10 +17,19 @@ QuestionId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Metadata = dict[str, Any]
 
 
+_ENCODE: Final = msgspec.json.encode
+
+
 def iso_ms(moment: datetime) -> str:
     """The one time format Vigil emits: UTC, millisecond precision, `Z` suffix."""
-    utc = moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # msgspec writes '"2026-01-15T10:25:30.123456Z"', or no fraction when microseconds are 0;
+    # slicing that is ~5x cheaper than strftime on this hot path.
+    text = _ENCODE(moment)
+    if len(text) == 29:
+        return text[1:24].decode() + "Z"
+    return text[1:20].decode() + ".000Z"
 
 
 # --- the data of the events that carry typed data ------------------------------------------

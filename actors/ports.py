@@ -53,6 +53,9 @@ class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
     state: SessionState
     violations: list[Violation]
     acks: AckTracker | None = None
+    # The session's status or connection changed since its last journaled state: storage should
+    # record this state at once (other states may be written later, they are derived data).
+    state_changed: bool = False
 
 
 class SnapshotEntry(msgspec.Struct, frozen=True, kw_only=True):

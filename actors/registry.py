@@ -12,6 +12,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from actors.mailbox import put
 from actors.messages import ActorStopped, CandidateEventIn, EvictIfIdle, GetState, Message, Reply
 from actors.ports import SessionStore
 from actors.session import ActorDeps, SessionActor, SessionView
@@ -113,7 +114,7 @@ class Registry:
         while True:
             handle = await self._handle_for(session_id)
             try:
-                await handle.send_stream.send(message)
+                await put(handle.send_stream, message)
                 return
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await handle.stopped.wait()

@@ -16,6 +16,7 @@ from actors import outbound, scoring
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import INTERVENTION, USER_DISCONNECTED, StoredEvent, stored_from_candidate
 from actors.lifecycle import fold, summarize
+from actors.mailbox import take
 from actors.messages import (
     CandidateAttached,
     CandidateDetached,
@@ -86,6 +87,7 @@ class SessionActor:
         self._publish = publish
         self.last_activity = anyio.current_time()
         self.handling: Message | None = None
+        self._journaled_essentials: tuple[str, bool] | None = None
         if link is not None:
             self._attach(link)
         self._publish(self.summary())
@@ -97,7 +99,11 @@ class SessionActor:
         self, mailbox: MemoryObjectReceiveStream[Message], may_stop: Callable[[], bool]
     ) -> None:
         """Handle messages until evicted (returns) or a handler raises (the supervisor restarts)."""
-        async for message in mailbox:
+        while True:
+            try:
+                message = await take(mailbox)
+            except anyio.EndOfStream:
+                return
             if isinstance(message, EvictIfIdle):
                 if self._idle_enough(message) and may_stop():
                     return
@@ -259,6 +265,9 @@ class SessionActor:
     async def _store(self, event: StoredEvent, acks: AckTracker | None = None) -> int:
         violations = fold(self.deps.scoring, self.record, event)
         state = self.summary()
+        essentials = (state.status, state.connected)
+        state_changed = essentials != self._journaled_essentials
+        self._journaled_essentials = essentials
         self._publish(state)
         await self.deps.journal.append(
             EventEntry(
@@ -268,6 +277,7 @@ class SessionActor:
                 state=state,
                 violations=violations,
                 acks=acks,
+                state_changed=state_changed,
             )
         )
         if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
 from actors.fanout import ALERTS, parse_channel
+from actors.mailbox import take
 from actors.messages import ActorStopped, Intervene, InterventionAction, Rejected, Reply
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.state import SessionState
@@ -75,18 +76,14 @@ class AdminConnection:
 
     async def run_writer(self) -> None:
         send = self._websocket.send
-        receive_nowait = self._receive.receive_nowait
         try:
             async with self._receive:
-                async for payload in self._receive:
-                    # anyio's receive() yields to the loop once per item; under load that meant
-                    # one message per loop turn. Send everything already queued in one go.
-                    while True:
-                        await send({"type": "websocket.send", "text": payload.decode()})
-                        try:
-                            payload = receive_nowait()
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
+                while True:
+                    try:
+                        payload = await take(self._receive)
+                    except anyio.EndOfStream:
+                        break
+                    await send({"type": "websocket.send", "text": payload.decode()})
             if self.evicted is not None:
                 await self._websocket.close(CLOSE_SLOW, self.evicted[:120])
         except WebSocketDisconnect:

@@ -17,6 +17,7 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from actors.events import iso_ms
+from actors.mailbox import put
 from actors.ports import EventEntry, SnapshotEntry
 from app.metrics import Metrics
 from app.schema import open_database
@@ -67,6 +68,7 @@ class SqliteJournal:
         max_batch: int,
         on_committed: Callable[[list[EventEntry]], None],
         metrics: Metrics,
+        state_interval: float = 1.0,
     ) -> None:
         self._path = path
         self._synchronous = synchronous
@@ -78,12 +80,18 @@ class SqliteJournal:
         self._thread = anyio.CapacityLimiter(1)
         self._conn: sqlite3.Connection | None = None
         self._finished = anyio.Event()
+        # Newest state per session not yet written to sessions.state (derived data: recovery
+        # replays the events). Written at once on a status change, else every interval, and on
+        # every flush and at close, so a session that leaves memory is always up to date.
+        self._unwritten_states: dict[str, EventEntry] = {}
+        self._state_interval = state_interval
+        self._next_state_write = 0.0
 
     # --- the port actors use -------------------------------------------------------------------
 
     async def append(self, entry: EventEntry | SnapshotEntry) -> None:
         try:
-            await self._send.send(entry)
+            await put(self._send, entry)
         except anyio.ClosedResourceError:
             raise JournalClosed() from None
 
@@ -116,6 +124,8 @@ class SqliteJournal:
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
                     await self._commit(batch)
+            if self._unwritten_states:
+                await self._commit([])  # closing: write every state still pending
         finally:
             conn, self._conn = self._conn, None
             if conn is not None:
@@ -127,13 +137,34 @@ class SqliteJournal:
         self._send.close()
         await self._finished.wait()
 
+    def _states_to_write(self, batch: list[Operation]) -> list[EventEntry]:
+        unwritten = self._unwritten_states
+        for op in batch:
+            if isinstance(op, EventEntry):
+                unwritten[op.session_id] = op
+        now = time.monotonic()
+        if (
+            now >= self._next_state_write
+            or not batch
+            or any(isinstance(op, Barrier) for op in batch)
+        ):
+            self._next_state_write = now + self._state_interval
+            states = list(unwritten.values())
+            unwritten.clear()
+            return states
+        changed = {
+            op.session_id for op in batch if isinstance(op, EventEntry) and op.state_changed
+        }
+        return [unwritten.pop(session_id) for session_id in changed]
+
     async def _commit(self, batch: list[Operation]) -> None:
+        states = self._states_to_write(batch)
         delay = 0.05
         while True:
             started = time.perf_counter()
             try:
                 await anyio.to_thread.run_sync(
-                    _write_batch, self._conn, batch, limiter=self._thread
+                    _write_batch, self._conn, batch, states, limiter=self._thread
                 )
                 break
             except sqlite3.Error as exc:
@@ -158,9 +189,8 @@ class SqliteJournal:
 
 
 # Each statement takes the whole batch as one JSON array and unpacks it with json_each, so SQLite
-# inserts every row in one call that runs without the GIL. executemany re-takes the GIL per row,
-# and under load the event loop holds it for up to sys.getswitchinterval() each time: a 2,000-row
-# batch took ~466 ms that way (benchmarks/RESULTS.md, 2026-11-22).
+# inserts every row in one call that runs without the GIL; executemany hands the GIL back and
+# forth with the busy event loop once per row.
 _INSERT_EVENTS: Final = (
     "INSERT OR IGNORE INTO events (session_id, event_offset, seq, type, ts, question_id, origin, data) "
     "SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7 "
@@ -182,11 +212,12 @@ _UPSERT_SNAPSHOTS: Final = (
 )
 
 
-def _write_batch(conn: sqlite3.Connection | None, batch: list[Operation]) -> None:
+def _write_batch(
+    conn: sqlite3.Connection | None, batch: list[Operation], latest: list[EventEntry]
+) -> None:
     assert conn is not None, "the journal is not open"
     created = []
     events = []
-    latest: dict[str, EventEntry] = {}
     snapshots = []
     for op in batch:
         if isinstance(op, EventEntry):
@@ -203,7 +234,6 @@ def _write_batch(conn: sqlite3.Connection | None, batch: list[Operation]) -> Non
                     event.data,
                 )
             )
-            latest[op.session_id] = op
         elif isinstance(op, SnapshotEntry):
             snapshots.append((op.session_id, op.offset, op.snapshot.decode()))
         elif isinstance(op, CreateSession):
@@ -216,8 +246,8 @@ def _write_batch(conn: sqlite3.Connection | None, batch: list[Operation]) -> Non
                 )
             )  # fmt: skip
     states = [
-        (entry.state, entry.state.status, entry.state.endTime, entry.event.offset, session_id)
-        for session_id, entry in latest.items()
+        (entry.state, entry.state.status, entry.state.endTime, entry.event.offset, entry.session_id)
+        for entry in latest
     ]
     conn.execute("BEGIN IMMEDIATE")
     try:

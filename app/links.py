@@ -10,6 +10,7 @@ import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
+from actors.mailbox import take
 
 CLOSE_SLOW: Final = 4408
 
@@ -78,7 +79,8 @@ class CandidateSocketLink:
         send = self._websocket.send
         with self._bell_in, self._bell_out:
             try:
-                async for _ in self._bell_out:
+                while True:
+                    await take(self._bell_out)
                     while self._queue:
                         await send(
                             {"type": "websocket.send", "text": self._queue.popleft().decode()}
@@ -91,5 +93,5 @@ class CandidateSocketLink:
                         code, reason = self._close
                         await self._websocket.close(code, reason)
                         return
-            except WebSocketDisconnect:
+            except (WebSocketDisconnect, anyio.EndOfStream):
                 return  # the candidate went away; the reader sees it and detaches
