@@ -10,9 +10,8 @@ from typing import Any, Final, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from actors.mailbox import put
+from actors.mailbox import Mailbox
 from actors.messages import ActorStopped, CandidateEventIn, EvictIfIdle, GetState, Message, Reply
 from actors.ports import SessionStore
 from actors.session import ActorDeps, SessionActor, SessionView
@@ -48,11 +47,11 @@ class RegistryClosed(RuntimeError):
 class SessionHandle:
     """The outside's reference to a live session: its mailbox and its last published state."""
 
-    __slots__ = ("info", "send_stream", "state", "stopped", "stopping")
+    __slots__ = ("info", "mailbox", "state", "stopped", "stopping")
 
-    def __init__(self, info: SessionInfo, send_stream: MemoryObjectSendStream[Message]) -> None:
+    def __init__(self, info: SessionInfo, mailbox: Mailbox[Message]) -> None:
         self.info = info
-        self.send_stream = send_stream
+        self.mailbox = mailbox
         self.state: SessionState | None = None
         self.stopping = False
         self.stopped = anyio.Event()
@@ -91,8 +90,8 @@ class Registry:
                 if handle.stopping or (handle.state is not None and handle.state.connected):
                     continue
                 try:
-                    handle.send_stream.send_nowait(probe)
-                except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    handle.mailbox.put_nowait(probe)
+                except (anyio.WouldBlock, anyio.ClosedResourceError):
                     pass  # busy or leaving: not idle, or already going
 
     async def close(self) -> None:
@@ -101,7 +100,7 @@ class Registry:
         handles = list(self._live.values())
         for handle in handles:
             handle.stopping = True
-            handle.send_stream.close()
+            handle.mailbox.close()
         for handle in handles:
             await handle.stopped.wait()
         if self._tg is not None:
@@ -114,9 +113,9 @@ class Registry:
         while True:
             handle = await self._handle_for(session_id)
             try:
-                await put(handle.send_stream, message)
+                await handle.mailbox.put(message)
                 return
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            except anyio.ClosedResourceError:
                 await handle.stopped.wait()
 
     async def ask(self, session_id: str, message: Any, reply: Reply[T]) -> T:
@@ -147,7 +146,7 @@ class Registry:
         return session_id in self._failed
 
     def mailbox_depths(self) -> list[int]:
-        return [h.send_stream.statistics().current_buffer_used for h in self._live.values()]
+        return [len(h.mailbox) for h in self._live.values()]
 
     @property
     def live_count(self) -> int:
@@ -178,15 +177,12 @@ class Registry:
             loaded = await self._store.load(session_id)
             if loaded is None:
                 raise UnknownSession(session_id)
-            send_stream, receive_stream = anyio.create_memory_object_stream[Message](
-                self._deps.sessions.mailbox_size  # overflow: senders wait (back-pressure)
-            )
-            handle = SessionHandle(loaded.info, send_stream)
+            # Overflow policy: senders wait (back-pressure up to the candidate's TCP).
+            mailbox: Mailbox[Message] = Mailbox(self._deps.sessions.mailbox_size)
+            handle = SessionHandle(loaded.info, mailbox)
             actor = SessionActor(loaded, self._deps, handle.publish)
             self._live[session_id] = handle
-            self._tg.start_soon(
-                self._supervise, handle, actor, receive_stream, name=f"session {session_id}"
-            )
+            self._tg.start_soon(self._supervise, handle, actor, name=f"session {session_id}")
             return handle
         finally:
             del self._loading[session_id]
@@ -194,13 +190,9 @@ class Registry:
 
     # --- supervision ---------------------------------------------------------------------------
 
-    async def _supervise(
-        self,
-        handle: SessionHandle,
-        actor: SessionActor,
-        mailbox: MemoryObjectReceiveStream[Message],
-    ) -> None:
+    async def _supervise(self, handle: SessionHandle, actor: SessionActor) -> None:
         session_id = handle.info.sessionId
+        mailbox = handle.mailbox
         crashes: deque[float] = deque()
         config = self._deps.sessions
         try:
@@ -229,7 +221,6 @@ class Registry:
         finally:
             handle.stopping = True
             mailbox.close()
-            handle.send_stream.close()
             if self._live.get(session_id) is handle:
                 del self._live[session_id]
             handle.stopped.set()
@@ -243,20 +234,14 @@ class Registry:
         return SessionActor(loaded, self._deps, handle.publish, link=crashed.link)
 
     @staticmethod
-    def _may_stop(handle: SessionHandle, mailbox: MemoryObjectReceiveStream[Message]) -> bool:
+    def _may_stop(handle: SessionHandle, mailbox: Mailbox[Message]) -> bool:
         # Checked with no await since the last receive: nothing can slip in between.
-        stats = mailbox.statistics()
-        if stats.current_buffer_used or stats.tasks_waiting_send:
+        if len(mailbox) or mailbox.waiting_senders:
             return False
         handle.stopping = True
         return True
 
-    def _fail(
-        self,
-        handle: SessionHandle,
-        actor: SessionActor,
-        mailbox: MemoryObjectReceiveStream[Message],
-    ) -> None:
+    def _fail(self, handle: SessionHandle, actor: SessionActor, mailbox: Mailbox[Message]) -> None:
         session_id = handle.info.sessionId
         log.error(
             "session %s: more than %d crashes in %.0f s; marking it failed",
@@ -272,8 +257,8 @@ class Registry:
         stopped = ActorStopped(session_id, "the session failed")
         while True:
             try:
-                message = mailbox.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                message = mailbox.get_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
                 break
             if not isinstance(
                 message, CandidateEventIn

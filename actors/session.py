@@ -10,13 +10,12 @@ from typing import Final, assert_never
 
 import anyio
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from actors import outbound, scoring
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import INTERVENTION, USER_DISCONNECTED, StoredEvent, stored_from_candidate
 from actors.lifecycle import fold, summarize
-from actors.mailbox import take
+from actors.mailbox import Mailbox
 from actors.messages import (
     CandidateAttached,
     CandidateDetached,
@@ -95,13 +94,11 @@ class SessionActor:
     def summary(self) -> SessionState:
         return summarize(self.deps.scoring, self.info, self.record, self.link is not None)
 
-    async def run(
-        self, mailbox: MemoryObjectReceiveStream[Message], may_stop: Callable[[], bool]
-    ) -> None:
+    async def run(self, mailbox: Mailbox[Message], may_stop: Callable[[], bool]) -> None:
         """Handle messages until evicted (returns) or a handler raises (the supervisor restarts)."""
         while True:
             try:
-                message = await take(mailbox)
+                message = await mailbox.get()
             except anyio.EndOfStream:
                 return
             if isinstance(message, EvictIfIdle):

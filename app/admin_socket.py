@@ -11,7 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
 from actors.fanout import ALERTS, parse_channel
-from actors.mailbox import take
+from actors.mailbox import Mailbox
 from actors.messages import ActorStopped, Intervene, InterventionAction, Rejected, Reply
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.state import SessionState
@@ -52,23 +52,22 @@ class AdminConnection:
     def __init__(self, websocket: WebSocket, outbox_size: int) -> None:
         self._websocket = websocket
         # Overflow policy: the fan-out evicts this admin when the outbox is full.
-        self._send, self._receive = anyio.create_memory_object_stream[bytes](outbox_size)
+        self._outbox: Mailbox[bytes] = Mailbox(outbox_size)
         self.evicted: str | None = None
 
     def offer(self, payload: bytes) -> bool:
         try:
-            self._send.send_nowait(payload)
+            self._outbox.put_nowait(payload)
             return True
-        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        except (anyio.WouldBlock, anyio.ClosedResourceError):
             return False
 
     def evict(self, reason: str) -> None:
         self.evicted = reason
-        self._send.close()
+        self._outbox.close()
 
     def close(self) -> None:
-        self._send.close()
-        self._receive.close()
+        self._outbox.close()
 
     def reply(self, message: msgspec.Struct) -> None:
         if not self.offer(outbound.encode(message)):
@@ -77,13 +76,12 @@ class AdminConnection:
     async def run_writer(self) -> None:
         send = self._websocket.send
         try:
-            async with self._receive:
-                while True:
-                    try:
-                        payload = await take(self._receive)
-                    except anyio.EndOfStream:
-                        break
-                    await send({"type": "websocket.send", "text": payload.decode()})
+            while True:
+                try:
+                    payload = await self._outbox.get()
+                except anyio.EndOfStream:
+                    break
+                await send({"type": "websocket.send", "text": payload.decode()})
             if self.evicted is not None:
                 await self._websocket.close(CLOSE_SLOW, self.evicted[:120])
         except WebSocketDisconnect:

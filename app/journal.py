@@ -17,7 +17,7 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from actors.events import iso_ms
-from actors.mailbox import put
+from actors.mailbox import Mailbox
 from actors.ports import EventEntry, SnapshotEntry
 from app.metrics import Metrics
 from app.schema import open_database
@@ -76,7 +76,7 @@ class SqliteJournal:
         self._on_committed = on_committed
         self._metrics = metrics
         # Overflow policy: producers wait for room (back-pressure up to the candidate's TCP).
-        self._send, self._receive = anyio.create_memory_object_stream[Operation](queue_size)
+        self._queue: Mailbox[Operation] = Mailbox(queue_size)
         self._thread = anyio.CapacityLimiter(1)
         self._conn: sqlite3.Connection | None = None
         self._finished = anyio.Event()
@@ -91,7 +91,7 @@ class SqliteJournal:
 
     async def append(self, entry: EventEntry | SnapshotEntry) -> None:
         try:
-            await put(self._send, entry)
+            await self._queue.put(entry)
         except anyio.ClosedResourceError:
             raise JournalClosed() from None
 
@@ -107,7 +107,7 @@ class SqliteJournal:
 
     @property
     def queue_depth(self) -> int:
-        return self._send.statistics().current_buffer_used
+        return len(self._queue)
 
     # --- running -------------------------------------------------------------------------------
 
@@ -115,15 +115,18 @@ class SqliteJournal:
         self._conn = await anyio.to_thread.run_sync(open_database, self._path, self._synchronous)
         task_status.started()
         try:
-            async with self._receive:
-                async for first in self._receive:
-                    batch = [first]
-                    while len(batch) < self._max_batch:
-                        try:
-                            batch.append(self._receive.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
-                    await self._commit(batch)
+            queue = self._queue
+            while True:
+                try:
+                    batch = [await queue.get()]
+                except anyio.EndOfStream:
+                    break
+                while len(batch) < self._max_batch:
+                    try:
+                        batch.append(queue.get_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await self._commit(batch)
             if self._unwritten_states:
                 await self._commit([])  # closing: write every state still pending
         finally:
@@ -134,7 +137,7 @@ class SqliteJournal:
 
     async def close(self) -> None:
         """Take no more operations; return once everything already handed over is committed."""
-        self._send.close()
+        self._queue.close()
         await self._finished.wait()
 
     def _states_to_write(self, batch: list[Operation]) -> list[EventEntry]:
@@ -152,9 +155,7 @@ class SqliteJournal:
             states = list(unwritten.values())
             unwritten.clear()
             return states
-        changed = {
-            op.session_id for op in batch if isinstance(op, EventEntry) and op.state_changed
-        }
+        changed = {op.session_id for op in batch if isinstance(op, EventEntry) and op.state_changed}
         return [unwritten.pop(session_id) for session_id in changed]
 
     async def _commit(self, batch: list[Operation]) -> None:

@@ -10,7 +10,7 @@ import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
-from actors.mailbox import take
+from actors.mailbox import Doorbell
 
 CLOSE_SLOW: Final = 4408
 
@@ -21,8 +21,7 @@ class CandidateSocketLink:
     __slots__ = (
         "_ack",
         "_ack_due",
-        "_bell_in",
-        "_bell_out",
+        "_bell",
         "_close",
         "_limit",
         "_queue",
@@ -36,8 +35,8 @@ class CandidateSocketLink:
         self._ack = 0
         self._ack_due = False
         self._close: tuple[int, str] | None = None
-        # A doorbell: size 1, so ringing twice before the writer wakes costs nothing.
-        self._bell_in, self._bell_out = anyio.create_memory_object_stream[None](1)
+        # Ringing twice before the writer wakes costs nothing: it sends everything pending.
+        self._bell = Doorbell()
 
     def ack(self, seq: int) -> None:
         # Not "if seq > self._ack": a duplicate event is acked again even if nothing is new.
@@ -64,34 +63,27 @@ class CandidateSocketLink:
 
     def dispose(self) -> None:
         """Release the doorbell when the writer never ran (the socket was refused)."""
-        self._bell_in.close()
-        self._bell_out.close()
+        self._bell.close()
 
     def _ring(self) -> None:
-        try:
-            self._bell_in.send_nowait(None)
-        except anyio.WouldBlock:
-            pass  # already rung; the writer will see everything when it wakes
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the writer is gone: the socket is closing
+        self._bell.ring()
 
     async def run_writer(self) -> None:
         send = self._websocket.send
-        with self._bell_in, self._bell_out:
-            try:
-                while True:
-                    await take(self._bell_out)
-                    while self._queue:
-                        await send(
-                            {"type": "websocket.send", "text": self._queue.popleft().decode()}
-                        )
-                    if self._ack_due:
-                        self._ack_due = False
-                        ack = outbound.encode(outbound.Ack(self._ack)).decode()
-                        await send({"type": "websocket.send", "text": ack})
-                    if self._close is not None:
-                        code, reason = self._close
-                        await self._websocket.close(code, reason)
-                        return
-            except (WebSocketDisconnect, anyio.EndOfStream):
-                return  # the candidate went away; the reader sees it and detaches
+        try:
+            while True:
+                await self._bell.wait()
+                while self._queue:
+                    await send({"type": "websocket.send", "text": self._queue.popleft().decode()})
+                if self._ack_due:
+                    self._ack_due = False
+                    ack = outbound.encode(outbound.Ack(self._ack)).decode()
+                    await send({"type": "websocket.send", "text": ack})
+                if self._close is not None:
+                    code, reason = self._close
+                    await self._websocket.close(code, reason)
+                    return
+        except (WebSocketDisconnect, anyio.EndOfStream):
+            return  # the candidate went away; the reader sees it and detaches
+        finally:
+            self._bell.close()
