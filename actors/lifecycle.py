@@ -51,14 +51,40 @@ def _apply_intervention(record: SessionSnapshot, event: StoredEvent) -> None:
         record.endTime = event.ts
 
 
+class ScoreCache:
+    """Verification and risk of one session, recomputed only when a scoring counter changed
+    (most events, heartbeats and answers, change none)."""
+
+    __slots__ = ("_key", "risk", "verification")
+
+    def __init__(self) -> None:
+        self._key: tuple[int, ...] | None = None
+        self.verification: scoring.Verification | None = None
+        self.risk: scoring.Risk | None = None
+
+    def scores(
+        self, config: ScoringConfig, score: scoring.ScoreState
+    ) -> tuple[scoring.Verification, scoring.Risk]:
+        key = (
+            score.penalty, score.violations, score.tab_switches, score.frames, score.no_face_frames,
+            score.multiple_face_frames, score.phone_detections, score.book_detections,
+            score.other_detections, score.audio_samples, score.audio_anomalous,
+        )  # fmt: skip
+        if key != self._key or self.verification is None or self.risk is None:
+            self._key = key
+            self.verification = scoring.verification(config, score)
+            self.risk = scoring.risk(config, score)
+        return self.verification, self.risk
+
+
 def summarize(
     config: ScoringConfig,
     info: SessionInfo,
     record: SessionSnapshot,
     connected: bool,
+    cache: ScoreCache | None = None,
 ) -> SessionState:
-    verification = scoring.verification(config, record.score)
-    risk = scoring.risk(config, record.score)
+    verification, risk = (cache or ScoreCache()).scores(config, record.score)
     return SessionState(
         sessionId=info.sessionId,
         assessmentId=info.assessmentId,

@@ -4,6 +4,7 @@ leave memory when it is finished or idle. The only way to reach a session's acto
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Final, TypeVar
@@ -210,7 +211,7 @@ class Registry:
                     _fail_reply(
                         actor.handling, ActorStopped(session_id, "it crashed handling this")
                     )
-                    now = anyio.current_time()
+                    now = time.monotonic()
                     crashes.append(now)
                     while crashes and now - crashes[0] > config.restart_window_seconds:
                         crashes.popleft()

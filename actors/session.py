@@ -4,6 +4,7 @@ bounded mailbox; it never awaits slow I/O, only room in the journal's queue."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, assert_never
@@ -14,7 +15,7 @@ import msgspec
 from actors import outbound, scoring
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import INTERVENTION, USER_DISCONNECTED, StoredEvent, stored_from_candidate
-from actors.lifecycle import fold, summarize
+from actors.lifecycle import ScoreCache, fold, summarize
 from actors.mailbox import Mailbox
 from actors.messages import (
     CandidateAttached,
@@ -78,13 +79,14 @@ class SessionActor:
         self.info: SessionInfo = loaded.info
         self.deps = deps
         self.record = loaded.snapshot or SessionSnapshot()
+        self._scores = ScoreCache()
         self._snapshot_offset = self.record.offset
         for event in loaded.tail:
             fold(deps.scoring, self.record, event)
         self.acks = AckTracker(self.record.lastSeq)
         self.link: CandidateLink | None = None
         self._publish = publish
-        self.last_activity = anyio.current_time()
+        self.last_activity = time.monotonic()
         self.handling: Message | None = None
         self._journaled_essentials: tuple[str, bool] | None = None
         if link is not None:
@@ -92,7 +94,9 @@ class SessionActor:
         self._publish(self.summary())
 
     def summary(self) -> SessionState:
-        return summarize(self.deps.scoring, self.info, self.record, self.link is not None)
+        return summarize(
+            self.deps.scoring, self.info, self.record, self.link is not None, self._scores
+        )
 
     async def run(self, mailbox: Mailbox[Message], may_stop: Callable[[], bool]) -> None:
         """Handle messages until evicted (returns) or a handler raises (the supervisor restarts)."""
@@ -105,7 +109,7 @@ class SessionActor:
                 if self._idle_enough(message) and may_stop():
                     return
                 continue
-            self.last_activity = anyio.current_time()
+            self.last_activity = time.monotonic()
             self.handling = message
             await self._dispatch(message)
             self.handling = None
@@ -296,7 +300,7 @@ class SessionActor:
     def _idle_enough(self, message: EvictIfIdle) -> bool:
         if self.link is not None:
             return False
-        idle = anyio.current_time() - self.last_activity
+        idle = time.monotonic() - self.last_activity
         if self.record.status in FINISHED:
             return idle >= message.finished_seconds
         return idle >= message.idle_seconds

@@ -193,9 +193,9 @@ class SqliteJournal:
 # inserts every row in one call that runs without the GIL; executemany hands the GIL back and
 # forth with the busy event loop once per row.
 _INSERT_EVENTS: Final = (
-    "INSERT OR IGNORE INTO events (session_id, event_offset, seq, type, ts, question_id, origin, data) "
-    "SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7 "
-    "FROM json_each(?)"
+    "INSERT OR IGNORE INTO events (session_key, event_offset, seq, type, ts, question_id, origin, data) "
+    "SELECT s.key, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, "
+    "j.value->>7 FROM json_each(?) AS j JOIN sessions AS s ON s.id = j.value->>0"
 )
 _UPDATE_STATES: Final = (
     "UPDATE sessions SET state = u.value->>0, status = u.value->>1, end_time = u.value->>2, "

@@ -135,7 +135,8 @@ class SqliteStore:
     async def events(self, session_id: str, after: int = 0) -> list[StoredEvent]:
         async with self._conn.execute(
             "SELECT event_offset, seq, type, ts, question_id, origin, data FROM events "
-            "WHERE session_id = ? AND event_offset > ? ORDER BY event_offset",
+            "WHERE session_key = (SELECT key FROM sessions WHERE id = ?) AND event_offset > ? "
+            "ORDER BY event_offset",
             (session_id, after),
         ) as cursor:
             return [_event(row) for row in await cursor.fetchall()]

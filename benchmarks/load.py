@@ -1158,7 +1158,7 @@ def check_journal(run: Run) -> None:
     stored: dict[str, set[int]] = {}
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
         for session_id, seq in db.execute(
-            "SELECT session_id, seq FROM events WHERE seq IS NOT NULL"
+            "SELECT session_id, seq FROM event_log WHERE seq IS NOT NULL"
         ):
             stored.setdefault(session_id, set()).add(int(seq))
     lost = count = 0

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 def stored(server: RunningServer, session_id: str) -> list[tuple[int, int | None, str]]:
     with sqlite3.connect(server.settings.storage_dir / "vigil.db") as db:
         return db.execute(
-            "SELECT event_offset, seq, type FROM events WHERE session_id = ? ORDER BY event_offset",
+            "SELECT event_offset, seq, type FROM event_log WHERE session_id = ? ORDER BY event_offset",
             (session_id,),
         ).fetchall()
 

@@ -51,7 +51,7 @@ def create_sessions(server: ServerProcess, count: int) -> list[tuple[str, str]]:
 def stored_seqs(storage: Path, session_id: str) -> list[int]:
     with sqlite3.connect(storage / "vigil.db") as db:
         rows = db.execute(
-            "SELECT seq FROM events WHERE session_id = ? AND seq IS NOT NULL ORDER BY event_offset",
+            "SELECT seq FROM event_log WHERE session_id = ? AND seq IS NOT NULL ORDER BY event_offset",
             (session_id,),
         ).fetchall()
     return [row[0] for row in rows]
@@ -122,7 +122,7 @@ async def test_kill_9_loses_no_acknowledged_event(process: ServerProcess) -> Non
             types = [
                 row[0]
                 for row in db.execute(
-                    "SELECT type FROM events WHERE session_id = ? ORDER BY event_offset",
+                    "SELECT type FROM event_log WHERE session_id = ? ORDER BY event_offset",
                     (session_id,),
                 )
             ]
@@ -153,7 +153,7 @@ async def test_sigterm_commits_every_accepted_event_and_exits_0(process: ServerP
         )
         with sqlite3.connect(process.storage / "vigil.db") as db:
             last = db.execute(
-                "SELECT type FROM events WHERE session_id = ? ORDER BY event_offset DESC LIMIT 1",
+                "SELECT type FROM event_log WHERE session_id = ? ORDER BY event_offset DESC LIMIT 1",
                 (session_id,),
             ).fetchone()
         if len(seqs) < EVENTS:
