@@ -48,7 +48,7 @@ _PHONE_LABELS: Final = frozenset({"cell phone", "phone", "mobile phone"})
 _BOOK_LABELS: Final = frozenset({"book", "notebook"})
 
 
-class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     type: str
     severity: Severity
     offset: int
@@ -75,26 +75,26 @@ class ScoreState(msgspec.Struct, kw_only=True):
     audio_anomalous: int = 0
 
 
-class RiskFactor(msgspec.Struct, frozen=True, kw_only=True):
+class RiskFactor(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     factor: str
     impact: int
     count: int
 
 
-class Verification(msgspec.Struct, frozen=True, kw_only=True):
+class Verification(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     verificationScore: int
     riskFactors: list[RiskFactor]
     trustLevel: TrustLevel
 
 
-class RiskBreakdown(msgspec.Struct, frozen=True, kw_only=True):
+class RiskBreakdown(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     tabSwitches: float
     faceAnomalies: float
     objectDetections: float
     audioAnomalies: float
 
 
-class Risk(msgspec.Struct, frozen=True, kw_only=True):
+class Risk(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     riskScore: float
     riskLevel: RiskLevel
     riskBreakdown: RiskBreakdown

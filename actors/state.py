@@ -13,7 +13,7 @@ FINISHED: Final = frozenset({"COMPLETED", "TERMINATED", "FAILED"})
 SNAPSHOT_VERSION: Final = 1
 
 
-class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
+class SessionInfo(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Who the session belongs to; fixed at creation."""
 
     sessionId: str
@@ -25,7 +25,7 @@ class SessionInfo(msgspec.Struct, frozen=True, kw_only=True):
     tokenHash: str
 
 
-class SessionState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
+class SessionState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """CONTRACT.md section 5's SessionState, published by the session's actor after every change."""
 
     sessionId: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -59,12 +60,23 @@ def serve_forever(settings: Settings) -> int:
         timeout_graceful_shutdown=max(1, round(settings.server.shutdown_grace_seconds)),
     )
     server = uvicorn.Server(config)
+    tune_garbage_collector()
     # uvicorn re-raises the signal it stopped on once it has shut down; with the default
     # handlers in place that would kill the process with 128+signal instead of exiting 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _ignore_after_shutdown)
     server.run()
     return 0 if server.started else 1
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, shorter cyclic-GC pauses. With 1,000 live sessions the default thresholds paused
+    the loop up to ~120 ms in full collections (p99 latency 40 ms); freezing what start-up made
+    and collecting less often keeps pauses under ~10 ms (benchmarks/RESULTS.md, 2026-11-22).
+    Reference counting still frees everything that is not in a cycle at once."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def _ignore_after_shutdown(signum: int, frame: FrameType | None) -> None:
