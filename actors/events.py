@@ -185,7 +185,6 @@ MULTIPLE_FACES_DETECTED: Final = "multiple_faces_detected"
 LOOKING_AWAY: Final = "looking_away"
 OBJECT_DETECTED: Final = "object_detected"
 INTERVENTION: Final = "intervention"
-SESSION_FAILED: Final = "session_failed"
 
 
 # gc=False on immutable data Structs that cannot be part of a reference cycle: the cyclic GC then

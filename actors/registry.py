@@ -143,9 +143,6 @@ class Registry:
         handle = self._live.get(session_id)
         return None if handle is None else handle.info
 
-    def is_failed(self, session_id: str) -> bool:
-        return session_id in self._failed
-
     def mailbox_depths(self) -> list[int]:
         return [len(h.mailbox) for h in self._live.values()]
 

@@ -53,7 +53,10 @@ async def candidate_socket(websocket: WebSocket) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(link.run_writer)
             code = await _read_events(websocket, services, session_id, link)
-            tg.cancel_scope.cancel()
+            if link.closing:  # let the writer send the close frame, briefly
+                tg.cancel_scope.deadline = anyio.current_time() + 1.0
+            else:
+                tg.cancel_scope.cancel()
     finally:
         services.metrics.candidate_connections -= 1
         with anyio.CancelScope(shield=True):
@@ -102,7 +105,12 @@ async def _read_events(
             _reject(link, metrics, "invalid_json", f"frame is not valid JSON: {exc}")
             continue
         metrics.events_received += 1
-        await send(session_id, CandidateEventIn(event, link))
+        try:
+            await send(session_id, CandidateEventIn(event, link))
+        except (UnknownSession, SessionFailed, RegistryClosed) as exc:
+            code, reason = _refusal(exc)
+            link.close(code, reason)  # the writer sends the close; the client resends later
+            return code
 
 
 def _on_binary(link: CandidateSocketLink, metrics: Metrics, frame: bytes, max_frame: int) -> None:

@@ -56,6 +56,10 @@ class CandidateSocketLink:
         self._queue.append(message)
         self._ring()
 
+    @property
+    def closing(self) -> bool:
+        return self._close is not None
+
     def close(self, code: int, reason: str) -> None:
         if self._close is None:
             self._close = (code, reason)
