@@ -199,8 +199,11 @@ def check_journal(run: Run) -> None:
         return
     stored: dict[str, set[int]] = {}
     with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
+        views = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+        # Servers before the event_log view kept session ids in events itself (A/B runs).
+        table = "event_log" if "event_log" in views else "events"
         for session_id, seq in db.execute(
-            "SELECT session_id, seq FROM event_log WHERE seq IS NOT NULL"
+            f"SELECT session_id, seq FROM {table} WHERE seq IS NOT NULL"
         ):
             stored.setdefault(session_id, set()).add(int(seq))
     lost = count = 0
