@@ -47,6 +47,12 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         log.warning(
             "no admin token configured: generated one and saved it to %s", storage / "admin-token"
         )
+    if settings.kafka.bootstrap_servers:
+        log.warning(
+            "kafka.bootstrap_servers is set (%s) but this version does not mirror events to Kafka "
+            "yet; events are stored in SQLite only",
+            settings.kafka.bootstrap_servers,
+        )
     metrics = Metrics()
     fanout = Fanout()
     journal = SqliteJournal(
