@@ -14,7 +14,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from actors.mailbox import Mailbox
 from actors.messages import ActorStopped, CandidateEventIn, EvictIfIdle, GetState, Message, Reply
-from actors.ports import SessionStore
+from actors.ports import CandidateLink, SessionStore
 from actors.session import ActorDeps, SessionActor, SessionView
 from actors.state import SessionInfo, SessionState
 
@@ -178,7 +178,17 @@ class Registry:
             # Overflow policy: senders wait (back-pressure up to the candidate's TCP).
             mailbox: Mailbox[Message] = Mailbox(self._deps.sessions.mailbox_size)
             handle = SessionHandle(loaded.info, mailbox)
-            actor = SessionActor(loaded, self._deps, handle.publish)
+            try:
+                actor = SessionActor(loaded, self._deps, handle.publish)
+            except Exception:
+                log.exception(
+                    "session %s: its stored events cannot be replayed; marking it failed",
+                    session_id,
+                )
+                self.failed_total += 1
+                self._failed.add(session_id)
+                mailbox.close()
+                raise SessionFailed(session_id) from None
             self._live[session_id] = handle
             self._tg.start_soon(self._supervise, handle, actor, name=f"session {session_id}")
             return handle
@@ -188,34 +198,41 @@ class Registry:
 
     # --- supervision ---------------------------------------------------------------------------
 
-    async def _supervise(self, handle: SessionHandle, actor: SessionActor) -> None:
+    async def _supervise(self, handle: SessionHandle, first: SessionActor) -> None:
         session_id = handle.info.sessionId
         mailbox = handle.mailbox
         crashes: deque[float] = deque()
         config = self._deps.sessions
+        actor: SessionActor | None = first
+        link = first.link
         try:
             while True:
                 try:
+                    if actor is None:  # restart: storage holds all it accepted (flushed)
+                        actor = await self._reload(handle, link)
                     await actor.run(mailbox, lambda: self._may_stop(handle, mailbox))
-                    if not handle.stopping:  # mailbox closed under it: the server is stopping
-                        handle.stopping = True
+                    handle.stopping = True  # evicted, or the mailbox was closed: shutdown
                     await actor.hand_back()
                     self.evicted_total += 1
                     return
                 except Exception:
-                    # Supervision boundary: the message that crashed it is not retried.
+                    # Supervision boundary: the message that crashed it is not retried; a
+                    # reload that fails (replaying storage crashes too) counts as a crash.
                     log.exception("session %s: actor crashed; restarting from storage", session_id)
-                    _fail_reply(
-                        actor.handling, ActorStopped(session_id, "it crashed handling this")
-                    )
+                    if actor is not None:
+                        link = actor.link
+                        _fail_reply(
+                            actor.handling, ActorStopped(session_id, "it crashed handling this")
+                        )
                     now = time.monotonic()
                     crashes.append(now)
                     while crashes and now - crashes[0] > config.restart_window_seconds:
                         crashes.popleft()
                     if len(crashes) > config.max_restarts:
-                        self._fail(handle, actor, mailbox)
+                        self._fail(handle, link, mailbox)
                         return
-                    actor = await self._restart(handle, actor)
+                    self.restarts_total += 1
+                    actor = None
         finally:
             handle.stopping = True
             mailbox.close()
@@ -223,13 +240,12 @@ class Registry:
                 del self._live[session_id]
             handle.stopped.set()
 
-    async def _restart(self, handle: SessionHandle, crashed: SessionActor) -> SessionActor:
-        self.restarts_total += 1
+    async def _reload(self, handle: SessionHandle, link: CandidateLink | None) -> SessionActor:
         await self._deps.journal.flush()
         loaded = await self._store.load(handle.info.sessionId)
         if loaded is None:
             raise UnknownSession(handle.info.sessionId)
-        return SessionActor(loaded, self._deps, handle.publish, link=crashed.link)
+        return SessionActor(loaded, self._deps, handle.publish, link=link)
 
     @staticmethod
     def _may_stop(handle: SessionHandle, mailbox: Mailbox[Message]) -> bool:
@@ -239,7 +255,9 @@ class Registry:
         handle.stopping = True
         return True
 
-    def _fail(self, handle: SessionHandle, actor: SessionActor, mailbox: Mailbox[Message]) -> None:
+    def _fail(
+        self, handle: SessionHandle, link: CandidateLink | None, mailbox: Mailbox[Message]
+    ) -> None:
         session_id = handle.info.sessionId
         log.error(
             "session %s: more than %d crashes in %.0f s; marking it failed",
@@ -250,18 +268,17 @@ class Registry:
         self.failed_total += 1
         self._failed.add(session_id)
         handle.stopping = True
-        if actor.link is not None:
-            actor.link.close(CLOSE_SESSION_FAILED, "session failed on the server; do not retry")
+        if link is not None:
+            link.close(CLOSE_SESSION_FAILED, "session failed on the server; do not retry")
         stopped = ActorStopped(session_id, "the session failed")
         while True:
             try:
                 message = mailbox.get_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream):
                 break
-            if not isinstance(
-                message, CandidateEventIn
-            ):  # those were never acked: the client has them
-                _fail_reply(message, stopped)
+            if isinstance(message, CandidateEventIn):
+                continue  # never acked, so the client still holds it
+            _fail_reply(message, stopped)
 
 
 def _fail_reply(message: Message | None, error: ActorStopped) -> None:

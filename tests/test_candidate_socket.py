@@ -265,3 +265,25 @@ async def test_a_reconnect_to_a_paused_session_is_told_so(server: RunningServer)
         await admin.recv_until(lambda m: m["type"] == "intervened")
     async with server.candidate(session_id, token) as candidate:
         assert (await candidate.recv())["type"] == "pause"
+
+
+async def test_a_session_that_keeps_crashing_closes_its_socket_with_4500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actors import session as session_module
+
+    def broken_fold(*args: object) -> object:
+        raise RuntimeError("injected fault")
+
+    async with running_server(tmp_path, sessions={"max_restarts": 1}) as server:
+        session_id, token = await server.create_session()
+        async with server.candidate(session_id, token) as candidate:
+            await candidate.event(1)
+            await candidate.acked(1)
+            monkeypatch.setattr(session_module, "fold", broken_fold)
+            for _attempt in range(3):  # seq 2 is never stored, so each try is seq 2 again
+                await candidate.event(2)
+            assert await candidate.closed_code() == 4500
+        async with server.candidate(session_id, token) as again:
+            assert await again.closed_code() == 4500  # refused until the server restarts
+        assert [row[1] for row in stored(server, session_id)] == [1]

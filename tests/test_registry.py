@@ -7,6 +7,7 @@ socket is faked at its port, `CandidateLink`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -228,3 +229,31 @@ async def test_shutdown_drains_every_mailbox_into_the_journal(tmp_path: Path) ->
     async with services(tmp_path) as restarted:
         for session_id in session_ids:
             assert [e.seq for e in await restarted.store.events(session_id)] == list(range(1, 51))
+
+
+async def test_a_log_that_cannot_be_replayed_fails_only_its_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fold = session_module.fold
+    async with services(tmp_path, idle_evict_seconds=0.05, sweep_interval_seconds=0.02) as running:
+        broken, healthy = (
+            await new_session(running, "broken"),
+            await new_session(running, "healthy"),
+        )
+        link = FakeLink()
+        await send_events(running, broken, link, ["assessment_started", "copy_attempt"])
+        await running.journal.flush()
+        await eventually(lambda: running.registry.live_count == 0)  # both left memory
+        with sqlite3.connect(tmp_path / "vigil.db") as db:  # force a replay of the whole log
+            db.execute("DELETE FROM snapshots")
+
+        def replay_breaks_on_copy(config: Any, record: Any, stored: Any) -> Any:
+            if stored.type == "copy_attempt":
+                raise RuntimeError("injected fault")
+            return real_fold(config, record, stored)
+
+        monkeypatch.setattr(session_module, "fold", replay_breaks_on_copy)
+        with pytest.raises(SessionFailed):
+            await running.registry.view(broken)
+        await send_events(running, healthy, link, ["assessment_started"])  # the registry lives on
+        assert (await running.registry.view(healthy)).state.lastSeq == 1
