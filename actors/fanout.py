@@ -98,10 +98,13 @@ class Fanout:
     # --- publishing ----------------------------------------------------------------------------
 
     def on_committed(self, entries: list[EventEntry]) -> None:
-        """The journal's commit callback: ack the candidates, then tell the admins."""
+        """The journal's commit callback: ack the candidates, answer the REST requests waiting for
+        their event, then tell the admins."""
         for entry in entries:
             if entry.acks is not None and entry.event.seq is not None:
                 entry.acks.committed(entry.event.seq)
+            if entry.committed is not None:
+                entry.committed.set(entry)
             self._publish_event(entry)
 
     def publish_state(self, state: SessionState) -> None:

@@ -3,60 +3,15 @@ decoder produces `AnyCandidateEvent`, never these, so a client cannot forge an i
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
-import anyio
 import msgspec
 
 from actors.events import AnyCandidateEvent
-from actors.ports import CandidateLink
+from actors.ports import CandidateLink, EventEntry
+from actors.reply import Reply
 
-T = TypeVar("T")
 InterventionAction = Literal["warn", "pause", "resume", "terminate"]
-
-
-class ActorStopped(Exception):
-    """The session's actor stopped before it answered; the caller may retry."""
-
-    def __init__(self, session_id: str, why: str) -> None:
-        super().__init__(f"session {session_id} actor stopped before answering: {why}")
-        self.session_id = session_id
-
-
-class Rejected(Exception):
-    """The actor refused a request; `code` is the error code to show the caller."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class Reply(Generic[T]):
-    """A one-shot answer slot. An ask fails loudly (ActorStopped) if the actor stops first."""
-
-    __slots__ = ("_error", "_event", "_value")
-
-    def __init__(self) -> None:
-        self._event = anyio.Event()
-        self._value: T | None = None
-        self._error: BaseException | None = None
-
-    def set(self, value: T) -> None:
-        if not self._event.is_set():
-            self._value = value
-            self._event.set()
-
-    def fail(self, error: BaseException) -> None:
-        if not self._event.is_set():
-            self._error = error
-            self._event.set()
-
-    async def wait(self) -> T:
-        await self._event.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 class CandidateEventIn(msgspec.Struct, frozen=True):
@@ -81,14 +36,17 @@ class Intervene(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RecordEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """A server-made event (REST, vision, admin) to store; answers with its offset."""
+    """A server-made event (REST, vision, admin) to store. `reply`, if given, is answered with the
+    entry once it is committed, or fails with Rejected when `unless_submitted` and the assessment
+    was already submitted."""
 
     type: str
     origin: str
     ts: str
     data: dict[str, Any] | None = None
     questionId: str | None = None
-    reply: Reply[int] | None = None
+    reply: Reply[EventEntry] | None = None
+    unless_submitted: bool = False
 
 
 class GetState(msgspec.Struct, frozen=True):

@@ -7,6 +7,7 @@ from typing import Protocol
 import msgspec
 
 from actors.events import StoredEvent
+from actors.reply import Reply
 from actors.scoring import Violation
 from actors.state import SessionInfo, SessionSnapshot, SessionState
 
@@ -56,6 +57,8 @@ class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
     # The session's status or connection changed since its last journaled state: storage should
     # record this state at once (other states may be written later, they are derived data).
     state_changed: bool = False
+    # Answered with this entry once it is committed (a REST request waits for it, like an ack).
+    committed: Reply[EventEntry] | None = None
 
 
 class SnapshotEntry(msgspec.Struct, frozen=True, kw_only=True):

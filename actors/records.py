@@ -45,22 +45,26 @@ def related_records(
         raised = fold(config, record, event)
         data = event.data or {}
         for index, violation in enumerate(raised):
-            violations.append(_violation(session_id, event, violation, index, data))
+            violations.append(violation_record(session_id, event, violation, index))
         if event.type == "answer_submitted" and event.questionId is not None:
-            attempts[event.questionId] = attempts.get(event.questionId, 0) + 1
             answers.append(
-                {
-                    "id": f"{session_id}:{event.offset}",
-                    "sessionId": session_id,
-                    "questionId": event.questionId,
-                    "response": data.get("response"),
-                    "timeSpent": data.get("timeSpent", 0),
-                    "submittedAt": event.ts,
-                    "attempts": attempts[event.questionId],
-                }
+                _answer(session_id, f"{event.offset}", event.questionId, data, event.ts, attempts)
             )
+        elif event.type == "assessment_submitted" and event.origin == "rest":
+            for index, answer in enumerate(data.get("answers", ())):  # validated by the REST submit
+                submitted_at = answer.get("submittedAt") or event.ts
+                answers.append(
+                    _answer(
+                        session_id,
+                        f"{event.offset}.{index}",
+                        answer["questionId"],
+                        answer,
+                        submitted_at,
+                        attempts,
+                    )
+                )
         elif event.type == "device_info":
-            device = {"id": f"{session_id}:device", "sessionId": session_id, **data}
+            device = device_record(session_id, data)
         elif event.type == "idle_detected":
             idle_seconds += float(data.get("seconds", 0))
         elif event.type in ("focus_lost", "tab_switch_detected"):
@@ -99,16 +103,44 @@ def related_records(
     }
 
 
-def _violation(
+def _answer(
     session_id: str,
-    event: StoredEvent,
-    violation: scoring.Violation,
-    index: int,
+    key: str,
+    question: str,
     data: dict[str, Any],
+    submitted_at: str,
+    attempts: dict[str, int],
 ) -> dict[str, Any]:
+    attempts[question] = attempts.get(question, 0) + 1
+    return {
+        "id": f"{session_id}:{key}",
+        "sessionId": session_id,
+        "questionId": question,
+        "response": data.get("response"),
+        "timeSpent": data.get("timeSpent", 0),
+        "submittedAt": submitted_at,
+        "attempts": attempts[question],
+    }
+
+
+def device_record(session_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": f"{session_id}:device", "sessionId": session_id, **data}
+
+
+def violation_record(
+    session_id: str, event: StoredEvent, violation: scoring.Violation, index: int
+) -> dict[str, Any]:
+    """Document 001's AntiCheatViolation for the `index`th violation `event` raised."""
+    data = event.data or {}
     description = _DESCRIPTIONS.get(violation.type, violation.type.replace("_", " ").capitalize())
-    if violation.type != scoring.MULTIPLE_VIOLATIONS and event.type == scoring.VIOLATION_REPORTED:
+    reported = (
+        event.type == scoring.VIOLATION_REPORTED and violation.type != scoring.MULTIPLE_VIOLATIONS
+    )
+    if reported:
         description = str(data.get("description") or description)
+        extra = data.get("metadata") or {}
+    else:
+        extra = {} if index else data
     return {
         "id": f"{session_id}:{event.offset}:{index}",
         "sessionId": session_id,
@@ -117,6 +149,6 @@ def _violation(
         "timestamp": event.ts,
         "questionId": violation.questionId,
         "severity": violation.severity,
-        "details": {"event": event.type, "offset": event.offset, **({} if index else data)},
+        "details": {"event": event.type, "offset": event.offset, **extra},
         "resolved": False,
     }

@@ -13,8 +13,9 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from actors.mailbox import Mailbox
-from actors.messages import ActorStopped, CandidateEventIn, EvictIfIdle, GetState, Message, Reply
+from actors.messages import CandidateEventIn, EvictIfIdle, GetState, Message
 from actors.ports import CandidateLink, SessionStore
+from actors.reply import ActorStopped, Reply
 from actors.session import ActorDeps, SessionActor, SessionView
 from actors.state import SessionInfo, SessionState
 

@@ -26,7 +26,6 @@ from actors.messages import (
     Intervene,
     Message,
     RecordEvent,
-    Rejected,
 )
 from actors.ports import (
     AckTracker,
@@ -37,6 +36,7 @@ from actors.ports import (
     SnapshotEntry,
     StatePublisher,
 )
+from actors.reply import Rejected, Reply
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
 
 log = logging.getLogger("vigil.session")
@@ -248,7 +248,13 @@ class SessionActor:
         self.link.push(outbound.encode(reply))
 
     async def _on_record_event(self, message: RecordEvent) -> None:
-        offset = await self._store(
+        if message.unless_submitted and self.record.submitted:
+            if message.reply is not None:
+                message.reply.fail(
+                    Rejected("already_submitted", "this assessment was already submitted")
+                )
+            return
+        await self._store(
             StoredEvent(
                 type=message.type,
                 offset=self.record.offset + 1,
@@ -256,14 +262,18 @@ class SessionActor:
                 questionId=message.questionId,
                 data=message.data,
                 origin=message.origin,
-            )
+            ),
+            committed=message.reply,
         )
-        if message.reply is not None:
-            message.reply.set(offset)
 
     # --- storing -------------------------------------------------------------------------------
 
-    async def _store(self, event: StoredEvent, acks: AckTracker | None = None) -> int:
+    async def _store(
+        self,
+        event: StoredEvent,
+        acks: AckTracker | None = None,
+        committed: Reply[EventEntry] | None = None,
+    ) -> int:
         violations = fold(self.deps.scoring, self.record, event)
         state = self.summary()
         essentials = (state.status, state.connected)
@@ -279,6 +289,7 @@ class SessionActor:
                 violations=violations,
                 acks=acks,
                 state_changed=state_changed,
+                committed=committed,
             )
         )
         if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:

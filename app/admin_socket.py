@@ -12,8 +12,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from actors import outbound
 from actors.fanout import ALERTS, parse_channel
 from actors.mailbox import Mailbox
-from actors.messages import ActorStopped, Intervene, InterventionAction, Rejected, Reply
+from actors.messages import Intervene, InterventionAction
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from actors.reply import ActorStopped, Rejected, Reply
 from actors.state import SessionState
 from app.auth import Access
 from app.errors import validation_field

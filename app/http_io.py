@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.events import iso_ms
 from app.errors import ApiError, invalid_body
 
 T = TypeVar("T")
@@ -40,6 +42,10 @@ async def read_json(request: Request, schema: type[T], limit: int) -> T:
         return msgspec.convert(raw, schema)
     except msgspec.ValidationError as exc:
         raise invalid_body(exc) from None
+
+
+def now_iso() -> str:
+    return iso_ms(datetime.now(UTC))
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -11,16 +10,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from actors.events import iso_ms
 from actors.lifecycle import summarize
-from actors.messages import ActorStopped
 from actors.records import related_records
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from actors.reply import ActorStopped
 from actors.session import SessionView
 from actors.state import SessionInfo, SessionSnapshot
 from app.auth import Access, bearer_token, hash_token, new_candidate_token
 from app.errors import ApiError
-from app.http_io import json_response, read_json
+from app.http_io import json_response, now_iso, read_json
 from app.journal import SessionRow
 from app.services import Services
 from app.store import SessionRecord
@@ -38,13 +36,13 @@ class CreateSessionBody(msgspec.Struct, frozen=True, kw_only=True):
     candidatePhone: Phone | None = None
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     services.metrics.http_requests += 1
     return services
 
 
-async def _require(
+async def require(
     request: Request, services: Services, session_id: str | None = None, candidate_ok: bool = False
 ) -> Access:
     access = await services.access(bearer_token(request.headers.get("authorization")), session_id)
@@ -64,16 +62,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    services = _services(request)
-    await _require(request, services)
+    services = services_of(request)
+    await require(request, services)
     return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 async def create_session(request: Request) -> Response:
-    services = _services(request)
-    await _require(request, services)
+    services = services_of(request)
+    await require(request, services)
     body = await read_json(request, CreateSessionBody, services.settings.server.max_body_bytes)
-    now = iso_ms(datetime.now(UTC))
+    now = now_iso()
     token = new_candidate_token()
     info = SessionInfo(
         sessionId=str(uuid.uuid4()),
@@ -102,28 +100,28 @@ async def create_session(request: Request) -> Response:
     await services.journal.create_session(row)
     record = await services.store.session(info.sessionId)
     assert record is not None, "a committed session must be readable"
-    return json_response({**_session_json(record), "candidateToken": token}, status=201)
+    return json_response({**session_json(record), "candidateToken": token}, status=201)
 
 
 async def list_sessions(request: Request) -> Response:
-    services = _services(request)
-    await _require(request, services)
+    services = services_of(request)
+    await require(request, services)
     assessment_id = request.query_params.get("assessmentId")
     records = await services.store.sessions(assessment_id)
-    return json_response([_session_json(r, services.current_state(r.state)) for r in records])
+    return json_response([session_json(r, services.current_state(r.state)) for r in records])
 
 
 async def get_session(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     session_id = request.path_params["session_id"]
-    await _require(request, services, session_id, candidate_ok=True)
-    record = await _record_or_404(services, session_id)
+    await require(request, services, session_id, candidate_ok=True)
+    record = await record_or_404(services, session_id)
     view = await _view(services, session_id)
     events = await services.store.events(session_id)
     records = related_records(services.settings.scoring, session_id, events, view.state.connected)
     return json_response(
         {
-            **_session_json(record, view.state),
+            **session_json(record, view.state),
             **records,
             "verification": view.verification,
             "risk": view.risk,
@@ -133,15 +131,15 @@ async def get_session(request: Request) -> Response:
 
 
 async def calculate_verification_score(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     session_id = request.path_params["session_id"]
-    await _require(request, services, session_id)
-    await _record_or_404(services, session_id)
+    await require(request, services, session_id)
+    await record_or_404(services, session_id)
     view = await _view(services, session_id)
     return json_response(view.verification)
 
 
-async def _record_or_404(services: Services, session_id: str) -> SessionRecord:
+async def record_or_404(services: Services, session_id: str) -> SessionRecord:
     record = await services.store.session(session_id)
     if record is None:
         raise ApiError(404, "not_found", f"no session with id {session_id!r}")
@@ -157,7 +155,7 @@ async def _view(services: Services, session_id: str) -> SessionView:
         raise ApiError(503, "unavailable", str(exc)) from None
 
 
-def _session_json(record: SessionRecord, state: Any = None) -> dict[str, Any]:
+def session_json(record: SessionRecord, state: Any = None) -> dict[str, Any]:
     current = state if state is not None else record.state
     return {
         "id": record.id,

@@ -7,14 +7,13 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
-from actors.events import USER_DISCONNECTED, iso_ms
+from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
 from actors.messages import RecordEvent
 from actors.registry import Registry
@@ -23,8 +22,10 @@ from app.admin_socket import admin_socket
 from app.auth import resolve_admin_token
 from app.candidate_socket import candidate_socket
 from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
+from app.http_io import now_iso
 from app.journal import SqliteJournal
 from app.metrics import Metrics
+from app.recording_routes import ROUTES as RECORDING_ROUTES
 from app.rest import ROUTES
 from app.schema import database_path
 from app.services import Services
@@ -32,10 +33,6 @@ from app.settings import Settings
 from app.store import SqliteStore
 
 log = logging.getLogger("vigil.server")
-
-
-def now_iso() -> str:
-    return iso_ms(datetime.now(UTC))
 
 
 @asynccontextmanager
@@ -190,6 +187,7 @@ def build_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             *ROUTES,
+            *RECORDING_ROUTES,
             WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
             WebSocketRoute("/ws/admin", admin_socket),
         ],

@@ -19,8 +19,9 @@ import pytest
 
 from actors import session as session_module
 from actors.events import CANDIDATE_EVENT_DECODER
-from actors.messages import ActorStopped, CandidateAttached, CandidateDetached, CandidateEventIn
+from actors.messages import CandidateAttached, CandidateDetached, CandidateEventIn
 from actors.registry import SessionFailed, UnknownSession
+from actors.reply import ActorStopped
 from app.journal import SessionRow
 from app.server import run_services
 from app.services import Services

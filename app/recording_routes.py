@@ -1,0 +1,136 @@
+"""Document 001's recording endpoints that change a session (CONTRACT.md section 3). Each one
+becomes a stored event of the session, through its actor and the journal like a socket event, and
+answers only once that event is committed; REST and WebSocket therefore never disagree, and both
+reach the admin channels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from actors.events import AwareDatetime, DeviceInfoData, QuestionId, iso_ms
+from actors.messages import RecordEvent
+from actors.ports import EventEntry
+from actors.records import device_record, violation_record
+from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from actors.reply import ActorStopped, Rejected, Reply
+from actors.scoring import VIOLATION_REPORTED
+from app.errors import ApiError
+from app.http_io import json_response, now_iso, read_json
+from app.rest import record_or_404, require, services_of, session_json
+from app.services import Services
+
+ViolationType = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")
+]
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class ViolationBody(msgspec.Struct, frozen=True, kw_only=True):
+    type: ViolationType
+    severity: Literal["LOW", "MEDIUM", "HIGH"]
+    description: Text = ""
+    timestamp: AwareDatetime | None = None
+    questionId: QuestionId | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class SubmittedAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    questionId: QuestionId
+    response: Any = None
+    timeSpent: NonNegative = 0
+    submittedAt: AwareDatetime | None = None
+
+
+class SubmitBody(msgspec.Struct, frozen=True, kw_only=True):
+    answers: Annotated[list[SubmittedAnswer], msgspec.Meta(max_length=10_000)] = []
+    totalTimeSpent: NonNegative = 0
+
+
+async def post_violation(request: Request) -> Response:
+    services, session_id = await _admitted(request)
+    body = await read_json(request, ViolationBody, services.settings.server.max_body_bytes)
+    entry = await _record(
+        services,
+        session_id,
+        type=VIOLATION_REPORTED,
+        ts=iso_ms(body.timestamp) if body.timestamp else now_iso(),
+        questionId=body.questionId,
+        data={
+            "type": body.type,
+            "severity": body.severity,
+            "description": body.description,
+            "metadata": body.metadata or {},
+        },
+    )
+    return json_response(
+        violation_record(session_id, entry.event, entry.violations[0], 0), status=201
+    )
+
+
+async def submit(request: Request) -> Response:
+    services, session_id = await _admitted(request)
+    body = await read_json(request, SubmitBody, services.settings.server.max_body_bytes)
+    now = now_iso()
+    answers = [
+        {
+            "questionId": answer.questionId,
+            "response": answer.response,
+            "timeSpent": answer.timeSpent,
+            "submittedAt": iso_ms(answer.submittedAt) if answer.submittedAt else now,
+        }
+        for answer in body.answers
+    ]
+    entry = await _record(
+        services,
+        session_id,
+        type="assessment_submitted",
+        ts=now,
+        data={"answers": answers, "totalTimeSpent": body.totalTimeSpent},
+        unless_submitted=True,
+    )
+    record = await record_or_404(services, session_id)
+    return json_response({"success": True, "session": session_json(record, entry.state)})
+
+
+async def put_device_info(request: Request) -> Response:
+    services, session_id = await _admitted(request)
+    body = await read_json(request, DeviceInfoData, services.settings.server.max_body_bytes)
+    data = msgspec.to_builtins(body)
+    entry = await _record(services, session_id, type="device_info", ts=now_iso(), data=data)
+    return json_response(device_record(session_id, entry.event.data or {}))
+
+
+async def _admitted(request: Request) -> tuple[Services, str]:
+    """Auth (admin, or this session's candidate) and 404, before the body is even read."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id, candidate_ok=True)
+    await record_or_404(services, session_id)
+    return services, session_id
+
+
+async def _record(services: Services, session_id: str, **fields: Any) -> EventEntry:
+    reply: Reply[EventEntry] = Reply()
+    try:
+        return await services.registry.ask(
+            session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
+        )
+    except UnknownSession:
+        raise ApiError(404, "not_found", f"no session with id {session_id!r}") from None
+    except Rejected as exc:
+        raise ApiError(409, exc.code, exc.message) from None
+    except (SessionFailed, ActorStopped, RegistryClosed) as exc:
+        raise ApiError(503, "unavailable", str(exc)) from None
+
+
+ROUTES = [
+    Route("/candidate-sessions/{session_id}/violations", post_violation, methods=["POST"]),
+    Route("/candidate-sessions/{session_id}/submit", submit, methods=["POST"]),
+    Route("/candidate-sessions/{session_id}/device-info", put_device_info, methods=["PUT"]),
+]
