@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from actors import scoring
 from actors.config import ScoringConfig
-from actors.events import INTERVENTION, USER_DISCONNECTED, StoredEvent
+from actors.events import StoredEvent
 from actors.lifecycle import fold
 from actors.state import SessionSnapshot
 
@@ -31,96 +31,137 @@ _DESCRIPTIONS: Final = {
 }
 
 
+BEHAVIOR_REPORTED: Final = "behavior_reported"  # PUT .../behavioral-profile: data = the fields
+SCREEN_RECORDING_UPDATED: Final = "screen_recording_updated"  # PUT .../screen-recording
+# SessionBehavior fields only the client can observe; the rest the server counts itself.
+_CLIENT_ONLY_BEHAVIOR: Final = (
+    "questionNavigationPattern", "mouseMovementPattern", "keystrokePattern", "behavioralScore",
+)  # fmt: skip
+
+
 def related_records(
     config: ScoringConfig, session_id: str, events: Iterable[StoredEvent], connected: bool
 ) -> dict[str, Any]:
-    record = SessionSnapshot()
-    answers: list[dict[str, Any]] = []
-    attempts: dict[str, int] = {}
-    violations: list[dict[str, Any]] = []
-    device: dict[str, Any] | None = None
-    idle_seconds = 0.0
-    focused = True
+    builder = _RecordBuilder(config, session_id)
     for event in events:
-        raised = fold(config, record, event)
-        data = event.data or {}
+        builder.add(event)
+    return builder.records(connected)
+
+
+class _RecordBuilder:
+    """Folds a session's log into document 001's records, one event at a time."""
+
+    def __init__(self, config: ScoringConfig, session_id: str) -> None:
+        self.config = config
+        self.session_id = session_id
+        self.record = SessionSnapshot()
+        self.answers: list[dict[str, Any]] = []
+        self.attempts: dict[str, int] = {}
+        self.violations: list[dict[str, Any]] = []
+        self.device: dict[str, Any] | None = None
+        self.reported_behavior: dict[str, Any] = {}
+        self.recording: dict[str, Any] | None = None
+        self.idle_seconds = 0.0
+        self.focused = True
+
+    def add(self, event: StoredEvent) -> None:
+        raised = fold(self.config, self.record, event)
         for index, violation in enumerate(raised):
-            violations.append(violation_record(session_id, event, violation, index))
-        if event.type == "answer_submitted" and event.questionId is not None:
-            answers.append(
-                _answer(session_id, f"{event.offset}", event.questionId, data, event.ts, attempts)
-            )
-        elif event.type == "assessment_submitted" and event.origin == "rest":
+            self.violations.append(violation_record(self.session_id, event, violation, index))
+        data = event.data or {}
+        kind = event.type
+        if kind == "answer_submitted" and event.questionId is not None:
+            self._add_answer(f"{event.offset}", event.questionId, data, event.ts)
+        elif kind == "assessment_submitted" and event.origin == "rest":
             for index, answer in enumerate(data.get("answers", ())):  # validated by the REST submit
-                submitted_at = answer.get("submittedAt") or event.ts
-                answers.append(
-                    _answer(
-                        session_id,
-                        f"{event.offset}.{index}",
-                        answer["questionId"],
-                        answer,
-                        submitted_at,
-                        attempts,
-                    )
+                self._add_answer(
+                    f"{event.offset}.{index}",
+                    answer["questionId"],
+                    answer,
+                    answer.get("submittedAt") or event.ts,
                 )
-        elif event.type == "device_info":
-            device = device_record(session_id, data)
-        elif event.type == "idle_detected":
-            idle_seconds += float(data.get("seconds", 0))
-        elif event.type in ("focus_lost", "tab_switch_detected"):
-            focused = False
-        elif event.type not in (INTERVENTION, USER_DISCONNECTED, "heartbeat"):
-            focused = True
-    by_type = record.score.by_type
-    answered = [a["timeSpent"] for a in answers]
-    return {
-        "answers": answers,
-        "violations": violations,
-        "deviceInfo": device,
-        "sessionBehavior": {
-            "sessionId": session_id,
-            "totalTabSwitches": record.score.tab_switches,
-            "totalCopyPasteAttempts": by_type.get("COPY_PASTE", 0),
-            "totalFullscreenExits": by_type.get("FULLSCREEN_EXIT", 0),
-            "totalIdleTime": idle_seconds,
+        elif kind == "device_info":
+            self.device = device_record(self.session_id, data)
+        elif kind == BEHAVIOR_REPORTED:
+            self.reported_behavior.update(data)
+        elif kind == SCREEN_RECORDING_UPDATED:
+            self._update_recording(event, data)
+        elif kind == "idle_detected":
+            self.idle_seconds += float(data.get("seconds", 0))
+        if kind in ("focus_lost", "tab_switch_detected"):
+            self.focused = False
+        elif event.origin == "candidate" and kind != "heartbeat":
+            self.focused = True
+
+    def _add_answer(self, key: str, question: str, data: dict[str, Any], submitted_at: str) -> None:
+        self.attempts[question] = self.attempts.get(question, 0) + 1
+        self.answers.append(
+            {
+                "id": f"{self.session_id}:{key}",
+                "sessionId": self.session_id,
+                "questionId": question,
+                "response": data.get("response"),
+                "timeSpent": data.get("timeSpent", 0),
+                "submittedAt": submitted_at,
+                "attempts": self.attempts[question],
+            }
+        )
+
+    def _update_recording(self, event: StoredEvent, data: dict[str, Any]) -> None:
+        if self.recording is None:
+            self.recording = {
+                "id": f"{self.session_id}:recording",
+                "sessionId": self.session_id,
+                "createdAt": event.ts,
+            }
+        self.recording.update(data)
+        self.recording["updatedAt"] = event.ts
+
+    def records(self, connected: bool) -> dict[str, Any]:
+        return {
+            "answers": self.answers,
+            "violations": self.violations,
+            "deviceInfo": self.device,
+            "sessionBehavior": self._behavior(),
+            "monitoring": self._monitoring(connected),
+            "screenRecording": self.recording,
+            "questionTracking": [],
+            "scoreSummary": None,
+        }
+
+    def _behavior(self) -> dict[str, Any]:
+        score = self.record.score
+        answered = [answer["timeSpent"] for answer in self.answers]
+        behavior: dict[str, Any] = {
+            "sessionId": self.session_id,
+            "totalTabSwitches": score.tab_switches,
+            "totalCopyPasteAttempts": score.by_type.get("COPY_PASTE", 0),
+            "totalFullscreenExits": score.by_type.get("FULLSCREEN_EXIT", 0),
+            "totalIdleTime": self.idle_seconds,
             "averageResponseTime": sum(answered) / len(answered) if answered else 0,
-            "suspiciousActivityCount": record.score.violations,
-            "focusLossCount": by_type.get("FOCUS_LOSS", 0),
-            "anomalyDetected": record.score.by_severity.get("HIGH", 0) > 0,
-        },
-        "monitoring": {
-            "sessionId": session_id,
-            "currentQuestionId": record.score.current_question,
-            "isActive": connected and record.status == "IN_PROGRESS",
-            "lastActivityTimestamp": record.lastEventAt,
-            "currentFocusState": "FOCUSED" if focused else "BLURRED",
-            "warningsIssued": record.warningsIssued,
+            "suspiciousActivityCount": score.violations,
+            "focusLossCount": score.by_type.get("FOCUS_LOSS", 0),
+            "anomalyDetected": score.by_severity.get("HIGH", 0) > 0,
+        }
+        for key in _CLIENT_ONLY_BEHAVIOR:
+            if key in self.reported_behavior:
+                behavior[key] = self.reported_behavior[key]
+        # What the client said about what the server also counts: kept beside, never over, it.
+        behavior["reported"] = {
+            k: v for k, v in self.reported_behavior.items() if k not in _CLIENT_ONLY_BEHAVIOR
+        }
+        return behavior
+
+    def _monitoring(self, connected: bool) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "currentQuestionId": self.record.score.current_question,
+            "isActive": connected and self.record.status == "IN_PROGRESS",
+            "lastActivityTimestamp": self.record.lastEventAt,
+            "currentFocusState": "FOCUSED" if self.focused else "BLURRED",
+            "warningsIssued": self.record.warningsIssued,
             "connectionStatus": "CONNECTED" if connected else "DISCONNECTED",
-        },
-        "screenRecording": None,
-        "questionTracking": [],
-        "scoreSummary": None,
-    }
-
-
-def _answer(
-    session_id: str,
-    key: str,
-    question: str,
-    data: dict[str, Any],
-    submitted_at: str,
-    attempts: dict[str, int],
-) -> dict[str, Any]:
-    attempts[question] = attempts.get(question, 0) + 1
-    return {
-        "id": f"{session_id}:{key}",
-        "sessionId": session_id,
-        "questionId": question,
-        "response": data.get("response"),
-        "timeSpent": data.get("timeSpent", 0),
-        "submittedAt": submitted_at,
-        "attempts": attempts[question],
-    }
+        }
 
 
 def device_record(session_id: str, data: dict[str, Any]) -> dict[str, Any]:

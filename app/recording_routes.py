@@ -15,13 +15,18 @@ from starlette.routing import Route
 from actors.events import AwareDatetime, DeviceInfoData, QuestionId, iso_ms
 from actors.messages import RecordEvent
 from actors.ports import EventEntry
-from actors.records import device_record, violation_record
+from actors.records import (
+    BEHAVIOR_REPORTED,
+    SCREEN_RECORDING_UPDATED,
+    device_record,
+    violation_record,
+)
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped, Rejected, Reply
 from actors.scoring import VIOLATION_REPORTED
 from app.errors import ApiError
 from app.http_io import json_response, now_iso, read_json
-from app.rest import record_or_404, require, services_of, session_json
+from app.rest import record_or_404, records_of, require, services_of, session_json
 from app.services import Services
 
 ViolationType = Annotated[
@@ -38,6 +43,44 @@ class ViolationBody(msgspec.Struct, frozen=True, kw_only=True):
     timestamp: AwareDatetime | None = None
     questionId: QuestionId | None = None
     metadata: dict[str, Any] | None = None
+
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Url = Annotated[str, msgspec.Meta(max_length=2048)]
+Label = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class BehaviorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Document 001's SessionBehavior fields, as the client measured them."""
+
+    totalTabSwitches: Count | None = None
+    totalCopyPasteAttempts: Count | None = None
+    totalFullscreenExits: Count | None = None
+    totalIdleTime: NonNegative | None = None
+    averageResponseTime: NonNegative | None = None
+    questionNavigationPattern: Any = None
+    suspiciousActivityCount: Count | None = None
+    focusLossCount: Count | None = None
+    mouseMovementPattern: Any = None
+    keystrokePattern: Any = None
+    behavioralScore: float | None = None
+    anomalyDetected: bool | None = None
+
+
+class ScreenRecordingBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Document 001's ScreenRecordingData fields; each PUT updates the ones it names."""
+
+    recordingStartTime: AwareDatetime | None = None
+    recordingEndTime: AwareDatetime | None = None
+    totalDuration: NonNegative | None = None
+    recordingUrl: Url | None = None
+    thumbnailUrl: Url | None = None
+    fileSize: Count | None = None
+    format: Label | None = None
+    quality: Label | None = None
+    uploadStatus: Literal["PENDING", "UPLOADING", "COMPLETED", "FAILED"] | None = None
+    processingStatus: Label | None = None
+    facialRecognitionData: Any = None
 
 
 class SubmittedAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,6 +149,34 @@ async def put_device_info(request: Request) -> Response:
     return json_response(device_record(session_id, entry.event.data or {}))
 
 
+async def put_behavioral_profile(request: Request) -> Response:
+    services, session_id = await _admitted(request)
+    body = await read_json(request, BehaviorBody, services.settings.server.max_body_bytes)
+    await _record(services, session_id, type=BEHAVIOR_REPORTED, ts=now_iso(), data=_fields(body))
+    _, records = await records_of(services, session_id)
+    return json_response(records["sessionBehavior"])
+
+
+async def put_screen_recording(request: Request) -> Response:
+    services, session_id = await _admitted(request)
+    body = await read_json(request, ScreenRecordingBody, services.settings.server.max_body_bytes)
+    data = _fields(body)
+    for key in ("recordingStartTime", "recordingEndTime"):
+        if key in data:
+            data[key] = iso_ms(getattr(body, key))
+    await _record(services, session_id, type=SCREEN_RECORDING_UPDATED, ts=now_iso(), data=data)
+    _, records = await records_of(services, session_id)
+    return json_response(records["screenRecording"])
+
+
+def _fields(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields a PUT body names; an empty one is refused (it would record nothing)."""
+    data: dict[str, Any] = msgspec.to_builtins(body)
+    if not data:
+        raise ApiError(422, "invalid_body", "send at least one field to update")
+    return data
+
+
 async def _admitted(request: Request) -> tuple[Services, str]:
     """Auth (admin, or this session's candidate) and 404, before the body is even read."""
     services = services_of(request)
@@ -133,4 +204,12 @@ ROUTES = [
     Route("/candidate-sessions/{session_id}/violations", post_violation, methods=["POST"]),
     Route("/candidate-sessions/{session_id}/submit", submit, methods=["POST"]),
     Route("/candidate-sessions/{session_id}/device-info", put_device_info, methods=["PUT"]),
+    Route(
+        "/candidate-sessions/{session_id}/behavioral-profile",
+        put_behavioral_profile,
+        methods=["PUT"],
+    ),
+    Route(
+        "/candidate-sessions/{session_id}/screen-recording", put_screen_recording, methods=["PUT"]
+    ),
 ]

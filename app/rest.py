@@ -116,9 +116,7 @@ async def get_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     await require(request, services, session_id, candidate_ok=True)
     record = await record_or_404(services, session_id)
-    view = await _view(services, session_id)
-    events = await services.store.events(session_id)
-    records = related_records(services.settings.scoring, session_id, events, view.state.connected)
+    view, records = await records_of(services, session_id)
     return json_response(
         {
             **session_json(record, view.state),
@@ -144,6 +142,15 @@ async def record_or_404(services: Services, session_id: str) -> SessionRecord:
     if record is None:
         raise ApiError(404, "not_found", f"no session with id {session_id!r}")
     return record
+
+
+async def records_of(services: Services, session_id: str) -> tuple[SessionView, dict[str, Any]]:
+    """The live view of a session and document 001's records derived from its committed log."""
+    view = await _view(services, session_id)
+    events = await services.store.events(session_id)
+    return view, related_records(
+        services.settings.scoring, session_id, events, view.state.connected
+    )
 
 
 async def _view(services: Services, session_id: str) -> SessionView:

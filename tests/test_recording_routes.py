@@ -162,6 +162,8 @@ async def test_device_info(server: RunningServer) -> None:
         ("POST", "violations", {"type": "TAB_SWITCH", "severity": "LOW"}),
         ("POST", "submit", {"answers": []}),
         ("PUT", "device-info", {"platform": "Linux"}),
+        ("PUT", "behavioral-profile", {"behavioralScore": 0.5}),
+        ("PUT", "screen-recording", {"uploadStatus": "PENDING"}),
     ],
 )
 async def test_recording_endpoints_auth_and_404(
@@ -185,3 +187,89 @@ async def test_recording_endpoints_auth_and_404(
         )
         assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "invalid_json"
     assert await last_offset(server, session_id) == 0
+
+
+async def test_behavioral_profile_keeps_the_servers_counts_and_the_clients_patterns(
+    server: RunningServer,
+) -> None:
+    session_id, token = await server.create_session()
+    async with server.candidate(session_id, token) as candidate:
+        for seq, kind in enumerate(
+            ["tab_switch_detected", "tab_switch_detected", "copy_attempt"], start=1
+        ):
+            await candidate.event(seq, kind)
+        await candidate.acked(3)
+    report = {
+        "totalTabSwitches": 1,
+        "totalCopyPasteAttempts": 0,
+        "mouseMovementPattern": {"jitter": 0.2},
+        "behavioralScore": 0.7,
+    }
+    async with server.http(token=token) as client:
+        response = await client.put(
+            f"/candidate-sessions/{session_id}/behavioral-profile", json=report
+        )
+        assert response.status_code == 200
+        behavior = response.json()
+        assert (behavior["totalTabSwitches"], behavior["totalCopyPasteAttempts"]) == (
+            2,
+            1,
+        )  # what the server saw
+        assert (
+            behavior["mouseMovementPattern"] == {"jitter": 0.2}
+            and behavior["behavioralScore"] == 0.7
+        )
+        assert behavior["reported"] == {"totalTabSwitches": 1, "totalCopyPasteAttempts": 0}
+        assert (await client.get(f"/candidate-sessions/{session_id}")).json()[
+            "sessionBehavior"
+        ] == behavior
+        for bad, field in (
+            ({"totalTabSwitches": -1}, "totalTabSwitches"),
+            ({"anomalyDetected": "yes"}, "anomalyDetected"),
+        ):
+            refused = await client.put(
+                f"/candidate-sessions/{session_id}/behavioral-profile", json=bad
+            )
+            assert refused.status_code == 422 and refused.json()["error"]["field"] == field
+        empty = await client.put(f"/candidate-sessions/{session_id}/behavioral-profile", json={})
+        assert empty.status_code == 422
+
+
+async def test_screen_recording_updates_merge(server: RunningServer) -> None:
+    session_id, _ = await server.create_session()
+    async with server.http() as client:
+        first = await client.put(
+            f"/candidate-sessions/{session_id}/screen-recording",
+            json={
+                "recordingStartTime": "2024-01-15T10:00:00Z",
+                "uploadStatus": "PENDING",
+                "format": "webm",
+            },
+        )
+        assert first.status_code == 200 and first.json()["uploadStatus"] == "PENDING"
+        second = await client.put(
+            f"/candidate-sessions/{session_id}/screen-recording",
+            json={
+                "recordingUrl": "https://storage.example.com/recording.mp4",
+                "totalDuration": 1800,
+                "uploadStatus": "COMPLETED",
+            },
+        )
+        recording = second.json()
+        assert (
+            recording["recordingStartTime"] == "2024-01-15T10:00:00.000Z"
+            and recording["format"] == "webm"
+        )
+        assert recording["uploadStatus"] == "COMPLETED" and recording["totalDuration"] == 1800
+        assert (
+            recording["id"] == f"{session_id}:recording"
+            and recording["createdAt"] <= recording["updatedAt"]
+        )
+        assert (await client.get(f"/candidate-sessions/{session_id}")).json()[
+            "screenRecording"
+        ] == recording
+        refused = await client.put(
+            f"/candidate-sessions/{session_id}/screen-recording", json={"uploadStatus": "LOST"}
+        )
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "uploadStatus"
+    assert await last_offset(server, session_id) == 2
