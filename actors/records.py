@@ -13,6 +13,7 @@ from actors import scoring
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
 from actors.lifecycle import fold
+from actors.question_tracking import QuestionTracker
 from actors.state import SessionSnapshot
 
 _DESCRIPTIONS: Final = {
@@ -63,9 +64,11 @@ class _RecordBuilder:
         self.recording: dict[str, Any] | None = None
         self.idle_seconds = 0.0
         self.focused = True
+        self.tracking = QuestionTracker(session_id)
 
     def add(self, event: StoredEvent) -> None:
         raised = fold(self.config, self.record, event)
+        self.tracking.add(event, raised)
         for index, violation in enumerate(raised):
             self.violations.append(violation_record(self.session_id, event, violation, index))
         data = event.data or {}
@@ -125,7 +128,7 @@ class _RecordBuilder:
             "sessionBehavior": self._behavior(),
             "monitoring": self._monitoring(connected),
             "screenRecording": self.recording,
-            "questionTracking": [],
+            "questionTracking": self.tracking.records(),
             "scoreSummary": None,
         }
 

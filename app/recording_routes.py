@@ -15,6 +15,7 @@ from starlette.routing import Route
 from actors.events import AwareDatetime, DeviceInfoData, QuestionId, iso_ms
 from actors.messages import RecordEvent
 from actors.ports import EventEntry
+from actors.question_tracking import TRACKING_REPORTED
 from actors.records import (
     BEHAVIOR_REPORTED,
     SCREEN_RECORDING_UPDATED,
@@ -81,6 +82,22 @@ class ScreenRecordingBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaul
     uploadStatus: Literal["PENDING", "UPLOADING", "COMPLETED", "FAILED"] | None = None
     processingStatus: Label | None = None
     facialRecognitionData: Any = None
+
+
+class TrackingBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Document 001's QuestionTracking fields for one question, as the client measured them."""
+
+    questionId: QuestionId
+    timeSpent: NonNegative | None = None
+    attempts: Count | None = None
+    revisitCount: Count | None = None
+    changedAnswerCount: Count | None = None
+    focusLossEvents: Count | None = None
+    copyPasteAttempts: Count | None = None
+    tabSwitches: Count | None = None
+    skipped: bool | None = None
+    flagged: bool | None = None
+    metadata: dict[str, Any] | None = None
 
 
 class SubmittedAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -169,6 +186,19 @@ async def put_screen_recording(request: Request) -> Response:
     return json_response(records["screenRecording"])
 
 
+async def put_tracking_data(request: Request) -> Response:
+    services, session_id = await _admitted(request)
+    body = await read_json(request, TrackingBody, services.settings.server.max_body_bytes)
+    data = _fields(body)
+    question = data.pop("questionId")
+    await _record(
+        services, session_id, type=TRACKING_REPORTED, ts=now_iso(), questionId=question, data=data
+    )
+    _, records = await records_of(services, session_id)
+    tracked = {record["questionId"]: record for record in records["questionTracking"]}
+    return json_response(tracked[question])
+
+
 def _fields(body: msgspec.Struct) -> dict[str, Any]:
     """The fields a PUT body names; an empty one is refused (it would record nothing)."""
     data: dict[str, Any] = msgspec.to_builtins(body)
@@ -212,4 +242,5 @@ ROUTES = [
     Route(
         "/candidate-sessions/{session_id}/screen-recording", put_screen_recording, methods=["PUT"]
     ),
+    Route("/candidate-sessions/{session_id}/tracking-data", put_tracking_data, methods=["PUT"]),
 ]

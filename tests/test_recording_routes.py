@@ -164,6 +164,7 @@ async def test_device_info(server: RunningServer) -> None:
         ("PUT", "device-info", {"platform": "Linux"}),
         ("PUT", "behavioral-profile", {"behavioralScore": 0.5}),
         ("PUT", "screen-recording", {"uploadStatus": "PENDING"}),
+        ("PUT", "tracking-data", {"questionId": "q1", "flagged": True}),
     ],
 )
 async def test_recording_endpoints_auth_and_404(
