@@ -22,6 +22,7 @@ from actors.state import SessionInfo, SessionState
 log = logging.getLogger("vigil.registry")
 T = TypeVar("T")
 CLOSE_SESSION_FAILED: Final = 4500
+CLOSE_ERASED: Final = 4404
 
 
 class UnknownSession(LookupError):
@@ -69,6 +70,7 @@ class Registry:
         self._live: dict[str, SessionHandle] = {}
         self._loading: dict[str, anyio.Event] = {}
         self._failed: set[str] = set()
+        self._erased: set[str] = set()
         self._tg: TaskGroup | None = None
         self._closed = False
         self.restarts_total = 0
@@ -95,6 +97,19 @@ class Registry:
                     handle.mailbox.put_nowait(probe)
                 except (anyio.WouldBlock, anyio.ClosedResourceError):
                     pass  # busy or leaving: not idle, or already going
+
+    async def forget(self, session_id: str) -> None:
+        """Stop the session's actor for good before its storage is erased: its mailbox is closed
+        (pending asks fail), its candidate socket is closed with 4404, and it is never loaded
+        again by this process."""
+        self._erased.add(session_id)
+        while (loading := self._loading.get(session_id)) is not None:
+            await loading.wait()
+        handle = self._live.get(session_id)
+        if handle is not None:
+            handle.stopping = True
+            handle.mailbox.close()
+            await handle.stopped.wait()
 
     async def close(self) -> None:
         """Stop taking messages; let every actor drain its mailbox, snapshot and leave."""
@@ -157,6 +172,8 @@ class Registry:
                 raise RegistryClosed()
             if session_id in self._failed:
                 raise SessionFailed(session_id)
+            if session_id in self._erased:
+                raise UnknownSession(session_id)
             handle = self._live.get(session_id)
             if handle is not None:
                 if not handle.stopping:
@@ -237,6 +254,9 @@ class Registry:
         finally:
             handle.stopping = True
             mailbox.close()
+            current = actor.link if actor is not None else link
+            if session_id in self._erased and current is not None:
+                current.close(CLOSE_ERASED, "the session was erased")
             if self._live.get(session_id) is handle:
                 del self._live[session_id]
             handle.stopped.set()

@@ -50,7 +50,12 @@ class Barrier(msgspec.Struct, frozen=True):
     done: anyio.Event
 
 
-Operation = EventEntry | SnapshotEntry | CreateSession | Barrier
+class EraseSession(msgspec.Struct, frozen=True):
+    session_id: str
+    done: anyio.Event
+
+
+Operation = EventEntry | SnapshotEntry | CreateSession | Barrier | EraseSession
 
 
 class JournalClosed(RuntimeError):
@@ -101,6 +106,13 @@ class SqliteJournal:
         barrier = Barrier(anyio.Event())
         await self.append(barrier)  # type: ignore[arg-type]
         await barrier.done.wait()
+
+    async def erase_session(self, session_id: str) -> None:
+        """Delete the session and everything stored for it, and leave no copy in the WAL.
+        The caller has stopped its actor, so nothing of it is queued behind this."""
+        operation = EraseSession(session_id, anyio.Event())
+        await self.append(operation)  # type: ignore[arg-type]
+        await operation.done.wait()
 
     async def create_session(self, row: SessionRow) -> None:
         operation = CreateSession(row, anyio.Event())
@@ -229,9 +241,26 @@ class SqliteJournal:
         self._metrics.events_stored += len(events)
         if events:
             self._on_committed(events)
+        erased = [op.session_id for op in batch if isinstance(op, EraseSession)]
+        if erased:
+            for session_id in erased:
+                self._unwritten_states.pop(session_id, None)
+            await self._truncate_wal()
         for op in batch:
-            if isinstance(op, Barrier | CreateSession):
+            if isinstance(op, Barrier | CreateSession | EraseSession):
                 op.done.set()
+
+    async def _truncate_wal(self) -> None:
+        """Copy every page back into the database and empty the WAL, so an erased session's old
+        page images do not survive there. Retries while a reader still holds an old snapshot."""
+        for attempt in range(50):
+            busy = await anyio.to_thread.run_sync(
+                _checkpoint, self._conn, "TRUNCATE", limiter=self._thread
+            )
+            if not busy:
+                return
+            await anyio.sleep(0.01 * (attempt + 1))
+        log.error("journal: could not truncate the WAL after an erasure; a reader keeps it busy")
 
 
 # Each statement takes the whole batch as one JSON array and unpacks it with json_each, so SQLite
@@ -258,9 +287,20 @@ _UPSERT_SNAPSHOTS: Final = (
 )
 
 
-def _checkpoint(conn: sqlite3.Connection | None, mode: str) -> None:
+def _checkpoint(conn: sqlite3.Connection | None, mode: str) -> bool:
+    """Run a checkpoint; True if it could not finish (busy)."""
     assert conn is not None, "the journal is not open"
-    conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    busy, _log_frames, _checkpointed = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return bool(busy)
+
+
+def _erase(conn: sqlite3.Connection, session_id: str) -> None:
+    conn.execute(
+        "DELETE FROM events WHERE session_key = (SELECT key FROM sessions WHERE id = ?)",
+        (session_id,),
+    )
+    conn.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
+    conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
 
 def _write_batch(
@@ -316,6 +356,9 @@ def _write_batch(
             conn.execute(_UPDATE_STATES, (iso_ms(datetime.now(UTC)), ENCODER.encode(states)))
         if snapshots:
             conn.executemany(_UPSERT_SNAPSHOTS, snapshots)
+        for op in batch:
+            if isinstance(op, EraseSession):
+                _erase(conn, op.session_id)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -128,6 +128,20 @@ async def get_session(request: Request) -> Response:
     )
 
 
+async def delete_session(request: Request) -> Response:
+    """Right to erasure: the session and everything stored for it, gone from the files too."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id)
+    await record_or_404(services, session_id)
+    await services.registry.forget(session_id)
+    await (
+        services.journal.flush()
+    )  # what the actor accepted before it stopped, erased with the rest
+    await services.journal.erase_session(session_id)
+    return Response(status_code=204)
+
+
 async def calculate_verification_score(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
@@ -191,6 +205,7 @@ ROUTES = [
     Route("/candidate-sessions", create_session, methods=["POST"]),
     Route("/candidate-sessions", list_sessions, methods=["GET"]),
     Route("/candidate-sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/candidate-sessions/{session_id}", delete_session, methods=["DELETE"]),
     Route(
         "/candidate-sessions/{session_id}/calculate-verification-score",
         calculate_verification_score,

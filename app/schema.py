@@ -80,6 +80,8 @@ def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
     # Checkpoints run on their own connection and thread (SqliteJournal._checkpoint_forever): an
     # automatic one inside a commit held acks back by 30-60 ms.
     conn.execute("PRAGMA wal_autocheckpoint=0")
+    # Erasure (DELETE /candidate-sessions/:id) must leave no trace: deleted content is zeroed.
+    conn.execute("PRAGMA secure_delete=ON")
     conn.executescript(_SCHEMA)
     found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if found is None:
