@@ -54,8 +54,8 @@ class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
     state: SessionState
     violations: list[Violation]
     acks: AckTracker | None = None
-    # The session's status or connection changed since its last journaled state: storage should
-    # record this state at once (other states may be written later, they are derived data).
+    # The session's status, connection, trust or risk level changed since its last journaled
+    # state: storage records this state at once (others may be written later: derived data).
     state_changed: bool = False
     # Answered with this entry once it is committed (a REST request waits for it, like an ack).
     committed: Reply[EventEntry] | None = None

@@ -88,7 +88,8 @@ class SessionActor:
         self._publish = publish
         self.last_activity = time.monotonic()
         self.handling: Message | None = None
-        self._journaled_essentials: tuple[str, bool] | None = None
+        # What lists filter on and recovery reads; written with the event that changes it.
+        self._journaled_essentials: tuple[str, bool, str, str] | None = None
         if link is not None:
             self._attach(link)
         self._publish(self.summary())
@@ -276,7 +277,7 @@ class SessionActor:
     ) -> int:
         violations = fold(self.deps.scoring, self.record, event)
         state = self.summary()
-        essentials = (state.status, state.connected)
+        essentials = (state.status, state.connected, state.trustLevel, state.riskLevel)
         state_changed = essentials != self._journaled_essentials
         self._journaled_essentials = essentials
         self._publish(state)

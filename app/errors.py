@@ -63,6 +63,10 @@ def invalid_body(error: msgspec.ValidationError) -> ApiError:
     return ApiError(422, "invalid_body", str(error), validation_field(error))
 
 
+def invalid_query(error: msgspec.ValidationError) -> ApiError:
+    return ApiError(422, "invalid_query", str(error), validation_field(error))
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
     body = msgspec.json.encode(ErrorEnvelope(ErrorBody(code=code, message=message, field=field)))
     return Response(body, status_code=status, media_type="application/json")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlencode
 
 import msgspec
 from starlette.requests import Request
@@ -15,9 +17,9 @@ from actors.records import related_records
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped
 from actors.session import SessionView
-from actors.state import SessionInfo, SessionSnapshot
+from actors.state import SessionInfo, SessionSnapshot, Status
 from app.auth import Access, bearer_token, hash_token, new_candidate_token
-from app.errors import ApiError
+from app.errors import ApiError, invalid_query
 from app.http_io import json_response, now_iso, read_json
 from app.journal import SessionRow
 from app.services import Services
@@ -26,6 +28,7 @@ from app.store import SessionRecord
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 Phone = Annotated[str, msgspec.Meta(max_length=40)]
+MAX_PAGE: Final = 1000
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -103,12 +106,56 @@ async def create_session(request: Request) -> Response:
     return json_response({**session_json(record), "candidateToken": token}, status=201)
 
 
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    assessmentId: Ident | None = None
+    status: Status | None = None
+    trustLevel: Literal["HIGH", "MEDIUM", "LOW"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = MAX_PAGE
+    cursor: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
 async def list_sessions(request: Request) -> Response:
+    """A JSON list, as the contract says; the next page, if any, is named by the `Link` and
+    `X-Next-Cursor` headers (pass it back as `?cursor=`)."""
     services = services_of(request)
     await require(request, services)
-    assessment_id = request.query_params.get("assessmentId")
-    records = await services.store.sessions(assessment_id)
-    return json_response([session_json(r, services.current_state(r.state)) for r in records])
+    try:
+        query = msgspec.convert(dict(request.query_params), ListQuery, strict=False)
+    except msgspec.ValidationError as exc:
+        raise invalid_query(exc) from None
+    records = await services.store.sessions(
+        assessment_id=query.assessmentId,
+        status=query.status,
+        trust_level=query.trustLevel,
+        after_key=_cursor_key(query.cursor),
+        limit=query.limit + 1,
+    )
+    page = records[: query.limit]
+    response = json_response([session_json(r, services.current_state(r.state)) for r in page])
+    if len(records) > query.limit:
+        cursor = _cursor_of(page[-1].key)
+        params = {**dict(request.query_params), "cursor": cursor}
+        response.headers["X-Next-Cursor"] = cursor
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return response
+
+
+def _cursor_of(key: int) -> str:
+    return base64.urlsafe_b64encode(f"k{key}".encode()).decode().rstrip("=")
+
+
+def _cursor_key(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith("k"):
+            raise ValueError(text)
+        return int(text[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            422, "invalid_query", "cursor is not one this server gave out", "cursor"
+        ) from None
 
 
 async def get_session(request: Request) -> Response:

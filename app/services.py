@@ -54,7 +54,7 @@ class Services:
 
         Call with no await between this and using the result if it must not miss a live update.
         """
-        stored = await self.store.sessions(assessment_id)
+        stored = await self.store.sessions(assessment_id=assessment_id)
         return [self.current_state(record.state) for record in stored]
 
     def current_state(self, stored: SessionState) -> SessionState:

@@ -16,7 +16,8 @@ from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
 STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
 _SESSION_COLUMNS: Final = (
     "id, assessment_id, candidate_name, candidate_email, candidate_phone, token_hash, "
-    "ip_address, user_agent, start_time, end_time, status, last_offset, state, created_at, updated_at"
+    "ip_address, user_agent, start_time, end_time, status, last_offset, state, created_at, updated_at, "
+    "key"
 )
 
 
@@ -38,6 +39,7 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     state: SessionState
     createdAt: str
     updatedAt: str
+    key: int  # storage order, the pagination cursor
 
     def info(self) -> SessionInfo:
         return SessionInfo(
@@ -68,6 +70,7 @@ def _record(row: Any) -> SessionRecord:
         state=STATE_DECODER.decode(row[12]),
         createdAt=row[13],
         updatedAt=row[14],
+        key=row[15],
     )
 
 
@@ -104,16 +107,30 @@ class SqliteStore:
         return None if row is None else _record(row)
 
     async def sessions(
-        self, assessment_id: str | None = None, limit: int = 10000
+        self,
+        *,
+        assessment_id: str | None = None,
+        status: str | None = None,
+        trust_level: str | None = None,
+        after_key: int = 0,
+        limit: int | None = None,
     ) -> list[SessionRecord]:
-        if assessment_id is None:
-            query, args = (
-                f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY created_at LIMIT ?",
-                (limit,),
-            )
-        else:
-            query = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE assessment_id = ? ORDER BY created_at LIMIT ?"
-            args = (assessment_id, limit)  # type: ignore[assignment]
+        """Sessions in creation order after `after_key`, filtered; at most `limit` of them."""
+        clauses, args = ["key > ?"], [after_key]
+        for clause, value in (
+            ("assessment_id = ?", assessment_id),
+            ("status = ?", status),
+            ("state ->> '$.trustLevel' = ?", trust_level),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)  # type: ignore[arg-type]
+        query = (
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {' AND '.join(clauses)} ORDER BY key"
+        )
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
         async with self._conn.execute(query, args) as cursor:
             return [_record(row) for row in await cursor.fetchall()]
 
