@@ -182,7 +182,6 @@ FRAME_HEADER_DECODER: Final = msgspec.json.Decoder(FrameHeader)
 USER_DISCONNECTED: Final = "user_disconnected"
 FACE_NOT_DETECTED: Final = "face_not_detected"
 MULTIPLE_FACES_DETECTED: Final = "multiple_faces_detected"
-LOOKING_AWAY: Final = "looking_away"
 OBJECT_DETECTED: Final = "object_detected"
 INTERVENTION: Final = "intervention"
 

@@ -41,10 +41,6 @@ class Mailbox(Generic[T]):
     def waiting_senders(self) -> int:
         return len(self._putters)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     # --- producers -----------------------------------------------------------------------------
 
     def put_nowait(self, item: T) -> None:

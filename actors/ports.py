@@ -88,10 +88,6 @@ class SessionStore(Protocol):
     async def load(self, session_id: str) -> LoadedSession | None: ...
 
 
-class CommitListener(Protocol):
-    def __call__(self, entries: list[EventEntry]) -> None: ...
-
-
 class StatePublisher(Protocol):
     """Where a session's state goes when it changes without a stored event (connect, fail)."""
 

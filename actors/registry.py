@@ -143,9 +143,6 @@ class Registry:
         reply: Reply[SessionView] = Reply()
         return await self.ask(session_id, GetState(reply), reply)
 
-    async def info(self, session_id: str) -> SessionInfo:
-        return (await self._handle_for(session_id)).info
-
     def live_states(self) -> Iterator[SessionState]:
         for handle in self._live.values():
             if handle.state is not None:

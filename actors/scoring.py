@@ -22,7 +22,6 @@ from actors.events import (
 Severity = Literal["LOW", "MEDIUM", "HIGH"]
 TrustLevel = Literal["HIGH", "MEDIUM", "LOW"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
-SEVERITIES: Final = ("LOW", "MEDIUM", "HIGH")
 
 # Server-made types this module understands beyond CONTRACT.md's list.
 VIOLATION_REPORTED: Final = "violation_reported"  # REST POST .../violations: data {type, severity}

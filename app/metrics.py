@@ -51,7 +51,7 @@ class Metrics:
         self.http_requests = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
-    def observe_commit(self, seconds: float, operations: int) -> None:
+    def observe_commit(self, seconds: float) -> None:
         self.journal_batches += 1
         self.commit_seconds.observe(seconds)
 

@@ -22,12 +22,18 @@ from actors.records import (
     device_record,
     violation_record,
 )
-from actors.registry import RegistryClosed, SessionFailed, UnknownSession
-from actors.reply import ActorStopped, Rejected, Reply
+from actors.reply import Reply
 from actors.scoring import VIOLATION_REPORTED
 from app.errors import ApiError
 from app.http_io import json_response, now_iso, read_json
-from app.rest import record_or_404, records_of, require, services_of, session_json
+from app.rest import (
+    actor_errors,
+    record_or_404,
+    records_of,
+    require,
+    services_of,
+    session_json,
+)
 from app.services import Services
 
 ViolationType = Annotated[
@@ -218,16 +224,10 @@ async def _admitted(request: Request) -> tuple[Services, str]:
 
 async def _record(services: Services, session_id: str, **fields: Any) -> EventEntry:
     reply: Reply[EventEntry] = Reply()
-    try:
+    with actor_errors(session_id):
         return await services.registry.ask(
             session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
         )
-    except UnknownSession:
-        raise ApiError(404, "not_found", f"no session with id {session_id!r}") from None
-    except Rejected as exc:
-        raise ApiError(409, exc.code, exc.message) from None
-    except (SessionFailed, ActorStopped, RegistryClosed) as exc:
-        raise ApiError(503, "unavailable", str(exc)) from None
 
 
 ROUTES = [

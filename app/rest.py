@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
 
@@ -15,7 +17,7 @@ from starlette.routing import Route
 from actors.lifecycle import summarize
 from actors.records import related_records
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
-from actors.reply import ActorStopped
+from actors.reply import ActorStopped, Rejected
 from actors.session import SessionView
 from actors.state import SessionInfo, SessionSnapshot, Status
 from app.auth import Access, bearer_token, hash_token, new_candidate_token
@@ -214,13 +216,22 @@ async def records_of(services: Services, session_id: str) -> tuple[SessionView, 
     )
 
 
-async def _view(services: Services, session_id: str) -> SessionView:
+@contextmanager
+def actor_errors(session_id: str) -> Iterator[None]:
+    """What reaching a session's actor can end with, as HTTP errors."""
     try:
-        return await services.registry.view(session_id)
+        yield
     except UnknownSession:
         raise ApiError(404, "not_found", f"no session with id {session_id!r}") from None
+    except Rejected as exc:
+        raise ApiError(409, exc.code, exc.message) from None
     except (SessionFailed, ActorStopped, RegistryClosed) as exc:
         raise ApiError(503, "unavailable", str(exc)) from None
+
+
+async def _view(services: Services, session_id: str) -> SessionView:
+    with actor_errors(session_id):
+        return await services.registry.view(session_id)
 
 
 def session_json(record: SessionRecord, state: Any = None) -> dict[str, Any]:
