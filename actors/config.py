@@ -33,6 +33,13 @@ class ScoringConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     risk_medium_min: Fraction = 0.3
     risk_high_min: Fraction = 0.6
     risk_critical_min: Fraction = 0.8
+    # Document 001's extended risk factors, taken from the verification score per occurrence.
+    device_change_penalty: NonNegative = 20
+    ip_change_penalty: NonNegative = 15
+    long_idle_penalty: NonNegative = 5
+    long_idle_seconds: Seconds = 600.0
+    too_fast_penalty: NonNegative = 10
+    too_fast_completion_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
     def __post_init__(self) -> None:
         if not self.trust_medium_min <= self.trust_high_min:

@@ -204,8 +204,16 @@ class StoredEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
     origin: str = "candidate"
 
 
-def stored_from_candidate(event: AnyCandidateEvent, offset: int) -> StoredEvent:
+def stored_from_candidate(
+    event: AnyCandidateEvent, offset: int, remote_address: str | None = None
+) -> StoredEvent:
+    """`remote_address`, the socket's peer, is written into a `device_info` as `ipAddress`: the
+    client cannot set it (DeviceInfoData has no such field), so an IP change is the server's word."""
     data = event.data
+    if isinstance(event, DeviceInfoReported):
+        data = msgspec.to_builtins(event.data)
+        if remote_address is not None:
+            data["ipAddress"] = remote_address
     return StoredEvent(
         type=event.__struct_config__.tag,  # type: ignore[arg-type]
         offset=offset,

@@ -13,6 +13,9 @@ from actors.config import ScoringConfig
 from actors.events import INTERVENTION, StoredEvent
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
 
+SESSION_UPDATED: Final = (
+    "session_updated"  # PUT /candidate-sessions/:id: data {currentQuestionIndex}
+)
 _ACTION_STATUS: Final = {"pause": "PAUSED", "resume": "IN_PROGRESS", "terminate": "TERMINATED"}
 
 
@@ -35,6 +38,8 @@ def fold(
             record.endTime = event.ts
     elif event.type == INTERVENTION:
         _apply_intervention(record, event)
+    elif event.type == SESSION_UPDATED and event.data is not None:
+        record.currentQuestionIndex = event.data.get("currentQuestionIndex")
     return scoring.apply(config, record.score, event)
 
 
@@ -69,6 +74,8 @@ class ScoreCache:
             score.penalty, score.violations, score.tab_switches, score.frames, score.no_face_frames,
             score.multiple_face_frames, score.phone_detections, score.book_detections,
             score.other_detections, score.audio_samples, score.audio_anomalous,
+            score.device_changes, score.ip_changes, score.long_idle_periods,
+            score.completed_too_fast,
         )  # fmt: skip
         if key != self._key or self.verification is None or self.risk is None:
             self._key = key
@@ -103,4 +110,5 @@ def summarize(
         warningsIssued=record.warningsIssued,
         startTime=info.startTime,
         endTime=record.endTime,
+        currentQuestionIndex=record.currentQuestionIndex,
     )

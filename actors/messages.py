@@ -8,7 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from actors.events import AnyCandidateEvent
-from actors.ports import CandidateLink, EventEntry
+from actors.ports import CandidateLink, EventEntry, RequestMark
 from actors.reply import Reply
 
 InterventionAction = Literal["warn", "pause", "resume", "terminate"]
@@ -33,6 +33,7 @@ class Intervene(msgspec.Struct, frozen=True, kw_only=True):
     message: str
     by: str
     reply: Reply[int]
+    request: RequestMark | None = None
 
 
 class RecordEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,6 +48,7 @@ class RecordEvent(msgspec.Struct, frozen=True, kw_only=True):
     questionId: str | None = None
     reply: Reply[EventEntry] | None = None
     unless_submitted: bool = False
+    request: RequestMark | None = None
 
 
 class GetState(msgspec.Struct, frozen=True):

@@ -15,6 +15,10 @@ from actors.state import SessionInfo, SessionSnapshot, SessionState
 class CandidateLink(Protocol):
     """The candidate's live socket, seen from its session. Every method returns at once."""
 
+    @property
+    def remote_address(self) -> str | None:
+        """The peer's IP address, if the transport knows it."""
+
     def ack(self, seq: int) -> None:
         """Acknowledge every event with seq <= `seq`; coalesced, never queued."""
 
@@ -45,6 +49,16 @@ class AckTracker:
                 self.link.ack(seq)
 
 
+class RequestMark(msgspec.Struct, frozen=True, kw_only=True):
+    """An API request with an Idempotency-Key, recorded in the same transaction as what it
+    changed, so that a retry is recognised even after a crash."""
+
+    scope: str
+    key: str
+    request: str
+    status: int
+
+
 class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One stored event on its way to the journal, with what follows from it once committed."""
 
@@ -59,6 +73,7 @@ class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
     state_changed: bool = False
     # Answered with this entry once it is committed (a REST request waits for it, like an ack).
     committed: Reply[EventEntry] | None = None
+    request: RequestMark | None = None
 
 
 class SnapshotEntry(msgspec.Struct, frozen=True, kw_only=True):

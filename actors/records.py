@@ -9,11 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
+import msgspec
+
 from actors import scoring
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
+from actors.grading import Assessment, ScoreSummary, grade, summarize_scores
 from actors.lifecycle import fold
 from actors.question_tracking import QuestionTracker
+from actors.record_types import (
+    AntiCheatViolation,
+    CandidateAnswer,
+    DeviceInfo,
+    QuestionTracking,
+    RealTimeMonitoring,
+    ScreenRecordingData,
+    SessionBehavior,
+    SessionRecords,
+)
 from actors.state import SessionSnapshot
 
 _DESCRIPTIONS: Final = {
@@ -34,6 +47,7 @@ _DESCRIPTIONS: Final = {
 
 BEHAVIOR_REPORTED: Final = "behavior_reported"  # PUT .../behavioral-profile: data = the fields
 SCREEN_RECORDING_UPDATED: Final = "screen_recording_updated"  # PUT .../screen-recording
+ANSWER_GRADED: Final = "answer_graded"  # POST .../grades: questionId, data {score, comment, by}
 # SessionBehavior fields only the client can observe; the rest the server counts itself.
 _CLIENT_ONLY_BEHAVIOR: Final = (
     "questionNavigationPattern", "mouseMovementPattern", "keystrokePattern", "behavioralScore",
@@ -41,12 +55,17 @@ _CLIENT_ONLY_BEHAVIOR: Final = (
 
 
 def related_records(
-    config: ScoringConfig, session_id: str, events: Iterable[StoredEvent], connected: bool
-) -> dict[str, Any]:
+    config: ScoringConfig,
+    session_id: str,
+    events: Iterable[StoredEvent],
+    connected: bool,
+    assessment: Assessment | None = None,
+) -> SessionRecords:
+    """`assessment`, if the session's was defined, grades the answers and gives the summary."""
     builder = _RecordBuilder(config, session_id)
     for event in events:
         builder.add(event)
-    return builder.records(connected)
+    return builder.records(connected, assessment)
 
 
 class _RecordBuilder:
@@ -60,31 +79,39 @@ class _RecordBuilder:
         self.attempts: dict[str, int] = {}
         self.violations: list[dict[str, Any]] = []
         self.device: dict[str, Any] | None = None
+        self.device_changes: list[dict[str, Any]] = []
         self.reported_behavior: dict[str, Any] = {}
         self.recording: dict[str, Any] | None = None
         self.idle_seconds = 0.0
         self.focused = True
         self.tracking = QuestionTracker(session_id)
+        self.final_answers: dict[str, Any] = {}
+        self.autosaves = 0
+        self.manual_scores: dict[str, float] = {}
+        self.submitted_at: str | None = None
+        self.graded_at: str | None = None
 
     def add(self, event: StoredEvent) -> None:
+        score = self.record.score
+        changes_before = (score.device_changes, score.ip_changes)
         raised = fold(self.config, self.record, event)
+        if (score.device_changes, score.ip_changes) != changes_before:
+            self._note_change(event, changes_before)
         self.tracking.add(event, raised)
         for index, violation in enumerate(raised):
-            self.violations.append(violation_record(self.session_id, event, violation, index))
+            self.violations.append(_violation(self.session_id, event, violation, index))
         data = event.data or {}
         kind = event.type
         if kind == "answer_submitted" and event.questionId is not None:
+            self.autosaves += 1
             self._add_answer(f"{event.offset}", event.questionId, data, event.ts)
-        elif kind == "assessment_submitted" and event.origin == "rest":
-            for index, answer in enumerate(data.get("answers", ())):  # validated by the REST submit
-                self._add_answer(
-                    f"{event.offset}.{index}",
-                    answer["questionId"],
-                    answer,
-                    answer.get("submittedAt") or event.ts,
-                )
+        elif kind == "assessment_submitted":
+            self._on_submitted(event, data)
+        elif kind == ANSWER_GRADED and event.questionId is not None:
+            self.manual_scores[event.questionId] = float(data["score"])
+            self.graded_at = event.ts
         elif kind == "device_info":
-            self.device = device_record(self.session_id, data)
+            self._capture_device(event, data)
         elif kind == BEHAVIOR_REPORTED:
             self.reported_behavior.update(data)
         elif kind == SCREEN_RECORDING_UPDATED:
@@ -96,8 +123,23 @@ class _RecordBuilder:
         elif event.origin == "candidate" and kind != "heartbeat":
             self.focused = True
 
+    def _on_submitted(self, event: StoredEvent, data: dict[str, Any]) -> None:
+        if self.submitted_at is not None:
+            return  # only the first submission counts, as for the status
+        self.submitted_at = event.ts
+        if event.origin != "rest":
+            return
+        for index, answer in enumerate(data.get("answers", ())):  # validated by the REST submit
+            self._add_answer(
+                f"{event.offset}.{index}",
+                answer["questionId"],
+                answer,
+                answer.get("submittedAt") or event.ts,
+            )
+
     def _add_answer(self, key: str, question: str, data: dict[str, Any], submitted_at: str) -> None:
         self.attempts[question] = self.attempts.get(question, 0) + 1
+        self.final_answers[question] = data.get("response")
         self.answers.append(
             {
                 "id": f"{self.session_id}:{key}",
@@ -110,6 +152,35 @@ class _RecordBuilder:
             }
         )
 
+    def _capture_device(self, event: StoredEvent, data: dict[str, Any]) -> None:
+        """Captured once: the first report is the record; later reports of the same device only
+        fill in what it lacked; changes of device or address are listed (`_note_change`)."""
+        if self.device is None:
+            self.device = {
+                "id": f"{self.session_id}:device",
+                "sessionId": self.session_id,
+                **data,
+                "capturedAt": event.ts,
+            }
+            return
+        if _same_device(self.device, data):
+            for key, value in data.items():
+                self.device.setdefault(key, value)
+
+    def _note_change(self, event: StoredEvent, before: tuple[int, int]) -> None:
+        data = event.data or {}
+        score = self.record.score
+        change: dict[str, Any] = {"timestamp": event.ts, "offset": event.offset, "kinds": []}
+        if score.device_changes != before[0]:
+            change["kinds"].append("DEVICE")
+            for key in ("deviceFingerprint", "userAgent", "platform"):
+                if key in data:
+                    change[key] = data[key]
+        if score.ip_changes != before[1]:
+            change["kinds"].append("IP_ADDRESS")
+            change["ipAddress"] = score.ip_address
+        self.device_changes.append(change)
+
     def _update_recording(self, event: StoredEvent, data: dict[str, Any]) -> None:
         if self.recording is None:
             self.recording = {
@@ -120,17 +191,45 @@ class _RecordBuilder:
         self.recording.update(data)
         self.recording["updatedAt"] = event.ts
 
-    def records(self, connected: bool) -> dict[str, Any]:
-        return {
-            "answers": self.answers,
-            "violations": self.violations,
-            "deviceInfo": self.device,
-            "sessionBehavior": self._behavior(),
-            "monitoring": self._monitoring(connected),
-            "screenRecording": self.recording,
-            "questionTracking": self.tracking.records(),
-            "scoreSummary": None,
-        }
+    def records(self, connected: bool, assessment: Assessment | None) -> SessionRecords:
+        device = None
+        if self.device is not None:
+            device = msgspec.convert({**self.device, "changes": self.device_changes}, DeviceInfo)
+        return SessionRecords(
+            answers=[self._graded(answer, assessment) for answer in self.answers],
+            violations=[msgspec.convert(v, AntiCheatViolation) for v in self.violations],
+            deviceInfo=device,
+            sessionBehavior=msgspec.convert(self._behavior(), SessionBehavior),
+            monitoring=msgspec.convert(self._monitoring(connected), RealTimeMonitoring),
+            screenRecording=(
+                None
+                if self.recording is None
+                else msgspec.convert(self.recording, ScreenRecordingData)
+            ),
+            questionTracking=[
+                msgspec.convert(record, QuestionTracking) for record in self.tracking.records()
+            ],
+            scoreSummary=self._score_summary(assessment),
+        )
+
+    def _graded(self, answer: dict[str, Any], assessment: Assessment | None) -> CandidateAnswer:
+        question = None if assessment is None else assessment.question(answer["questionId"])
+        if question is None:
+            return msgspec.convert(answer, CandidateAnswer)
+        result = grade(question, answer["response"], self.manual_scores.get(question.id))
+        return msgspec.convert({**answer, **msgspec.structs.asdict(result)}, CandidateAnswer)
+
+    def _score_summary(self, assessment: Assessment | None) -> ScoreSummary | None:
+        if assessment is None or self.submitted_at is None:
+            return None
+        return summarize_scores(
+            self.session_id,
+            assessment,
+            self.final_answers,
+            self.manual_scores,
+            created_at=self.submitted_at,
+            updated_at=max(self.submitted_at, self.graded_at or self.submitted_at),
+        )
 
     def _behavior(self) -> dict[str, Any]:
         score = self.record.score
@@ -157,21 +256,32 @@ class _RecordBuilder:
 
     def _monitoring(self, connected: bool) -> dict[str, Any]:
         return {
+            "id": f"{self.session_id}:monitoring",
             "sessionId": self.session_id,
             "currentQuestionId": self.record.score.current_question,
             "isActive": connected and self.record.status == "IN_PROGRESS",
             "lastActivityTimestamp": self.record.lastEventAt,
             "currentFocusState": "FOCUSED" if self.focused else "BLURRED",
             "warningsIssued": self.record.warningsIssued,
+            "autoSaveCount": self.autosaves,
             "connectionStatus": "CONNECTED" if connected else "DISCONNECTED",
         }
 
 
-def device_record(session_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"{session_id}:device", "sessionId": session_id, **data}
+def _same_device(captured: dict[str, Any], report: dict[str, Any]) -> bool:
+    fingerprint = report.get("deviceFingerprint")
+    if fingerprint or captured.get("deviceFingerprint"):
+        return bool(fingerprint == captured.get("deviceFingerprint"))
+    return all(report.get(key) == captured.get(key) for key in ("userAgent", "platform"))
 
 
 def violation_record(
+    session_id: str, event: StoredEvent, violation: scoring.Violation, index: int
+) -> AntiCheatViolation:
+    return msgspec.convert(_violation(session_id, event, violation, index), AntiCheatViolation)
+
+
+def _violation(
     session_id: str, event: StoredEvent, violation: scoring.Violation, index: int
 ) -> dict[str, Any]:
     """Document 001's AntiCheatViolation for the `index`th violation `event` raised."""

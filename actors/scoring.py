@@ -7,7 +7,8 @@ Verification (trust) score: document 001. Risk score: document 002. Both as CONT
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from datetime import datetime
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -27,6 +28,7 @@ RiskLevel = Literal["low", "medium", "high", "critical"]
 VIOLATION_REPORTED: Final = "violation_reported"  # REST POST .../violations: data {type, severity}
 FRAME_ANALYZED: Final = "frame_analyzed"  # vision: data {faces, objects: [label, ...]}
 AUDIO_ANALYZED: Final = "audio_analyzed"  # data {anomalous: bool}
+IP_CHANGED: Final = "ip_changed"  # a candidate connected from another address: data {from, to}
 MULTIPLE_VIOLATIONS: Final = "MULTIPLE_VIOLATIONS"
 
 # Event type -> (violation type, severity); focus_lost is decided by its duration.
@@ -72,6 +74,16 @@ class ScoreState(msgspec.Struct, kw_only=True):
     other_detections: int = 0
     audio_samples: int = 0
     audio_anomalous: int = 0
+    # Document 001's extended risk factors.
+    started_at: str | None = None
+    device_fingerprint: str | None = None
+    device_agent: str | None = None
+    device_changes: int = 0
+    ip_address: str | None = None
+    ip_changes: int = 0
+    long_idle_periods: int = 0
+    submitted: bool = False
+    completed_too_fast: bool = False
 
 
 class RiskFactor(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -113,6 +125,7 @@ def apply(config: ScoringConfig, state: ScoreState, event: StoredEvent) -> list[
         state.audio_anomalous += bool((event.data or {}).get("anomalous"))
     if kind == "tab_switch_detected":
         state.tab_switches += 1
+    _extended_factors(config, state, event)
     classified = _classify(config, event)
     if classified is None:
         return []
@@ -187,6 +200,61 @@ def _count_frame(state: ScoreState, event: StoredEvent) -> None:
             state.other_detections += 1
 
 
+def _extended_factors(config: ScoringConfig, state: ScoreState, event: StoredEvent) -> None:
+    """Device change, IP change, long idle periods and too fast completion (document 001)."""
+    kind = event.type
+    data = event.data or {}
+    if state.started_at is None:  # the candidate's first event, normally assessment_started
+        state.started_at = event.ts
+    if kind == "device_info":
+        _note_device(state, data)
+        _note_ip(state, data.get("ipAddress"))
+    elif kind == IP_CHANGED:
+        _note_ip(state, data.get("to"))
+    elif kind == "idle_detected" and data.get("seconds", 0) >= config.long_idle_seconds:
+        state.long_idle_periods += 1
+    elif kind == "assessment_submitted" and not state.submitted:
+        state.submitted = True  # only the first submission is timed
+        elapsed = _seconds_between(state.started_at, event.ts)
+        state.completed_too_fast = (
+            elapsed is not None and elapsed < config.too_fast_completion_seconds
+        )
+
+
+def _note_device(state: ScoreState, data: dict[str, Any]) -> None:
+    """A report of another device than the previous report is a change. The fingerprint decides
+    when the report has one; without one, user agent and platform do."""
+    fingerprint = data.get("deviceFingerprint") or None
+    agent = None
+    if data.get("userAgent") or data.get("platform"):
+        agent = f"{data.get('userAgent')}|{data.get('platform')}"
+    if fingerprint is not None:
+        previous, state.device_fingerprint = state.device_fingerprint, str(fingerprint)
+        changed = previous is not None and previous != fingerprint
+    else:
+        changed = agent is not None and state.device_agent not in (None, agent)
+    if agent is not None:
+        state.device_agent = agent
+    state.device_changes += changed
+
+
+def _note_ip(state: ScoreState, address: object) -> None:
+    if not isinstance(address, str) or not address:
+        return
+    if state.ip_address is not None and state.ip_address != address:
+        state.ip_changes += 1
+    state.ip_address = address
+
+
+def _seconds_between(start: str | None, end: str) -> float | None:
+    if start is None:
+        return None
+    try:
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except ValueError:
+        return None
+
+
 def verification(config: ScoringConfig, state: ScoreState) -> Verification:
     factors = []
     if state.violations:
@@ -195,7 +263,15 @@ def verification(config: ScoringConfig, state: ScoreState) -> Verification:
                 factor="Anti-cheat violations", impact=-state.penalty, count=state.violations
             )
         )
-    score = max(0, 100 - state.penalty)
+    for factor, count, penalty in (
+        ("Device change", state.device_changes, config.device_change_penalty),
+        ("IP address change", state.ip_changes, config.ip_change_penalty),
+        ("Long idle periods", state.long_idle_periods, config.long_idle_penalty),
+        ("Too fast completion", int(state.completed_too_fast), config.too_fast_penalty),
+    ):
+        if count:
+            factors.append(RiskFactor(factor=factor, impact=-count * penalty, count=count))
+    score = max(0, 100 + sum(factor.impact for factor in factors))
     return Verification(
         verificationScore=score, riskFactors=factors, trustLevel=trust_level(config, score)
     )

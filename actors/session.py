@@ -33,6 +33,7 @@ from actors.ports import (
     EventEntry,
     Journal,
     LoadedSession,
+    RequestMark,
     SnapshotEntry,
     StatePublisher,
 )
@@ -120,7 +121,7 @@ class SessionActor:
             case CandidateEventIn():
                 await self._on_candidate_event(message)
             case CandidateAttached(link=link):
-                self._on_attached(link)
+                await self._on_attached(link)
             case CandidateDetached(link=link, code=code):
                 await self._on_detached(link, code)
             case Intervene():
@@ -156,11 +157,25 @@ class SessionActor:
                 )
             )
             return
-        await self._store(stored_from_candidate(event, self.record.offset + 1), acks=self.acks)
+        stored = stored_from_candidate(event, self.record.offset + 1, link.remote_address)
+        await self._store(stored, acks=self.acks)
 
-    def _on_attached(self, link: CandidateLink) -> None:
+    async def _on_attached(self, link: CandidateLink) -> None:
         self._attach(link)
-        self._announce()
+        known = self.record.score.ip_address
+        address = link.remote_address
+        if known is None or address is None or address == known or self.record.submitted:
+            self._announce()
+            return
+        await self._store(
+            StoredEvent(
+                type=scoring.IP_CHANGED,
+                offset=self.record.offset + 1,
+                ts=self.deps.now_iso(),
+                data={"from": known, "to": address},
+                origin="server",
+            )
+        )
 
     def _attach(self, link: CandidateLink) -> None:
         previous = self.link
@@ -225,7 +240,8 @@ class SessionActor:
                 ts=self.deps.now_iso(),
                 data={"action": message.action, "message": message.message, "by": message.by},
                 origin="admin",
-            )
+            ),
+            request=message.request,
         )
         self._tell_candidate(message.action, message.message)
         message.reply.set(offset)
@@ -265,6 +281,7 @@ class SessionActor:
                 origin=message.origin,
             ),
             committed=message.reply,
+            request=message.request,
         )
 
     # --- storing -------------------------------------------------------------------------------
@@ -274,6 +291,7 @@ class SessionActor:
         event: StoredEvent,
         acks: AckTracker | None = None,
         committed: Reply[EventEntry] | None = None,
+        request: RequestMark | None = None,
     ) -> int:
         violations = fold(self.deps.scoring, self.record, event)
         state = self.summary()
@@ -291,6 +309,7 @@ class SessionActor:
                 acks=acks,
                 state_changed=state_changed,
                 committed=committed,
+                request=request,
             )
         )
         if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:

@@ -45,6 +45,7 @@ class SessionState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     warningsIssued: int = 0
     startTime: str | None = None
     endTime: str | None = None
+    currentQuestionIndex: int | None = None
 
 
 class SessionSnapshot(msgspec.Struct, kw_only=True):
@@ -58,6 +59,7 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     lastEventAt: str | None = None
     endTime: str | None = None
     warningsIssued: int = 0
+    currentQuestionIndex: int | None = None
     score: ScoreState = msgspec.field(default_factory=ScoreState)
 
 

@@ -40,12 +40,20 @@ class ErrorEnvelope(msgspec.Struct, frozen=True):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers
 
 
 def validation_field(error: msgspec.ValidationError) -> str | None:
@@ -67,14 +75,20 @@ def invalid_query(error: msgspec.ValidationError) -> ApiError:
     return ApiError(422, "invalid_query", str(error), validation_field(error))
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = msgspec.json.encode(ErrorEnvelope(ErrorBody(code=code, message=message, field=field)))
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.field)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:

@@ -14,6 +14,7 @@ from app.errors import ApiError, invalid_body
 
 T = TypeVar("T")
 _ENCODER = msgspec.json.Encoder()
+JSON = "application/json"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -31,7 +32,10 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, schema: type[T], limit: int) -> T:
-    body = await read_body(request, limit)
+    return decode_json(await read_body(request, limit), schema)
+
+
+def decode_json(body: bytes, schema: type[T]) -> T:
     if not body.strip():
         raise ApiError(400, "invalid_json", "the request body is empty; send a JSON object")
     try:

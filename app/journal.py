@@ -19,7 +19,7 @@ from anyio.abc import TaskStatus
 
 from actors.events import iso_ms
 from actors.mailbox import Mailbox
-from actors.ports import EventEntry, SnapshotEntry
+from actors.ports import EventEntry, RequestMark, SnapshotEntry
 from app.metrics import Metrics
 from app.schema import open_checkpointer, open_database
 
@@ -45,6 +45,17 @@ class SessionRow(msgspec.Struct, frozen=True, kw_only=True):
 class CreateSession(msgspec.Struct, frozen=True):
     row: SessionRow
     done: anyio.Event
+    request: RequestMark | None = None
+    response: bytes | None = None  # kept for a retry of the request: it holds the token
+
+
+class CreateAssessment(msgspec.Struct):
+    id: str
+    definition: bytes
+    created_at: str
+    done: anyio.Event
+    request: RequestMark | None = None
+    created: bool = False  # set by the writer: False if the id was taken
 
 
 class Barrier(msgspec.Struct, frozen=True):
@@ -56,7 +67,7 @@ class EraseSession(msgspec.Struct, frozen=True):
     done: anyio.Event
 
 
-Operation = EventEntry | SnapshotEntry | CreateSession | Barrier | EraseSession
+Operation = EventEntry | SnapshotEntry | CreateSession | CreateAssessment | Barrier | EraseSession
 
 
 class JournalClosed(RuntimeError):
@@ -118,10 +129,21 @@ class SqliteJournal:
         await self.append(operation)  # type: ignore[arg-type]
         await operation.done.wait()
 
-    async def create_session(self, row: SessionRow) -> None:
-        operation = CreateSession(row, anyio.Event())
+    async def create_session(
+        self, row: SessionRow, request: RequestMark | None = None, response: bytes | None = None
+    ) -> None:
+        operation = CreateSession(row, anyio.Event(), request, response)
         await self.append(operation)  # type: ignore[arg-type]
         await operation.done.wait()
+
+    async def create_assessment(
+        self, assessment_id: str, definition: bytes, created_at: str, request: RequestMark | None
+    ) -> bool:
+        """Store an assessment; False (and nothing stored) if its id is taken."""
+        operation = CreateAssessment(assessment_id, definition, created_at, anyio.Event(), request)
+        await self.append(operation)  # type: ignore[arg-type]
+        await operation.done.wait()
+        return operation.created
 
     @property
     def queue_depth(self) -> int:
@@ -260,7 +282,7 @@ class SqliteJournal:
                 self._unwritten_states.pop(session_id, None)
             await self._truncate_wal()
         for op in batch:
-            if isinstance(op, Barrier | CreateSession | EraseSession):
+            if isinstance(op, Barrier | CreateSession | CreateAssessment | EraseSession):
                 op.done.set()
 
     async def _truncate_wal(self) -> None:
@@ -307,13 +329,42 @@ def _checkpoint(conn: sqlite3.Connection | None, mode: str) -> bool:
     return bool(busy)
 
 
+_INSERT_REQUESTS: Final = (
+    "INSERT OR REPLACE INTO idempotency (scope, key, request, status, session_id, event_offset, "
+    "resource_id, response, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def _erase(conn: sqlite3.Connection, session_id: str) -> None:
+    conn.execute("DELETE FROM idempotency WHERE session_id = ?", (session_id,))
     conn.execute(
         "DELETE FROM events WHERE session_key = (SELECT key FROM sessions WHERE id = ?)",
         (session_id,),
     )
     conn.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+
+def _request_row(
+    mark: RequestMark,
+    now: str,
+    session_id: str | None = None,
+    offset: int | None = None,
+    resource_id: str | None = None,
+    response: str | None = None,
+) -> tuple[object, ...]:
+    return (
+        mark.scope, mark.key, mark.request, mark.status, session_id, offset, resource_id,
+        response, now,
+    )  # fmt: skip
+
+
+def _insert_assessment(conn: sqlite3.Connection, op: CreateAssessment) -> bool:
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO assessments (id, definition, created_at) VALUES (?, ?, ?)",
+        (op.id, op.definition.decode(), op.created_at),
+    )
+    return cursor.rowcount == 1
 
 
 def _write_batch(
@@ -323,9 +374,13 @@ def _write_batch(
     created = []
     events = []
     snapshots = []
+    requests = []
+    now = iso_ms(datetime.now(UTC))
     for op in batch:
         if isinstance(op, EventEntry):
             event = op.event
+            if op.request is not None:
+                requests.append(_request_row(op.request, now, op.session_id, event.offset))
             events.append(
                 (
                     op.session_id,
@@ -349,6 +404,9 @@ def _write_batch(
                     row.start_time, row.status, row.state.decode(), row.created_at, row.created_at,
                 )
             )  # fmt: skip
+            if op.request is not None:
+                response = None if op.response is None else op.response.decode()
+                requests.append(_request_row(op.request, now, row.id, response=response))
     states = [
         (entry.state, entry.state.status, entry.state.endTime, entry.event.offset, entry.session_id)
         for entry in latest
@@ -366,7 +424,14 @@ def _write_batch(
                     len(events),
                 )
         if states:
-            conn.execute(_UPDATE_STATES, (iso_ms(datetime.now(UTC)), ENCODER.encode(states)))
+            conn.execute(_UPDATE_STATES, (now, ENCODER.encode(states)))
+        for op in batch:
+            if isinstance(op, CreateAssessment):
+                op.created = _insert_assessment(conn, op)
+                if op.created and op.request is not None:
+                    requests.append(_request_row(op.request, now, resource_id=op.id))
+        if requests:
+            conn.executemany(_INSERT_REQUESTS, requests)
         if snapshots:
             conn.executemany(_UPSERT_SNAPSHOTS, snapshots)
         for op in batch:

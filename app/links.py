@@ -26,10 +26,12 @@ class CandidateSocketLink:
         "_limit",
         "_queue",
         "_websocket",
+        "remote_address",
     )
 
     def __init__(self, websocket: WebSocket, outbox_size: int) -> None:
         self._websocket = websocket
+        self.remote_address = websocket.client.host if websocket.client else None
         self._limit = outbox_size
         self._queue: deque[bytes] = deque()
         self._ack = 0

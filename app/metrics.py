@@ -49,6 +49,7 @@ class Metrics:
         self.journal_batches = 0
         self.commit_seconds = Histogram(_COMMIT_BUCKETS)
         self.http_requests = 0
+        self.http_rate_limited = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def observe_commit(self, seconds: float) -> None:
@@ -108,6 +109,12 @@ class Metrics:
             self.journal_errors,
         )
         add("vigil_http_requests_total", "counter", "HTTP requests served.", self.http_requests)
+        add(
+            "vigil_http_rate_limited_total",
+            "counter",
+            "Requests refused (429).",
+            self.http_rate_limited,
+        )
         lines.extend(
             self.commit_seconds.render(
                 "vigil_journal_commit_seconds", "Time to write and commit one journal batch."

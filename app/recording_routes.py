@@ -5,36 +5,49 @@ reach the admin channels."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from actors.events import AwareDatetime, DeviceInfoData, QuestionId, iso_ms
-from actors.messages import RecordEvent
 from actors.ports import EventEntry
 from actors.question_tracking import TRACKING_REPORTED
+from actors.record_types import (
+    AntiCheatViolation,
+    CandidateAnswer,
+    DeviceInfo,
+    QuestionTracking,
+    ScreenRecordingData,
+    SessionBehavior,
+)
 from actors.records import (
+    ANSWER_GRADED,
     BEHAVIOR_REPORTED,
     SCREEN_RECORDING_UPDATED,
-    device_record,
     violation_record,
 )
-from actors.reply import Reply
 from actors.scoring import VIOLATION_REPORTED
+from app.api_types import SubmitResult, candidate_session
+from app.auth import Access
+from app.endpoints import Endpoint, routes
 from app.errors import ApiError
-from app.http_io import json_response, now_iso, read_json
+from app.http_io import decode_json, json_response, now_iso, read_body
+from app.idempotency import Attempt
 from app.rest import (
-    actor_errors,
+    live_view,
+    record_event,
     record_or_404,
     records_of,
+    replayed_if,
     require,
     services_of,
-    session_json,
 )
 from app.services import Services
+from app.store import SessionRecord
 
 ViolationType = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")
@@ -118,91 +131,169 @@ class SubmitBody(msgspec.Struct, frozen=True, kw_only=True):
     totalTimeSpent: NonNegative = 0
 
 
+class GradeBody(msgspec.Struct, frozen=True, kw_only=True):
+    questionId: QuestionId
+    score: Annotated[float, msgspec.Meta(ge=0)]
+    comment: Text = ""
+
+
 async def post_violation(request: Request) -> Response:
-    services, session_id = await _admitted(request)
-    body = await read_json(request, ViolationBody, services.settings.server.max_body_bytes)
-    entry = await _record(
-        services,
-        session_id,
-        type=VIOLATION_REPORTED,
-        ts=iso_ms(body.timestamp) if body.timestamp else now_iso(),
-        questionId=body.questionId,
-        data={
-            "type": body.type,
-            "severity": body.severity,
-            "description": body.description,
-            "metadata": body.metadata or {},
-        },
-    )
-    return json_response(
-        violation_record(session_id, entry.event, entry.violations[0], 0), status=201
-    )
+    call = await _admitted(request)
+    async with call.attempt(201) as attempt:
+        if attempt.replay is None:
+            body = decode_json(call.raw, ViolationBody)
+            entry = await call.store_event(
+                attempt,
+                type=VIOLATION_REPORTED,
+                ts=iso_ms(body.timestamp) if body.timestamp else now_iso(),
+                questionId=body.questionId,
+                data={
+                    "type": body.type,
+                    "severity": body.severity,
+                    "description": body.description,
+                    "metadata": body.metadata or {},
+                },
+            )
+            answer = violation_record(call.session_id, entry.event, entry.violations[0], 0)
+        else:
+            # Derived again from the stored event: the same record the first answer gave.
+            offset = attempt.replay.offset
+            _, records = await records_of(call.services, call.record)
+            answer = next(v for v in records.violations if v.id == f"{call.session_id}:{offset}:0")
+        return replayed_if(attempt, json_response(answer, status=201))
 
 
 async def submit(request: Request) -> Response:
-    services, session_id = await _admitted(request)
-    body = await read_json(request, SubmitBody, services.settings.server.max_body_bytes)
-    now = now_iso()
-    answers = [
-        {
-            "questionId": answer.questionId,
-            "response": answer.response,
-            "timeSpent": answer.timeSpent,
-            "submittedAt": iso_ms(answer.submittedAt) if answer.submittedAt else now,
-        }
-        for answer in body.answers
-    ]
-    entry = await _record(
-        services,
-        session_id,
-        type="assessment_submitted",
-        ts=now,
-        data={"answers": answers, "totalTimeSpent": body.totalTimeSpent},
-        unless_submitted=True,
-    )
-    record = await record_or_404(services, session_id)
-    return json_response({"success": True, "session": session_json(record, entry.state)})
+    call = await _admitted(request)
+    async with call.attempt(200) as attempt:
+        if attempt.replay is None:
+            body = decode_json(call.raw, SubmitBody)
+            now = now_iso()
+            answers = [
+                {
+                    "questionId": answer.questionId,
+                    "response": answer.response,
+                    "timeSpent": answer.timeSpent,
+                    "submittedAt": iso_ms(answer.submittedAt) if answer.submittedAt else now,
+                }
+                for answer in body.answers
+            ]
+            await call.store_event(
+                attempt,
+                type="assessment_submitted",
+                ts=now,
+                data={"answers": answers, "totalTimeSpent": body.totalTimeSpent},
+                unless_submitted=True,
+            )
+        view = await live_view(call.services, call.session_id)
+        result = SubmitResult(success=True, session=candidate_session(call.record, view.state))
+        return replayed_if(attempt, json_response(result))
 
 
 async def put_device_info(request: Request) -> Response:
-    services, session_id = await _admitted(request)
-    body = await read_json(request, DeviceInfoData, services.settings.server.max_body_bytes)
-    data = msgspec.to_builtins(body)
-    entry = await _record(services, session_id, type="device_info", ts=now_iso(), data=data)
-    return json_response(device_record(session_id, entry.event.data or {}))
+    call = await _admitted(request)
+    async with call.attempt(200) as attempt:
+        if attempt.replay is None:
+            data = msgspec.to_builtins(decode_json(call.raw, DeviceInfoData))
+            if call.access is Access.CANDIDATE and request.client is not None:
+                # The candidate's own browser called: its address counts like the socket's. An
+                # institution's backend (admin token) calls from its own address: no signal.
+                data["ipAddress"] = request.client.host
+            await call.store_event(attempt, type="device_info", ts=now_iso(), data=data)
+        _, records = await records_of(call.services, call.record)
+        return replayed_if(attempt, json_response(records.deviceInfo))
 
 
 async def put_behavioral_profile(request: Request) -> Response:
-    services, session_id = await _admitted(request)
-    body = await read_json(request, BehaviorBody, services.settings.server.max_body_bytes)
-    await _record(services, session_id, type=BEHAVIOR_REPORTED, ts=now_iso(), data=_fields(body))
-    _, records = await records_of(services, session_id)
-    return json_response(records["sessionBehavior"])
+    call = await _admitted(request)
+    async with call.attempt(200) as attempt:
+        if attempt.replay is None:
+            data = _fields(decode_json(call.raw, BehaviorBody))
+            await call.store_event(attempt, type=BEHAVIOR_REPORTED, ts=now_iso(), data=data)
+        _, records = await records_of(call.services, call.record)
+        return replayed_if(attempt, json_response(records.sessionBehavior))
 
 
 async def put_screen_recording(request: Request) -> Response:
-    services, session_id = await _admitted(request)
-    body = await read_json(request, ScreenRecordingBody, services.settings.server.max_body_bytes)
-    data = _fields(body)
-    for key in ("recordingStartTime", "recordingEndTime"):
-        if key in data:
-            data[key] = iso_ms(getattr(body, key))
-    await _record(services, session_id, type=SCREEN_RECORDING_UPDATED, ts=now_iso(), data=data)
-    _, records = await records_of(services, session_id)
-    return json_response(records["screenRecording"])
+    call = await _admitted(request)
+    async with call.attempt(200) as attempt:
+        if attempt.replay is None:
+            body = decode_json(call.raw, ScreenRecordingBody)
+            data = _fields(body)
+            for key in ("recordingStartTime", "recordingEndTime"):
+                if key in data:
+                    data[key] = iso_ms(getattr(body, key))
+            await call.store_event(attempt, type=SCREEN_RECORDING_UPDATED, ts=now_iso(), data=data)
+        _, records = await records_of(call.services, call.record)
+        return replayed_if(attempt, json_response(records.screenRecording))
 
 
 async def put_tracking_data(request: Request) -> Response:
-    services, session_id = await _admitted(request)
-    body = await read_json(request, TrackingBody, services.settings.server.max_body_bytes)
-    data = _fields(body)
-    question = data.pop("questionId")
-    await _record(
-        services, session_id, type=TRACKING_REPORTED, ts=now_iso(), questionId=question, data=data
-    )
-    _, records = await records_of(services, session_id)
-    tracked = {record["questionId"]: record for record in records["questionTracking"]}
-    return json_response(tracked[question])
+    call = await _admitted(request)
+    question = ""
+    async with call.attempt(200) as attempt:
+        if attempt.replay is None:
+            data = _fields(decode_json(call.raw, TrackingBody))
+            question = data.pop("questionId")
+            await call.store_event(
+                attempt, type=TRACKING_REPORTED, ts=now_iso(), questionId=question, data=data
+            )
+        else:
+            question = decode_json(call.raw, TrackingBody).questionId  # the same body
+        _, records = await records_of(call.services, call.record)
+        tracked = {record.questionId: record for record in records.questionTracking}
+        return replayed_if(attempt, json_response(tracked[question]))
+
+
+async def post_grade(request: Request) -> Response:
+    """A reviewer's score for an answer to a question the assessment grades by hand."""
+    call = await _admitted(request, candidate_ok=False)
+    async with call.attempt(201) as attempt:
+        body = decode_json(call.raw, GradeBody)
+        if attempt.replay is None:
+            await _check_gradable(call, body)
+            await call.store_event(
+                attempt,
+                type=ANSWER_GRADED,
+                ts=now_iso(),
+                questionId=body.questionId,
+                data={"score": body.score, "comment": body.comment, "by": "admin"},
+            )
+        _, records = await records_of(call.services, call.record)
+        answer = [a for a in records.answers if a.questionId == body.questionId][-1]
+        return replayed_if(attempt, json_response(answer, status=201))
+
+
+async def _check_gradable(call: _Call, body: GradeBody) -> None:
+    assessment = await call.services.store.assessment(call.record.assessmentId)
+    if assessment is None:
+        raise ApiError(
+            409,
+            "no_assessment",
+            f"assessment {call.record.assessmentId!r} was never defined; POST /assessments first",
+        )
+    question = assessment.question(body.questionId)
+    if question is None:
+        raise ApiError(
+            422, "invalid_body", f"the assessment has no question {body.questionId!r}", "questionId"
+        )
+    if question.auto_graded:
+        raise ApiError(
+            409, "auto_graded", f"question {body.questionId!r} has a correct answer: it is graded "
+            "automatically",
+        )  # fmt: skip
+    if body.score > question.maxScore:
+        raise ApiError(
+            422, "invalid_body", f"score {body.score:g} exceeds the question's maxScore "
+            f"{question.maxScore:g}", "score",
+        )  # fmt: skip
+    view, records = await records_of(call.services, call.record)
+    if not view.record.submitted:
+        raise ApiError(409, "not_submitted", "answers are graded once the session is submitted")
+    if not any(answer.questionId == body.questionId for answer in records.answers):
+        raise ApiError(
+            409, "not_answered", f"question {body.questionId!r} was not answered; it scores 0"
+        )
 
 
 def _fields(body: msgspec.Struct) -> dict[str, Any]:
@@ -213,34 +304,68 @@ def _fields(body: msgspec.Struct) -> dict[str, Any]:
     return data
 
 
-async def _admitted(request: Request) -> tuple[Services, str]:
-    """Auth (admin, or this session's candidate) and 404, before the body is even read."""
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A request to one session's recording endpoint, admitted and read."""
+
+    request: Request
+    services: Services
+    session_id: str
+    access: Access
+    record: SessionRecord
+    raw: bytes
+
+    def attempt(self, status: int) -> AbstractAsyncContextManager[Attempt]:
+        return self.services.idempotency.attempt(self.request, self.raw, status)
+
+    async def store_event(self, attempt: Attempt, **fields: Any) -> EventEntry:
+        return await record_event(self.services, self.session_id, request=attempt.mark, **fields)
+
+
+async def _admitted(request: Request, candidate_ok: bool = True) -> _Call:
+    """Auth (admin, or this session's candidate) and 404 before the body is even read."""
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    await require(request, services, session_id, candidate_ok=True)
-    await record_or_404(services, session_id)
-    return services, session_id
+    access = await require(request, services, session_id, candidate_ok=candidate_ok)
+    record = await record_or_404(services, session_id)
+    raw = await read_body(request, services.settings.server.max_body_bytes)
+    return _Call(request, services, session_id, access, record, raw)
 
 
-async def _record(services: Services, session_id: str, **fields: Any) -> EventEntry:
-    reply: Reply[EventEntry] = Reply()
-    with actor_errors(session_id):
-        return await services.registry.ask(
-            session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
-        )
-
-
-ROUTES = [
-    Route("/candidate-sessions/{session_id}/violations", post_violation, methods=["POST"]),
-    Route("/candidate-sessions/{session_id}/submit", submit, methods=["POST"]),
-    Route("/candidate-sessions/{session_id}/device-info", put_device_info, methods=["PUT"]),
-    Route(
-        "/candidate-sessions/{session_id}/behavioral-profile",
-        put_behavioral_profile,
-        methods=["PUT"],
+SESSION = "/candidate-sessions/{session_id}"
+_WRITE_ERRORS = (400, 404, 409, 413, 422)
+ENDPOINTS = [
+    Endpoint(
+        "POST", f"{SESSION}/violations", post_violation, "Report a violation",
+        AntiCheatViolation, status=201, body=ViolationBody, auth="candidate",
+        errors=_WRITE_ERRORS, idempotent_key=True,
     ),
-    Route(
-        "/candidate-sessions/{session_id}/screen-recording", put_screen_recording, methods=["PUT"]
+    Endpoint(
+        "POST", f"{SESSION}/submit", submit, "Submit the assessment", SubmitResult,
+        body=SubmitBody, auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
     ),
-    Route("/candidate-sessions/{session_id}/tracking-data", put_tracking_data, methods=["PUT"]),
-]
+    Endpoint(
+        "PUT", f"{SESSION}/device-info", put_device_info, "Report the device", DeviceInfo,
+        body=DeviceInfoData, auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+    ),
+    Endpoint(
+        "PUT", f"{SESSION}/behavioral-profile", put_behavioral_profile,
+        "Report behaviour the client measured", SessionBehavior, body=BehaviorBody,
+        auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+    ),
+    Endpoint(
+        "PUT", f"{SESSION}/screen-recording", put_screen_recording,
+        "Report the screen recording", ScreenRecordingData, body=ScreenRecordingBody,
+        auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+    ),
+    Endpoint(
+        "PUT", f"{SESSION}/tracking-data", put_tracking_data,
+        "Report what the client measured on a question", QuestionTracking, body=TrackingBody,
+        auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+    ),
+    Endpoint(
+        "POST", f"{SESSION}/grades", post_grade, "Grade an answer by hand", CandidateAnswer,
+        status=201, body=GradeBody, errors=_WRITE_ERRORS, idempotent_key=True,
+    ),
+]  # fmt: skip
+ROUTES = routes(ENDPOINTS)

@@ -12,17 +12,32 @@ from urllib.parse import urlencode
 import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
-from actors.lifecycle import summarize
+from actors.lifecycle import SESSION_UPDATED, summarize
+from actors.messages import Intervene, InterventionAction, RecordEvent
+from actors.ports import EventEntry, RequestMark
+from actors.record_types import SessionRecords
 from actors.records import related_records
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
-from actors.reply import ActorStopped, Rejected
+from actors.reply import ActorStopped, Rejected, Reply
+from actors.report import ProctorAnalysisReport, build_report
+from actors.scoring import Verification
 from actors.session import SessionView
-from actors.state import SessionInfo, SessionSnapshot, Status
+from actors.state import SessionInfo, SessionSnapshot, SessionState, Status
+from app.api_types import (
+    CandidateSession,
+    CreatedSession,
+    Health,
+    SessionDetail,
+    candidate_session,
+    created_session,
+    session_detail,
+)
 from app.auth import Access, bearer_token, hash_token, new_candidate_token
+from app.endpoints import Endpoint, routes
 from app.errors import ApiError, invalid_query
-from app.http_io import json_response, now_iso, read_json
+from app.http_io import JSON, decode_json, json_response, now_iso, read_body
+from app.idempotency import REPLAYED_HEADER, Attempt
 from app.journal import SessionRow
 from app.services import Services
 from app.store import SessionRecord
@@ -31,6 +46,7 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 Phone = Annotated[str, msgspec.Meta(max_length=40)]
 MAX_PAGE: Final = 1000
+PROMETHEUS: Final = "text/plain; version=0.0.4"
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -58,54 +74,81 @@ async def require(
             "send Authorization: Bearer <admin token or this session's candidate token>",
         )
     if access is Access.ADMIN or (candidate_ok and access is Access.CANDIDATE):
+        services.limits.check(access, session_id)
         return access
     raise ApiError(403, "forbidden", "this token may not access this resource")
 
 
 async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok"})
+    return json_response(Health("ok"))
 
 
 async def metrics(request: Request) -> Response:
     services = services_of(request)
     await require(request, services)
-    return PlainTextResponse(services.metrics.render(), media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(services.metrics.render(), media_type=PROMETHEUS)
 
 
 async def create_session(request: Request) -> Response:
     services = services_of(request)
     await require(request, services)
-    body = await read_json(request, CreateSessionBody, services.settings.server.max_body_bytes)
-    now = now_iso()
-    token = new_candidate_token()
-    info = SessionInfo(
-        sessionId=str(uuid.uuid4()),
-        assessmentId=body.assessmentId,
-        candidateName=body.candidateName,
-        candidateEmail=body.candidateEmail,
-        candidatePhone=body.candidatePhone,
-        startTime=now,
-        tokenHash=hash_token(token),
+    raw = await read_body(request, services.settings.server.max_body_bytes)
+    async with services.idempotency.attempt(request, raw, 201) as attempt:
+        if attempt.replay is not None and attempt.replay.response is not None:
+            return replayed(Response(attempt.replay.response, 201, media_type=JSON))
+        body = decode_json(raw, CreateSessionBody)
+        now = now_iso()
+        token = new_candidate_token()
+        info = SessionInfo(
+            sessionId=str(uuid.uuid4()),
+            assessmentId=body.assessmentId,
+            candidateName=body.candidateName,
+            candidateEmail=body.candidateEmail,
+            candidatePhone=body.candidatePhone,
+            startTime=now,
+            tokenHash=hash_token(token),
+        )
+        initial = summarize(services.settings.scoring, info, SessionSnapshot(), connected=False)
+        row = SessionRow(
+            id=info.sessionId,
+            assessment_id=info.assessmentId,
+            candidate_name=info.candidateName,
+            candidate_email=info.candidateEmail,
+            candidate_phone=info.candidatePhone,
+            token_hash=info.tokenHash,
+            ip_address=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+            start_time=now,
+            status="IN_PROGRESS",
+            state=msgspec.json.encode(initial),
+            created_at=now,
+        )
+        created = created_session(_created_record(row, initial), token)
+        answer = msgspec.json.encode(created)
+        await services.journal.create_session(row, attempt.mark, answer)
+        return Response(answer, 201, media_type=JSON)
+
+
+def _created_record(row: SessionRow, state: SessionState) -> SessionRecord:
+    """The stored row as the store would read it back (it is committed before we answer)."""
+    return SessionRecord(
+        id=row.id,
+        assessmentId=row.assessment_id,
+        candidateName=row.candidate_name,
+        candidateEmail=row.candidate_email,
+        candidatePhone=row.candidate_phone,
+        tokenHash=row.token_hash,
+        ipAddress=row.ip_address,
+        userAgent=row.user_agent,
+        startTime=row.start_time,
+        endTime=None,
+        status=row.status,
+        lastOffset=0,
+        state=state,
+        createdAt=row.created_at,
+        updatedAt=row.created_at,
+        key=0,
     )
-    initial = summarize(services.settings.scoring, info, SessionSnapshot(), connected=False)
-    row = SessionRow(
-        id=info.sessionId,
-        assessment_id=info.assessmentId,
-        candidate_name=info.candidateName,
-        candidate_email=info.candidateEmail,
-        candidate_phone=info.candidatePhone,
-        token_hash=info.tokenHash,
-        ip_address=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        start_time=now,
-        status="IN_PROGRESS",
-        state=msgspec.json.encode(initial),
-        created_at=now,
-    )
-    await services.journal.create_session(row)
-    record = await services.store.session(info.sessionId)
-    assert record is not None, "a committed session must be readable"
-    return json_response({**session_json(record), "candidateToken": token}, status=201)
 
 
 class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,7 +176,7 @@ async def list_sessions(request: Request) -> Response:
         limit=query.limit + 1,
     )
     page = records[: query.limit]
-    response = json_response([session_json(r, services.current_state(r.state)) for r in page])
+    response = json_response([candidate_session(r, services.current_state(r.state)) for r in page])
     if len(records) > query.limit:
         cursor = _cursor_of(page[-1].key)
         params = {**dict(request.query_params), "cursor": cursor}
@@ -165,16 +208,89 @@ async def get_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     await require(request, services, session_id, candidate_ok=True)
     record = await record_or_404(services, session_id)
-    view, records = await records_of(services, session_id)
-    return json_response(
-        {
-            **session_json(record, view.state),
-            **records,
-            "verification": view.verification,
-            "risk": view.risk,
-            "state": view.state,
-        }
-    )
+    view, records = await records_of(services, record)
+    return json_response(session_detail(record, view.state, records, view.verification, view.risk))
+
+
+class UpdateSessionBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    status: Status | None = None
+    currentQuestionIndex: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+
+
+# A status a PUT asks for -> how the session gets there. COMPLETED is a submission (with no
+# answers: use POST .../submit to send them); the rest are a proctor's interventions.
+_STATUS_ACTIONS: Final[dict[str, InterventionAction]] = {
+    "PAUSED": "pause",
+    "IN_PROGRESS": "resume",
+    "TERMINATED": "terminate",
+}
+
+
+async def put_session(request: Request) -> Response:
+    """Document 001's "Update Session". Idempotent: asking for the status the session already
+    has, or the question index it already shows, changes nothing."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    access = await require(request, services, session_id, candidate_ok=True)
+    record = await record_or_404(services, session_id)
+    raw = await read_body(request, services.settings.server.max_body_bytes)
+    async with services.idempotency.attempt(request, raw, 200) as attempt:
+        if attempt.replay is None:
+            body = decode_json(raw, UpdateSessionBody)
+            if body.status is None and body.currentQuestionIndex is None:
+                raise ApiError(422, "invalid_body", "send status, currentQuestionIndex or both")
+            await _update_session(services, session_id, access, body, attempt.mark)
+        view = await live_view(services, session_id)
+        return replayed_if(attempt, json_response(candidate_session(record, view.state)))
+
+
+async def _update_session(
+    services: Services,
+    session_id: str,
+    access: Access,
+    body: UpdateSessionBody,
+    mark: RequestMark | None,
+) -> None:
+    current = (await live_view(services, session_id)).state
+    change_status = body.status is not None and body.status != current.status
+    if change_status and body.status not in ("COMPLETED", *_STATUS_ACTIONS):
+        raise ApiError(
+            422, "invalid_body", f"status {body.status} cannot be set; it is the server's", "status"
+        )
+    if change_status and body.status != "COMPLETED" and access is not Access.ADMIN:
+        raise ApiError(
+            403, "forbidden", "only a proctor (the admin token) may pause, resume or terminate"
+        )
+    if body.currentQuestionIndex not in (None, current.currentQuestionIndex):
+        await record_event(
+            services,
+            session_id,
+            type=SESSION_UPDATED,
+            ts=now_iso(),
+            data={"currentQuestionIndex": body.currentQuestionIndex},
+            request=None if change_status else mark,
+        )
+    if not change_status:
+        return
+    if body.status == "COMPLETED":
+        await record_event(
+            services,
+            session_id,
+            type="assessment_submitted",
+            ts=now_iso(),
+            data={"answers": [], "via": "PUT /candidate-sessions/:id"},
+            unless_submitted=True,
+            request=mark,
+        )
+        return
+    reply: Reply[int] = Reply()
+    action = _STATUS_ACTIONS[str(body.status)]
+    with actor_errors(session_id):
+        await services.registry.ask(
+            session_id,
+            Intervene(action=action, message="", by="rest", reply=reply, request=mark),
+            reply,
+        )
 
 
 async def delete_session(request: Request) -> Response:
@@ -184,9 +300,7 @@ async def delete_session(request: Request) -> Response:
     await require(request, services, session_id)
     await record_or_404(services, session_id)
     await services.registry.forget(session_id)
-    await (
-        services.journal.flush()
-    )  # what the actor accepted before it stopped, erased with the rest
+    await services.journal.flush()  # what the actor accepted before it stopped, erased too
     await services.journal.erase_session(session_id)
     return Response(status_code=204)
 
@@ -196,8 +310,20 @@ async def calculate_verification_score(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     await require(request, services, session_id)
     await record_or_404(services, session_id)
-    view = await _view(services, session_id)
+    view = await live_view(services, session_id)
     return json_response(view.verification)
+
+
+async def get_report(request: Request) -> Response:
+    """Document 002's post-test analysis report; provisional until the session finishes."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id)
+    record = await record_or_404(services, session_id)
+    view, records = await records_of(services, record)
+    return json_response(
+        build_report(view.state, view.record, records, view.verification, view.risk)
+    )
 
 
 async def record_or_404(services: Services, session_id: str) -> SessionRecord:
@@ -207,13 +333,27 @@ async def record_or_404(services: Services, session_id: str) -> SessionRecord:
     return record
 
 
-async def records_of(services: Services, session_id: str) -> tuple[SessionView, dict[str, Any]]:
-    """The live view of a session and document 001's records derived from its committed log."""
-    view = await _view(services, session_id)
-    events = await services.store.events(session_id)
-    return view, related_records(
-        services.settings.scoring, session_id, events, view.state.connected
+async def records_of(
+    services: Services, record: SessionRecord
+) -> tuple[SessionView, SessionRecords]:
+    """The live view of a session and document 001's records derived from its committed log,
+    graded by its assessment if that was defined."""
+    view = await live_view(services, record.id)
+    events = await services.store.events(record.id)
+    assessment = await services.store.assessment(record.assessmentId)
+    records = related_records(
+        services.settings.scoring, record.id, events, view.state.connected, assessment
     )
+    return view, records
+
+
+async def record_event(services: Services, session_id: str, **fields: Any) -> EventEntry:
+    """Store a server-made event through the session's actor; return it once committed."""
+    reply: Reply[EventEntry] = Reply()
+    with actor_errors(session_id):
+        return await services.registry.ask(
+            session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
+        )
 
 
 @contextmanager
@@ -229,44 +369,51 @@ def actor_errors(session_id: str) -> Iterator[None]:
         raise ApiError(503, "unavailable", str(exc)) from None
 
 
-async def _view(services: Services, session_id: str) -> SessionView:
+async def live_view(services: Services, session_id: str) -> SessionView:
     with actor_errors(session_id):
         return await services.registry.view(session_id)
 
 
-def session_json(record: SessionRecord, state: Any = None) -> dict[str, Any]:
-    current = state if state is not None else record.state
-    return {
-        "id": record.id,
-        "candidateEmail": record.candidateEmail,
-        "candidateName": record.candidateName,
-        "candidatePhone": record.candidatePhone,
-        "assessmentId": record.assessmentId,
-        "startTime": record.startTime,
-        "endTime": current.endTime,
-        "status": current.status,
-        "ipAddress": record.ipAddress,
-        "userAgent": record.userAgent,
-        "createdAt": record.createdAt,
-        "updatedAt": record.updatedAt,
-        "verificationScore": current.verificationScore,
-        "trustLevel": current.trustLevel,
-        "riskScore": current.riskScore,
-        "riskLevel": current.riskLevel,
-        "connected": current.connected,
-    }
+def replayed(response: Response) -> Response:
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
 
 
-ROUTES = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-    Route("/candidate-sessions", create_session, methods=["POST"]),
-    Route("/candidate-sessions", list_sessions, methods=["GET"]),
-    Route("/candidate-sessions/{session_id}", get_session, methods=["GET"]),
-    Route("/candidate-sessions/{session_id}", delete_session, methods=["DELETE"]),
-    Route(
-        "/candidate-sessions/{session_id}/calculate-verification-score",
-        calculate_verification_score,
-        methods=["POST"],
+def replayed_if(attempt: Attempt, response: Response) -> Response:
+    return replayed(response) if attempt.replay is not None else response
+
+
+SESSION = "/candidate-sessions/{session_id}"
+ENDPOINTS = [
+    Endpoint("GET", "/healthz", healthz, "Liveness", Health, auth="none"),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", str, media_type=PROMETHEUS),
+    Endpoint(
+        "POST", "/candidate-sessions", create_session, "Create a session", CreatedSession,
+        status=201, body=CreateSessionBody, errors=(400, 413, 422), idempotent_key=True,
     ),
-]
+    Endpoint(
+        "GET", "/candidate-sessions", list_sessions, "List sessions", list[CandidateSession],
+        query=ListQuery, errors=(422,),
+    ),
+    Endpoint(
+        "GET", SESSION, get_session, "A session with its records", SessionDetail,
+        auth="candidate", errors=(404,),
+    ),
+    Endpoint(
+        "PUT", SESSION, put_session, "Update a session", CandidateSession, body=UpdateSessionBody,
+        auth="candidate", errors=(400, 404, 409, 413, 422), idempotent_key=True,
+    ),
+    Endpoint(
+        "DELETE", SESSION, delete_session, "Erase a session for good", None, status=204,
+        errors=(404,),
+    ),
+    Endpoint(
+        "POST", f"{SESSION}/calculate-verification-score", calculate_verification_score,
+        "The verification score now", Verification, errors=(404,),
+    ),
+    Endpoint(
+        "GET", f"{SESSION}/report", get_report, "The post-test analysis report",
+        ProctorAnalysisReport, errors=(404,),
+    ),
+]  # fmt: skip
+ROUTES = routes(ENDPOINTS)

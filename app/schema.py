@@ -52,6 +52,27 @@ CREATE UNIQUE INDEX IF NOT EXISTS events_by_session ON events (session_key, even
 CREATE VIEW IF NOT EXISTS event_log AS
     SELECT s.id AS session_id, e.event_offset, e.seq, e.type, e.ts, e.question_id, e.origin, e.data
     FROM events AS e JOIN sessions AS s ON s.key = e.session_key;
+CREATE TABLE IF NOT EXISTS assessments (
+    id TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,         -- actors.grading.Assessment JSON; never changed
+    created_at TEXT NOT NULL
+);
+-- Requests made with an Idempotency-Key, written in the transaction of what they changed, so a
+-- retry after any crash finds them. The answer is derived again from what they point to, except
+-- where it cannot be (a created session's token): then `response` holds it.
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT NOT NULL,              -- who asked: the hash of their token
+    key TEXT NOT NULL,                -- the Idempotency-Key header
+    request TEXT NOT NULL,            -- method, path and body hash: the key names this request
+    status INTEGER NOT NULL,
+    session_id TEXT,
+    event_offset INTEGER,
+    resource_id TEXT,
+    response TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_by_session ON idempotency (session_id);
 CREATE TABLE IF NOT EXISTS snapshots (
     session_id TEXT PRIMARY KEY,
     event_offset INTEGER NOT NULL,

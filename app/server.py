@@ -11,22 +11,25 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
 from actors.messages import RecordEvent
 from actors.registry import Registry
 from actors.session import ActorDeps
+from app import __version__, assessment_routes, recording_routes, rest
 from app.admin_socket import admin_socket
 from app.auth import resolve_admin_token
 from app.candidate_socket import candidate_socket
+from app.endpoints import routes
 from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from app.http_io import now_iso
+from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
-from app.recording_routes import ROUTES as RECORDING_ROUTES
-from app.rest import ROUTES
+from app.openapi import OpenApiRoute
+from app.ratelimit import RequestLimits
 from app.schema import database_path
 from app.services import Services
 from app.settings import Settings
@@ -81,6 +84,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             store=store,
             registry=registry,
             fanout=fanout,
+            limits=RequestLimits(settings.limits, metrics),
+            idempotency=Idempotency(store),
         )
         _register_gauges(services)
         await record_lost_connections(services)
@@ -184,10 +189,11 @@ def build_app(settings: Settings) -> Starlette:
             app.state.services = services
             yield
 
+    endpoints = [*rest.ENDPOINTS, *recording_routes.ENDPOINTS, *assessment_routes.ENDPOINTS]
     return Starlette(
         routes=[
-            *ROUTES,
-            *RECORDING_ROUTES,
+            *routes(endpoints),
+            Route("/openapi.json", OpenApiRoute(endpoints, __version__), methods=["GET"]),
             WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
             WebSocketRoute("/ws/admin", admin_socket),
         ],

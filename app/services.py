@@ -10,8 +10,10 @@ from actors.fanout import Fanout
 from actors.registry import Registry
 from actors.state import SessionState
 from app.auth import Access, hash_token, same
+from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
+from app.ratelimit import RequestLimits
 from app.settings import Settings
 from app.store import SqliteStore
 
@@ -26,6 +28,8 @@ class Services:
     store: SqliteStore
     registry: Registry
     fanout: Fanout
+    limits: RequestLimits
+    idempotency: Idempotency
 
     async def access(self, token: str | None, session_id: str | None = None) -> Access:
         if not token:

@@ -15,6 +15,7 @@ from actors.config import NonNegative, Positive, ScoringConfig, Seconds, Session
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+PerSecond = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class ConfigError(Exception):
@@ -53,6 +54,13 @@ class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_subscriptions: NonNegative = 1000
 
 
+class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    candidate_requests_per_second: PerSecond = 20.0
+    candidate_burst: Positive = 60
+    admin_requests_per_second: PerSecond = 0.0
+    admin_burst: Positive = 1000
+
+
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     bootstrap_servers: str = ""
     topic: str = "assessment_activity"
@@ -66,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     candidate: CandidateSettings = CandidateSettings()
     admin: AdminSettings = AdminSettings()
     scoring: ScoringConfig = ScoringConfig()
+    limits: LimitsSettings = LimitsSettings()
     kafka: KafkaSettings = KafkaSettings()
 
     @property

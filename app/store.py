@@ -10,10 +10,12 @@ import aiosqlite
 import msgspec
 
 from actors.events import StoredEvent
+from actors.grading import Assessment
 from actors.ports import LoadedSession
 from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
 
 STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
+ASSESSMENT_DECODER: Final = msgspec.json.Decoder(Assessment)
 _SESSION_COLUMNS: Final = (
     "id, assessment_id, candidate_name, candidate_email, candidate_phone, token_hash, "
     "ip_address, user_agent, start_time, end_time, status, last_offset, state, created_at, updated_at, "
@@ -51,6 +53,18 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
             startTime=self.startTime,
             tokenHash=self.tokenHash,
         )
+
+
+class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the idempotency table: a request already carried out."""
+
+    request: str
+    status: int
+    sessionId: str | None
+    offset: int | None
+    resourceId: str | None
+    response: bytes | None
+    createdAt: str
 
 
 def _record(row: Any) -> SessionRecord:
@@ -174,3 +188,37 @@ class SqliteStore:
         snapshot = None if row is None else SNAPSHOT_DECODER.decode(row[1])
         tail = await self.events(session_id, after=0 if snapshot is None else snapshot.offset)
         return LoadedSession(info=record.info(), snapshot=snapshot, tail=tail)
+
+    async def assessment(self, assessment_id: str) -> Assessment | None:
+        async with self._conn.execute(
+            "SELECT definition FROM assessments WHERE id = ?", (assessment_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else ASSESSMENT_DECODER.decode(row[0])
+
+    async def assessments(self, after: str = "", limit: int = 1000) -> list[Assessment]:
+        """Assessments in id order after `after`."""
+        async with self._conn.execute(
+            "SELECT definition FROM assessments WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ) as cursor:
+            return [ASSESSMENT_DECODER.decode(row[0]) for row in await cursor.fetchall()]
+
+    async def carried_out(self, scope: str, key: str, since: str) -> RequestRecord | None:
+        """The request made with this Idempotency-Key by this client since `since`, if any."""
+        async with self._conn.execute(
+            "SELECT request, status, session_id, event_offset, resource_id, response, created_at "
+            "FROM idempotency WHERE scope = ? AND key = ? AND created_at >= ?",
+            (scope, key, since),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return RequestRecord(
+            request=row[0],
+            status=row[1],
+            sessionId=row[2],
+            offset=row[3],
+            resourceId=row[4],
+            response=None if row[5] is None else row[5].encode(),
+            createdAt=row[6],
+        )

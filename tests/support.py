@@ -80,8 +80,12 @@ class RunningServer:
         return body["id"], body["candidateToken"]
 
     @asynccontextmanager
-    async def candidate(self, session_id: str, token: str) -> AsyncIterator[Peer]:
-        async with connect(f"{self.ws_url}/ws/candidate/{session_id}?token={token}") as ws:
+    async def candidate(
+        self, session_id: str, token: str, source: str = "127.0.0.1"
+    ) -> AsyncIterator[Peer]:
+        """`source`: the client's address; any 127.x.y.z reaches the server as another IP."""
+        url = f"{self.ws_url}/ws/candidate/{session_id}?token={token}"
+        async with connect(url, local_addr=(source, 0)) as ws:
             yield Peer(ws)
 
     @asynccontextmanager

@@ -146,7 +146,9 @@ async def test_device_info(server: RunningServer) -> None:
     async with server.http() as client:
         response = await client.put(f"/candidate-sessions/{session_id}/device-info", json=body)
         assert response.status_code == 200
-        assert response.json() == {"id": f"{session_id}:device", "sessionId": session_id, **body}
+        device = response.json()
+        assert {k: device.pop(k) for k in ("capturedAt", "changes")}["changes"] == []
+        assert device == {"id": f"{session_id}:device", "sessionId": session_id, **body}
         stored = (await client.get(f"/candidate-sessions/{session_id}")).json()
         assert stored["deviceInfo"] == response.json()
         bad = await client.put(

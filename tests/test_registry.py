@@ -31,6 +31,8 @@ pytestmark = pytest.mark.anyio
 
 
 class FakeLink:
+    remote_address: str | None = None
+
     def __init__(self) -> None:
         self.acks: list[int] = []
         self.pushed: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ from CONTRACT.md section 6."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -12,11 +13,14 @@ from hypothesis import strategies as st
 
 from actors import scoring
 from actors.config import ScoringConfig
-from actors.events import StoredEvent
+from actors.events import StoredEvent, iso_ms
 from actors.lifecycle import fold
 from actors.state import SNAPSHOT_DECODER, SessionSnapshot
 
-CONFIG = ScoringConfig()
+# The extended factors on, with thresholds the generated logs cross both ways.
+CONFIG = ScoringConfig(too_fast_completion_seconds=100, long_idle_seconds=300)
+START = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+STEP_SECONDS = 7
 SEVERITY = {
     "tab_switch_detected": "MEDIUM", "copy_attempt": "MEDIUM", "paste_attempt": "MEDIUM",
     "fullscreen_exit": "MEDIUM", "inspect_element_opened": "HIGH", "right_click_attempt": "LOW",
@@ -32,6 +36,7 @@ QUIET = [
     "looking_away",
     "question_viewed",
     "answer_submitted",
+    "assessment_submitted",
 ]
 
 questions = st.sampled_from([None, "q1", "q2", "q3"])
@@ -63,12 +68,40 @@ event_specs = st.one_of(
     st.tuples(
         st.just("audio_analyzed"), st.builds(lambda a: {"anomalous": a}, st.booleans()), st.none()
     ),
+    st.tuples(
+        st.just("device_info"),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "deviceFingerprint": st.sampled_from(["A", "B"]),
+                "userAgent": st.sampled_from(["Chrome", "Firefox"]),
+                "ipAddress": st.sampled_from(["10.0.0.1", "10.0.0.2"]),
+            },
+        ),
+        st.none(),
+    ),
+    st.tuples(
+        st.just("ip_changed"),
+        st.builds(lambda to: {"to": to}, st.sampled_from(["10.0.0.1", "10.0.0.2"])),
+        st.none(),
+    ),
+    st.tuples(
+        st.just("idle_detected"),
+        st.builds(lambda s: {"seconds": s}, st.integers(0, 900)),
+        questions,
+    ),
 )
 
 
 def log_of(specs: list[tuple[str, dict[str, Any] | None, str | None]]) -> list[StoredEvent]:
     return [
-        StoredEvent(type=k, offset=i, ts=f"t{i}", data=d, questionId=q)
+        StoredEvent(
+            type=k,
+            offset=i,
+            ts=iso_ms(START + timedelta(seconds=STEP_SECONDS * i)),
+            data=d,
+            questionId=q,
+        )
         for i, (k, d, q) in enumerate(specs, start=1)
     ]
 
@@ -79,8 +112,28 @@ def recompute(log: list[StoredEvent]) -> dict[str, Any]:
     current: str | None = None
     per_question: dict[str, int] = {}
     tabs = frames = no_face = multi = phone = book = other = samples = anomalous = 0
+    fingerprint = agent = address = None
+    device_changes = ip_changes = long_idles = 0
+    too_fast = submitted = False
     for event in log:
         data = event.data or {}
+        if event.type == "device_info":
+            if data.get("deviceFingerprint"):
+                device_changes += fingerprint not in (None, data["deviceFingerprint"])
+                fingerprint = data["deviceFingerprint"]
+            elif data.get("userAgent"):
+                device_changes += agent not in (None, data["userAgent"])
+            agent = data.get("userAgent", agent)
+        if event.type in ("device_info", "ip_changed"):
+            new_address = data.get("ipAddress", data.get("to"))
+            if new_address:
+                ip_changes += address not in (None, new_address)
+                address = new_address
+        if event.type == "idle_detected" and data and data["seconds"] >= 300:
+            long_idles += 1
+        if event.type == "assessment_submitted" and not submitted:
+            submitted = True
+            too_fast = (event.offset - 1) * STEP_SECONDS < 100
         if event.type in ("question_viewed", "answer_submitted") and event.questionId:
             current = event.questionId
         severity = SEVERITY.get(event.type)
@@ -112,7 +165,8 @@ def recompute(log: list[StoredEvent]) -> dict[str, Any]:
     face = min((no_face * 0.4 + multi * 0.6) / frames, 1.0) if frames else 0.0
     obj = min((phone * 0.5 + book * 0.3 + other * 0.2) / frames, 1.0) if frames else 0.0
     audio = anomalous / samples if samples else 0.0
-    score = max(0, 100 - sum(penalties))
+    extended = 20 * device_changes + 15 * ip_changes + 5 * long_idles + 10 * too_fast
+    score = max(0, 100 - sum(penalties) - extended)
     return {
         "verificationScore": score,
         "trustLevel": "HIGH" if score >= 80 else "MEDIUM" if score >= 60 else "LOW",
