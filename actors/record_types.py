@@ -90,6 +90,10 @@ class RealTimeMonitoring(msgspec.Struct, frozen=True, kw_only=True):
     warningsIssued: int
     autoSaveCount: int
     connectionStatus: Literal["CONNECTED", "DISCONNECTED"]
+    # From the newest heartbeat that carried them (`data: {batteryLevel, cpuUsage, memoryUsage}`).
+    batteryLevel: float | None = None
+    cpuUsage: float | None = None
+    memoryUsage: float | None = None
 
 
 class ScreenRecordingData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

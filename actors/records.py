@@ -54,6 +54,9 @@ _CLIENT_ONLY_BEHAVIOR: Final = (
 )  # fmt: skip
 
 
+_DEVICE_LOAD: Final = ("batteryLevel", "cpuUsage", "memoryUsage")
+
+
 def related_records(
     config: ScoringConfig,
     session_id: str,
@@ -87,6 +90,7 @@ class _RecordBuilder:
         self.tracking = QuestionTracker(session_id)
         self.final_answers: dict[str, Any] = {}
         self.autosaves = 0
+        self.device_load: dict[str, float] = {}
         self.manual_scores: dict[str, float] = {}
         self.submitted_at: str | None = None
         self.graded_at: str | None = None
@@ -116,6 +120,11 @@ class _RecordBuilder:
             self.reported_behavior.update(data)
         elif kind == SCREEN_RECORDING_UPDATED:
             self._update_recording(event, data)
+        elif kind == "heartbeat" and data:
+            for key in _DEVICE_LOAD:
+                value = data.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self.device_load[key] = value
         elif kind == "idle_detected":
             self.idle_seconds += float(data.get("seconds", 0))
         if kind in ("focus_lost", "tab_switch_detected"):
@@ -265,6 +274,7 @@ class _RecordBuilder:
             "warningsIssued": self.record.warningsIssued,
             "autoSaveCount": self.autosaves,
             "connectionStatus": "CONNECTED" if connected else "DISCONNECTED",
+            **self.device_load,
         }
 
 

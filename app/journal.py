@@ -20,6 +20,7 @@ from anyio.abc import TaskStatus
 from actors.events import iso_ms
 from actors.mailbox import Mailbox
 from actors.ports import EventEntry, RequestMark, SnapshotEntry
+from app.idempotency import expired_before
 from app.metrics import Metrics
 from app.schema import open_checkpointer, open_database
 
@@ -153,6 +154,7 @@ class SqliteJournal:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         self._conn = await anyio.to_thread.run_sync(open_database, self._path, self._synchronous)
+        await anyio.to_thread.run_sync(_forget_old_requests, self._conn, limiter=self._thread)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._checkpoint_forever)
@@ -333,6 +335,12 @@ _INSERT_REQUESTS: Final = (
     "INSERT OR REPLACE INTO idempotency (scope, key, request, status, session_id, event_offset, "
     "resource_id, response, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def _forget_old_requests(conn: sqlite3.Connection) -> None:
+    """Idempotency keys are kept for a day; older ones are purged when the journal opens (and
+    ignored by lookups before that)."""
+    conn.execute("DELETE FROM idempotency WHERE created_at < ?", (expired_before(),))
 
 
 def _erase(conn: sqlite3.Connection, session_id: str) -> None:

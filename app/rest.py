@@ -23,7 +23,7 @@ from actors.reply import ActorStopped, Rejected, Reply
 from actors.report import ProctorAnalysisReport, build_report
 from actors.scoring import Verification
 from actors.session import SessionView
-from actors.state import SessionInfo, SessionSnapshot, SessionState, Status
+from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState, Status
 from app.api_types import (
     CandidateSession,
     CreatedSession,
@@ -256,6 +256,13 @@ async def _update_session(
     if change_status and body.status not in ("COMPLETED", *_STATUS_ACTIONS):
         raise ApiError(
             422, "invalid_body", f"status {body.status} cannot be set; it is the server's", "status"
+        )
+    if change_status and current.status in FINISHED:
+        raise ApiError(
+            409,
+            "session_finished",
+            f"the session is {current.status}; its status can no longer change",
+            "status",
         )
     if change_status and body.status != "COMPLETED" and access is not Access.ADMIN:
         raise ApiError(

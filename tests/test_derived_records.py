@@ -116,3 +116,24 @@ async def test_tracking_data_adds_only_what_the_server_cannot_see(server: Runnin
         assert (
             new.status_code == 200 and new.json()["firstViewedAt"] is None
         )  # reported, never seen
+
+
+async def test_monitoring_takes_device_load_from_heartbeats(server: RunningServer) -> None:
+    session_id, token = await server.create_session()
+    async with server.candidate(session_id, token) as candidate:
+        await candidate.event(1, "heartbeat", data={"batteryLevel": 0.8, "cpuUsage": 0.5})
+        await candidate.event(2, "heartbeat", data={"cpuUsage": "high", "memoryUsage": 0.25})
+        await candidate.event(3, "answer_submitted", questionId="q1", data={"response": "A"})
+        await candidate.acked(3)
+        async with server.http() as client:
+            monitoring = (await client.get(f"/candidate-sessions/{session_id}")).json()[
+                "monitoring"
+            ]
+    # A value that is not a number is ignored; the newest number of each kind stands.
+    assert {k: monitoring[k] for k in ("batteryLevel", "cpuUsage", "memoryUsage")} == {
+        "batteryLevel": 0.8,
+        "cpuUsage": 0.5,
+        "memoryUsage": 0.25,
+    }
+    assert monitoring["autoSaveCount"] == 1 and monitoring["connectionStatus"] == "CONNECTED"
+    assert monitoring["isActive"] is True and monitoring["currentQuestionId"] == "q1"
