@@ -4,7 +4,7 @@ declarations (`app.endpoints`) and the msgspec types their handlers read and ans
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -25,6 +25,7 @@ _REASONS: Final = {
     413: "The body is over the size limit",
     422: "The body or query breaks the schema; `field` names what",
     429: "Over the rate limit; see Retry-After",
+    503: "The session's actor failed or the server is stopping; retry later",
 }
 
 
@@ -78,6 +79,10 @@ def _operation(
     errors = set(endpoint.errors)
     if endpoint.auth != "none":
         errors |= {401, 403, 429}
+    if endpoint.idempotent_key:
+        errors |= {400, 409}  # a malformed key; the same key still in flight
+    if "{session_id}" in endpoint.path:
+        errors |= {503}  # the session's actor failed or is stopping
     error_schema = schema_of[id(ErrorEnvelope)]
     for status in sorted(errors):
         operation["responses"][str(status)] = {
@@ -118,11 +123,14 @@ def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str
     return parameters
 
 
-class OpenApiRoute:
-    """Serves the document, encoded once. Public, like the pages: it describes, it holds no data."""
+def openapi_handler(
+    endpoints: Sequence[Endpoint], version: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """The handler serving the document, encoded once. Public, like the pages: it describes the
+    API and holds no data."""
+    body = msgspec.json.encode(openapi_document(endpoints, version))
 
-    def __init__(self, endpoints: Sequence[Endpoint], version: str) -> None:
-        self._body = msgspec.json.encode(openapi_document(endpoints, version))
+    async def openapi_json(request: Request) -> Response:
+        return Response(body, media_type="application/json")
 
-    async def __call__(self, request: Request) -> Response:
-        return Response(self._body, media_type="application/json")
+    return openapi_json

@@ -28,7 +28,7 @@ from app.http_io import now_iso
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
-from app.openapi import OpenApiRoute
+from app.openapi import openapi_handler
 from app.ratelimit import RequestLimits
 from app.schema import database_path
 from app.services import Services
@@ -193,7 +193,7 @@ def build_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             *routes(endpoints),
-            Route("/openapi.json", OpenApiRoute(endpoints, __version__), methods=["GET"]),
+            Route("/openapi.json", openapi_handler(endpoints, __version__), methods=["GET"]),
             WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
             WebSocketRoute("/ws/admin", admin_socket),
         ],
