@@ -8,6 +8,7 @@ question, compared with its correct answer, plus the scores reviewers gave by ha
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
@@ -48,9 +49,17 @@ class AssessmentDefinition(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     def __post_init__(self) -> None:
         seen: set[str] = set()
         for index, question in enumerate(self.questions):
+            # msgspec reports a ValueError raised here as a validation error of the body; the
+            # path in the text is what app.errors.validation_field names as the field.
             if question.id in seen:
-                # msgspec reports a ValueError raised here as a validation error of the body.
-                raise ValueError(f"question id {question.id!r} appears twice (questions[{index}])")
+                raise ValueError(
+                    f"question id {question.id!r} appears twice - at `$.questions[{index}].id`"
+                )
+            if question.category == TOTAL:
+                raise ValueError(
+                    f"category {TOTAL!r} is reserved for the overall score in the breakdown - "
+                    f"at `$.questions[{index}].category`"
+                )
             seen.add(question.id)
 
     def question(self, question_id: str) -> Question | None:
@@ -148,6 +157,8 @@ def summarize_scores(
     }
     total, maximum = sum(earned.values()), sum(possible.values())
     percentage = _percent(total, maximum)
+    # Decided on the exact ratio: 2 of 3 (66.666...%) does not pass a mark of 66.67.
+    passed = maximum > 0 and total * 100 >= assessment.passMark * maximum
     breakdown[TOTAL] = CategoryScore(
         score=_round(total), max=_round(maximum), percentage=percentage
     )
@@ -160,7 +171,7 @@ def summarize_scores(
         percentage=percentage,
         breakdown=breakdown,
         passMark=assessment.passMark,
-        passStatus=None if pending else percentage >= assessment.passMark,
+        passStatus=None if pending else passed,
         pendingManualGrading=pending,
         createdAt=created_at,
         updatedAt=updated_at,
@@ -169,40 +180,68 @@ def summarize_scores(
 
 def matches(correct: Any, response: Any) -> bool:
     """Whether a response is the correct answer. A response `{"answer": x}` (document 001's
-    example) is judged by `x`; text ignores case, accents' composition and spacing; numbers
-    compare by value, also when one of them was sent as text; a list of correct answers is a
-    set (multiple choice in any order)."""
+    example) is judged by `x`. Text ignores case, accents' composition and spacing. A numeric
+    correct answer compares by value (to 12 significant digits), also with a response sent as
+    text; a textual one compares as text, so "02134" is not 2134. A list of correct answers
+    matches the same items in any order (multiple choice). Objects compare as JSON."""
     if isinstance(response, dict) and "answer" in response and not isinstance(correct, dict):
         response = response["answer"]
     if isinstance(correct, list) and isinstance(response, list):
-        return sorted(map(_canonical, correct)) == sorted(map(_canonical, response))
-    return _canonical(correct) == _canonical(response)
+        if len(correct) != len(response):
+            return False
+        pairs = zip(sorted(correct, key=_text_key), sorted(response, key=_text_key), strict=True)
+        return all(_matches_one(want, got) for want, got in pairs)
+    return _matches_one(correct, response)
 
 
-def _canonical(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return f"b:{value}"
-    number = _number(value)
-    if number is not None:
-        return f"n:{number!r}"
-    if isinstance(value, str):
-        return "s:" + " ".join(unicodedata.normalize("NFC", value).casefold().split())
-    return "j:" + msgspec.json.encode(value, order="sorted").decode()
+def _matches_one(correct: Any, response: Any) -> bool:
+    if _is_number(correct):
+        got = _number(response)
+        return got is not None and _same_number(float(correct), got)
+    if isinstance(correct, str) and (isinstance(response, str) or _is_number(response)):
+        return _text(correct) == _text(str(response))
+    if isinstance(correct, dict | list) or isinstance(response, dict | list):
+        return _json(correct) == _json(response)
+    return type(correct) is type(response) and bool(correct == response)
+
+
+_NUMERIC_TEXT: Final = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    if _is_number(value):
         number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
+    elif isinstance(value, str) and _NUMERIC_TEXT.match(value):
+        number = float(value)
     else:
         return None
     return number if math.isfinite(number) else None
+
+
+def _same_number(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def _text(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", value).casefold().split())
+
+
+def _text_key(value: Any) -> str:
+    """A sort key that puts equal items of two lists at the same place."""
+    number = _number(value)
+    if number is not None and not isinstance(value, str):
+        return f"n:{number:.12g}"
+    if isinstance(value, str):
+        return "n:" + format(number, ".12g") if number is not None else "s:" + _text(value)
+    return "j:" + _json(value)
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value, order="sorted").decode()
 
 
 def _percent(part: float, whole: float) -> float:

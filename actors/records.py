@@ -27,7 +27,7 @@ from actors.record_types import (
     SessionBehavior,
     SessionRecords,
 )
-from actors.state import SessionSnapshot
+from actors.state import FINISHED, SessionSnapshot
 
 _DESCRIPTIONS: Final = {
     "TAB_SWITCH": "Candidate switched to another tab",
@@ -98,6 +98,9 @@ class _RecordBuilder:
     def add(self, event: StoredEvent) -> None:
         score = self.record.score
         changes_before = (score.device_changes, score.ip_changes)
+        # Answers count only while the session runs: one sent after the submission or the
+        # termination is stored (the log keeps everything) but changes no grade.
+        answers_closed = self.record.status in FINISHED
         raised = fold(self.config, self.record, event)
         if (score.device_changes, score.ip_changes) != changes_before:
             self._note_change(event, changes_before)
@@ -106,10 +109,10 @@ class _RecordBuilder:
             self.violations.append(_violation(self.session_id, event, violation, index))
         data = event.data or {}
         kind = event.type
-        if kind == "answer_submitted" and event.questionId is not None:
+        if kind == "answer_submitted" and event.questionId is not None and not answers_closed:
             self.autosaves += 1
             self._add_answer(f"{event.offset}", event.questionId, data, event.ts)
-        elif kind == "assessment_submitted":
+        elif kind == "assessment_submitted" and not answers_closed:
             self._on_submitted(event, data)
         elif kind == ANSWER_GRADED and event.questionId is not None:
             self.manual_scores[event.questionId] = float(data["score"])
@@ -133,8 +136,6 @@ class _RecordBuilder:
             self.focused = True
 
     def _on_submitted(self, event: StoredEvent, data: dict[str, Any]) -> None:
-        if self.submitted_at is not None:
-            return  # only the first submission counts, as for the status
         self.submitted_at = event.ts
         if event.origin != "rest":
             return

@@ -216,8 +216,11 @@ def _extended_factors(config: ScoringConfig, state: ScoreState, event: StoredEve
     elif kind == "assessment_submitted" and not state.submitted:
         state.submitted = True  # only the first submission is timed
         elapsed = _seconds_between(state.started_at, event.ts)
+        # A negative time is two clocks disagreeing (the candidate's and the server's), not speed.
         state.completed_too_fast = (
-            elapsed is not None and elapsed < config.too_fast_completion_seconds
+            config.too_fast_completion_seconds > 0
+            and elapsed is not None
+            and 0 <= elapsed < config.too_fast_completion_seconds
         )
 
 

@@ -265,11 +265,16 @@ class SessionActor:
         self.link.push(outbound.encode(reply))
 
     async def _on_record_event(self, message: RecordEvent) -> None:
+        refusal = None
         if message.unless_submitted and self.record.submitted:
+            refusal = Rejected("already_submitted", "this assessment was already submitted")
+        elif message.unless_submitted and self.record.status in FINISHED:
+            refusal = Rejected(
+                "session_finished", f"the session is {self.record.status}; it cannot be submitted"
+            )
+        if refusal is not None:
             if message.reply is not None:
-                message.reply.fail(
-                    Rejected("already_submitted", "this assessment was already submitted")
-                )
+                message.reply.fail(refusal)
             return
         await self._store(
             StoredEvent(

@@ -15,7 +15,7 @@ from starlette.responses import Response
 log = logging.getLogger("vigil.http")
 
 _PATH: Final = re.compile(r"at `\$\.?([^`]*)`")
-_MISSING: Final = re.compile(r"missing required field `([^`]+)`")
+_MISSING: Final = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
 _HTTP_CODES: Final = {
     400: "bad_request",
     401: "unauthorized",

@@ -259,7 +259,9 @@ async def post_grade(request: Request) -> Response:
                 questionId=body.questionId,
                 data={"score": body.score, "comment": body.comment, "by": "admin"},
             )
-        _, records = await records_of(call.services, call.record)
+        # A replay answers the grade as it was given, not as later grades changed it.
+        up_to = None if attempt.replay is None else attempt.replay.offset
+        _, records = await records_of(call.services, call.record, up_to=up_to)
         answer = [a for a in records.answers if a.questionId == body.questionId][-1]
         return replayed_if(attempt, json_response(answer, status=201))
 

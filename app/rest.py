@@ -206,9 +206,10 @@ def _cursor_key(cursor: str | None) -> int:
 async def get_session(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    await require(request, services, session_id, candidate_ok=True)
+    access = await require(request, services, session_id, candidate_ok=True)
     record = await record_or_404(services, session_id)
-    view, records = await records_of(services, record)
+    # A candidate must not learn, mid-exam, which answers score: grades are for the institution.
+    view, records = await records_of(services, record, graded=access is Access.ADMIN)
     return json_response(session_detail(record, view.state, records, view.verification, view.risk))
 
 
@@ -341,13 +342,15 @@ async def record_or_404(services: Services, session_id: str) -> SessionRecord:
 
 
 async def records_of(
-    services: Services, record: SessionRecord
+    services: Services, record: SessionRecord, graded: bool = True, up_to: int | None = None
 ) -> tuple[SessionView, SessionRecords]:
-    """The live view of a session and document 001's records derived from its committed log,
-    graded by its assessment if that was defined."""
+    """The live view of a session and document 001's records derived from its committed log
+    (up to offset `up_to`, if given), graded by its assessment if that was defined."""
     view = await live_view(services, record.id)
     events = await services.store.events(record.id)
-    assessment = await services.store.assessment(record.assessmentId)
+    if up_to is not None:
+        events = [event for event in events if event.offset <= up_to]
+    assessment = await services.store.assessment(record.assessmentId) if graded else None
     records = related_records(
         services.settings.scoring, record.id, events, view.state.connected, assessment
     )

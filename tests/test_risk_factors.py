@@ -86,6 +86,10 @@ def test_too_fast_completion_only_when_configured() -> None:
     assert factors(folded(on, *specs)) == {"Too fast completion": (-10, 1)}
     slow = [("assessment_started", T0, None), ("assessment_submitted", T2, None)]
     assert factors(folded(on, *slow)) == {}
+    # The candidate's clock ahead of the server's: a negative time is not speed.
+    skewed = [("assessment_started", T1, None), ("assessment_submitted", T0, None)]
+    assert factors(folded(on, *skewed)) == {}
+    assert factors(folded(ScoringConfig(), *skewed)) == {}
 
 
 def test_a_session_without_extended_signals_scores_exactly_by_the_contract() -> None:
