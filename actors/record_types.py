@@ -61,6 +61,17 @@ class DeviceInfo(DeviceInfoData, frozen=True, kw_only=True, omit_defaults=True):
     changes: list[DeviceChange]
 
 
+class NavigationPattern(msgspec.Struct, frozen=True, kw_only=True):
+    """Question views in order (the first 1,000), and moves forward or back among them."""
+
+    sequence: list[str]
+    views: int
+    forward: int
+    backward: int
+    revisits: int
+    linear: bool  # never went back
+
+
 class SessionBehavior(msgspec.Struct, frozen=True, kw_only=True):
     sessionId: str
     totalTabSwitches: int
@@ -71,8 +82,8 @@ class SessionBehavior(msgspec.Struct, frozen=True, kw_only=True):
     suspiciousActivityCount: int
     focusLossCount: int
     anomalyDetected: bool
+    questionNavigationPattern: NavigationPattern
     # Only the client can observe these (PUT .../behavioral-profile).
-    questionNavigationPattern: Any = None
     mouseMovementPattern: Any = None
     keystrokePattern: Any = None
     behavioralScore: float | None = None

@@ -49,9 +49,8 @@ BEHAVIOR_REPORTED: Final = "behavior_reported"  # PUT .../behavioral-profile: da
 SCREEN_RECORDING_UPDATED: Final = "screen_recording_updated"  # PUT .../screen-recording
 ANSWER_GRADED: Final = "answer_graded"  # POST .../grades: questionId, data {score, comment, by}
 # SessionBehavior fields only the client can observe; the rest the server counts itself.
-_CLIENT_ONLY_BEHAVIOR: Final = (
-    "questionNavigationPattern", "mouseMovementPattern", "keystrokePattern", "behavioralScore",
-)  # fmt: skip
+_CLIENT_ONLY_BEHAVIOR: Final = ("mouseMovementPattern", "keystrokePattern", "behavioralScore")
+NAVIGATION_KEPT: Final = 1000  # question views listed in the navigation pattern, the first ones
 
 
 _DEVICE_LOAD: Final = ("batteryLevel", "cpuUsage", "memoryUsage")
@@ -91,6 +90,7 @@ class _RecordBuilder:
         self.final_answers: dict[str, Any] = {}
         self.autosaves = 0
         self.device_load: dict[str, float] = {}
+        self.navigation = _Navigation()
         self.manual_scores: dict[str, float] = {}
         self.submitted_at: str | None = None
         self.graded_at: str | None = None
@@ -117,6 +117,8 @@ class _RecordBuilder:
         elif kind == ANSWER_GRADED and event.questionId is not None:
             self.manual_scores[event.questionId] = float(data["score"])
             self.graded_at = event.ts
+        elif kind == "question_viewed" and event.questionId is not None:
+            self.navigation.view(event.questionId)
         elif kind == "device_info":
             self._capture_device(event, data)
         elif kind == BEHAVIOR_REPORTED:
@@ -254,6 +256,7 @@ class _RecordBuilder:
             "suspiciousActivityCount": score.violations,
             "focusLossCount": score.by_type.get("FOCUS_LOSS", 0),
             "anomalyDetected": score.by_severity.get("HIGH", 0) > 0,
+            "questionNavigationPattern": self.navigation.pattern(),
         }
         for key in _CLIENT_ONLY_BEHAVIOR:
             if key in self.reported_behavior:
@@ -276,6 +279,44 @@ class _RecordBuilder:
             "autoSaveCount": self.autosaves,
             "connectionStatus": "CONNECTED" if connected else "DISCONNECTED",
             **self.device_load,
+        }
+
+
+class _Navigation:
+    """Document 001's "forward/backward navigation": the order questions were viewed in. Order
+    is the order of first views (the server does not know the assessment's layout), so moving to
+    a question first seen earlier is backward, and to a new one forward."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, int] = {}
+        self.sequence: list[str] = []
+        self.views = self.forward = self.backward = self.revisits = 0
+        self.current: str | None = None
+
+    def view(self, question: str) -> None:
+        self.views += 1
+        if len(self.sequence) < NAVIGATION_KEPT:
+            self.sequence.append(question)
+        if question == self.current:
+            return
+        if question in self.order:
+            self.revisits += 1
+        place = self.order.setdefault(question, len(self.order))
+        if self.current is not None:
+            if place > self.order[self.current]:
+                self.forward += 1
+            else:
+                self.backward += 1
+        self.current = question
+
+    def pattern(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "views": self.views,
+            "forward": self.forward,
+            "backward": self.backward,
+            "revisits": self.revisits,
+            "linear": self.backward == 0,
         }
 
 

@@ -13,7 +13,11 @@ from actors.grading import Assessment, AssessmentDefinition
 from app.endpoints import Endpoint, routes
 from app.errors import ApiError, invalid_query
 from app.http_io import decode_json, json_response, now_iso, read_body
-from app.rest import replayed_if, require, services_of
+from app.session_access import (
+    replayed_if,
+    require,
+    services_of,
+)
 
 MAX_PAGE: Final = 1000
 

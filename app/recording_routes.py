@@ -37,7 +37,8 @@ from app.endpoints import Endpoint, routes
 from app.errors import ApiError
 from app.http_io import decode_json, json_response, now_iso, read_body
 from app.idempotency import Attempt
-from app.rest import (
+from app.services import Services
+from app.session_access import (
     live_view,
     record_event,
     record_or_404,
@@ -46,7 +47,6 @@ from app.rest import (
     require,
     services_of,
 )
-from app.services import Services
 from app.store import SessionRecord
 
 ViolationType = Annotated[

@@ -1,12 +1,11 @@
-"""The HTTP endpoints of CONTRACT.md sections 1 and 3 that the live session server needs."""
+"""The session endpoints of CONTRACT.md section 3 (create, list, read, update, erase, verify,
+report) and section 1's health and metrics."""
 
 from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlencode
 
 import msgspec
@@ -14,15 +13,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from actors.lifecycle import SESSION_UPDATED, summarize
-from actors.messages import Intervene, InterventionAction, RecordEvent
-from actors.ports import EventEntry, RequestMark
-from actors.record_types import SessionRecords
-from actors.records import related_records
-from actors.registry import RegistryClosed, SessionFailed, UnknownSession
-from actors.reply import ActorStopped, Rejected, Reply
+from actors.messages import Intervene, InterventionAction
+from actors.ports import RequestMark
+from actors.reply import Reply
 from actors.report import ProctorAnalysisReport, build_report
 from actors.scoring import Verification
-from actors.session import SessionView
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState, Status
 from app.api_types import (
     CandidateSession,
@@ -33,13 +28,23 @@ from app.api_types import (
     created_session,
     session_detail,
 )
-from app.auth import Access, bearer_token, hash_token, new_candidate_token
+from app.auth import Access, hash_token, new_candidate_token
 from app.endpoints import Endpoint, routes
 from app.errors import ApiError, invalid_query
 from app.http_io import JSON, decode_json, json_response, now_iso, read_body
-from app.idempotency import REPLAYED_HEADER, Attempt
 from app.journal import SessionRow
 from app.services import Services
+from app.session_access import (
+    actor_errors,
+    live_view,
+    record_event,
+    record_or_404,
+    records_of,
+    replayed,
+    replayed_if,
+    require,
+    services_of,
+)
 from app.store import SessionRecord
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -55,28 +60,6 @@ class CreateSessionBody(msgspec.Struct, frozen=True, kw_only=True):
     candidateName: Name
     assessmentId: Ident
     candidatePhone: Phone | None = None
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    services.metrics.http_requests += 1
-    return services
-
-
-async def require(
-    request: Request, services: Services, session_id: str | None = None, candidate_ok: bool = False
-) -> Access:
-    access = await services.access(bearer_token(request.headers.get("authorization")), session_id)
-    if access is Access.NONE:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "send Authorization: Bearer <admin token or this session's candidate token>",
-        )
-    if access is Access.ADMIN or (candidate_ok and access is Access.CANDIDATE):
-        services.limits.check(access, session_id)
-        return access
-    raise ApiError(403, "forbidden", "this token may not access this resource")
 
 
 async def healthz(request: Request) -> Response:
@@ -332,65 +315,6 @@ async def get_report(request: Request) -> Response:
     return json_response(
         build_report(view.state, view.record, records, view.verification, view.risk)
     )
-
-
-async def record_or_404(services: Services, session_id: str) -> SessionRecord:
-    record = await services.store.session(session_id)
-    if record is None:
-        raise ApiError(404, "not_found", f"no session with id {session_id!r}")
-    return record
-
-
-async def records_of(
-    services: Services, record: SessionRecord, graded: bool = True, up_to: int | None = None
-) -> tuple[SessionView, SessionRecords]:
-    """The live view of a session and document 001's records derived from its committed log
-    (up to offset `up_to`, if given), graded by its assessment if that was defined."""
-    view = await live_view(services, record.id)
-    events = await services.store.events(record.id)
-    if up_to is not None:
-        events = [event for event in events if event.offset <= up_to]
-    assessment = await services.store.assessment(record.assessmentId) if graded else None
-    records = related_records(
-        services.settings.scoring, record.id, events, view.state.connected, assessment
-    )
-    return view, records
-
-
-async def record_event(services: Services, session_id: str, **fields: Any) -> EventEntry:
-    """Store a server-made event through the session's actor; return it once committed."""
-    reply: Reply[EventEntry] = Reply()
-    with actor_errors(session_id):
-        return await services.registry.ask(
-            session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
-        )
-
-
-@contextmanager
-def actor_errors(session_id: str) -> Iterator[None]:
-    """What reaching a session's actor can end with, as HTTP errors."""
-    try:
-        yield
-    except UnknownSession:
-        raise ApiError(404, "not_found", f"no session with id {session_id!r}") from None
-    except Rejected as exc:
-        raise ApiError(409, exc.code, exc.message) from None
-    except (SessionFailed, ActorStopped, RegistryClosed) as exc:
-        raise ApiError(503, "unavailable", str(exc)) from None
-
-
-async def live_view(services: Services, session_id: str) -> SessionView:
-    with actor_errors(session_id):
-        return await services.registry.view(session_id)
-
-
-def replayed(response: Response) -> Response:
-    response.headers[REPLAYED_HEADER] = "true"
-    return response
-
-
-def replayed_if(attempt: Attempt, response: Response) -> Response:
-    return replayed(response) if attempt.replay is not None else response
 
 
 SESSION = "/candidate-sessions/{session_id}"

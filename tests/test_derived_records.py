@@ -81,6 +81,15 @@ async def test_question_tracking_and_behavior_by_hand(server: RunningServer) -> 
     ) == (1, 1, 1)
     assert behavior["suspiciousActivityCount"] == 3 and behavior["anomalyDetected"] is False
     assert behavior["averageResponseTime"] == 20  # (30 + 10) / 2
+    # Views q1, q2, q1, q3: q1 -> q2 forward, q2 -> q1 back (a revisit), q1 -> q3 forward.
+    assert behavior["questionNavigationPattern"] == {
+        "sequence": ["q1", "q2", "q1", "q3"],
+        "views": 4,
+        "forward": 2,
+        "backward": 1,
+        "revisits": 1,
+        "linear": False,
+    }
     assert [a["attempts"] for a in body["answers"]] == [1, 2]
     # 100 - 3 (LOW) - 8 - 8 (MEDIUM); no question reached three violations
     assert body["verification"]["verificationScore"] == 81
