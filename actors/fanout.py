@@ -105,7 +105,7 @@ class Fanout:
                 entry.acks.committed(entry.event.seq)
             if entry.committed is not None:
                 entry.committed.set(entry)
-            self._publish_event(entry)
+            self.publish_event(entry)
 
     def publish_state(self, state: SessionState) -> None:
         for channel in (session_channel(state.sessionId), assessment_channel(state.assessmentId)):
@@ -119,7 +119,8 @@ class Fanout:
                     ),
                 )
 
-    def _publish_event(self, entry: EventEntry) -> None:
+    def publish_event(self, entry: EventEntry) -> None:
+        """Tell the subscribed admins about a committed event (local, or from another node)."""
         for channel in (session_channel(entry.session_id), assessment_channel(entry.assessment_id)):
             if channel in self._channels:
                 message = outbound.EventMessage(

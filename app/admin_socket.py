@@ -177,16 +177,25 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
     if kind == "session":
         record = await services.store.session(ident)
         live = services.registry.live_state(ident)
-        if record is None and live is None:
+        remote = services.cluster.state(ident) if services.cluster is not None else None
+        if live is not None:
+            states = [live]
+        elif record is not None:
+            states = [services.current_state(record.state)]
+        elif remote is not None:
+            states = [remote]  # hosted by another node; its events come through Kafka
+        else:
             connection.reply(_error("not_found", f"no session with id {ident!r}", field="channel"))
             return
-        states = [live] if live is not None else [services.current_state(record.state)]  # type: ignore[union-attr]
     elif kind == "assessment":
         states = await services.session_states(ident)
     else:
         assert kind == ALERTS
+        elsewhere = services.cluster.states() if services.cluster is not None else []
         states = [
-            s for s in services.registry.live_states() if s.violationCount or s.riskLevel != "low"
+            s
+            for s in (*services.registry.live_states(), *elsewhere)
+            if s.violationCount or s.riskLevel != "low"
         ]
     # No await since the states were read: the snapshot is at least as new as any event after it.
     services.fanout.subscribe(connection, channel, states)

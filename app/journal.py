@@ -50,6 +50,13 @@ class CreateSession(msgspec.Struct, frozen=True):
     response: bytes | None = None  # kept for a retry of the request: it holds the token
 
 
+class SetMeta(msgspec.Struct, frozen=True):
+    """A small durable setting, written with the next batch (the Kafka mirror's cursor)."""
+
+    key: str
+    value: str
+
+
 class CreateAssessment(msgspec.Struct):
     id: str
     definition: bytes
@@ -68,7 +75,9 @@ class EraseSession(msgspec.Struct, frozen=True):
     done: anyio.Event
 
 
-Operation = EventEntry | SnapshotEntry | CreateSession | CreateAssessment | Barrier | EraseSession
+Operation = (
+    EventEntry | SnapshotEntry | CreateSession | CreateAssessment | SetMeta | Barrier | EraseSession
+)
 
 
 class JournalClosed(RuntimeError):
@@ -129,6 +138,10 @@ class SqliteJournal:
         operation = EraseSession(session_id, anyio.Event())
         await self.append(operation)  # type: ignore[arg-type]
         await operation.done.wait()
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Queue a setting; it is durable once a later flush or commit returns."""
+        await self.append(SetMeta(key, value))  # type: ignore[arg-type]
 
     async def create_session(
         self, row: SessionRow, request: RequestMark | None = None, response: bytes | None = None
@@ -440,6 +453,13 @@ def _write_batch(
                     requests.append(_request_row(op.request, now, resource_id=op.id))
         if requests:
             conn.executemany(_INSERT_REQUESTS, requests)
+        settings = {op.key: op.value for op in batch if isinstance(op, SetMeta)}
+        if settings:
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(settings.items()),
+            )
         if snapshots:
             conn.executemany(_UPSERT_SNAPSHOTS, snapshots)
         for op in batch:

@@ -83,7 +83,7 @@ async def create_session(request: Request) -> Response:
         now = now_iso()
         token = new_candidate_token()
         info = SessionInfo(
-            sessionId=str(uuid.uuid4()),
+            sessionId=_new_session_id(services.settings.server.node_id),
             assessmentId=body.assessmentId,
             candidateName=body.candidateName,
             candidateEmail=body.candidateEmail,
@@ -110,6 +110,13 @@ async def create_session(request: Request) -> Response:
         answer = msgspec.json.encode(created)
         await services.journal.create_session(row, attempt.mark, answer)
         return Response(answer, 201, media_type=JSON)
+
+
+def _new_session_id(node_id: str) -> str:
+    """A session is hosted by the node that created it. With several nodes, its id starts with
+    that node's id, so a load balancer can route its requests and socket by a prefix rule."""
+    session = str(uuid.uuid4())
+    return f"{node_id}-{session}" if node_id else session
 
 
 def _created_record(row: SessionRow, state: SessionState) -> SessionRecord:

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 DATABASE_FILE: Final = "vigil.db"
 
 _SCHEMA: Final = """
@@ -38,7 +38,9 @@ CREATE INDEX IF NOT EXISTS sessions_by_token ON sessions (token_hash);
 -- at 200k rows, because a thousand interleaved sessions dirty a page per event; appending rows
 -- and indexing a compact integer key costs a third of that (docs/architecture.md, "Storage").
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never reused, even after an erasure deleted the newest rows, so
+    -- the Kafka mirror's cursor (the last id it published) never skips a later event.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_key INTEGER NOT NULL REFERENCES sessions (key),
     event_offset INTEGER NOT NULL,    -- per session, gapless, 1-based
     seq INTEGER,                      -- the candidate's seq; NULL for server-made events
@@ -81,6 +83,25 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 1's events table reused the ids of deleted rows; copy it into one that never does."""
+    conn.executescript(
+        """
+        BEGIN IMMEDIATE;
+        DROP VIEW event_log;
+        DROP INDEX events_by_session;
+        ALTER TABLE events RENAME TO events_v1;
+        """
+        + _SCHEMA
+        + """
+        INSERT INTO events SELECT * FROM events_v1;
+        DROP TABLE events_v1;
+        UPDATE meta SET value = '2' WHERE key = 'schema_version';
+        COMMIT;
+        """
+    )
+
+
 def database_path(storage_dir: Path) -> Path:
     return storage_dir / DATABASE_FILE
 
@@ -109,6 +130,8 @@ def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+    elif int(found[0]) == 1:
+        _migrate_1_to_2(conn)
     elif int(found[0]) > SCHEMA_VERSION:
         conn.close()
         raise RuntimeError(

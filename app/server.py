@@ -16,18 +16,21 @@ from starlette.routing import Route, WebSocketRoute
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
 from actors.messages import RecordEvent
+from actors.ports import EventEntry
 from actors.registry import Registry
 from actors.session import ActorDeps
 from app import __version__, assessment_routes, recording_routes, rest
 from app.admin_socket import admin_socket
 from app.auth import resolve_admin_token
 from app.candidate_socket import candidate_socket
+from app.cluster import ClusterView
 from app.endpoints import routes
 from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from app.http_io import now_iso
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
+from app.mirror import KafkaMirror
 from app.openapi import openapi_handler
 from app.ratelimit import RequestLimits
 from app.schema import database_path
@@ -47,25 +50,36 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         log.warning(
             "no admin token configured: generated one and saved it to %s", storage / "admin-token"
         )
-    if settings.kafka.bootstrap_servers:
-        log.warning(
-            "kafka.bootstrap_servers is set (%s) but this version does not mirror events to Kafka "
-            "yet; events are stored in SQLite only",
-            settings.kafka.bootstrap_servers,
-        )
+    node_id = settings.server.node_id or socket.gethostname()
     metrics = Metrics()
     fanout = Fanout()
+    mirror: KafkaMirror | None = None
+
+    def on_committed(entries: list[EventEntry]) -> None:
+        fanout.on_committed(entries)
+        if mirror is not None:
+            mirror.notify()
+
     journal = SqliteJournal(
         database_path(storage),
         synchronous=settings.storage.synchronous,
         queue_size=settings.storage.journal_queue_size,
         max_batch=settings.storage.journal_max_batch,
-        on_committed=fanout.on_committed,
+        on_committed=on_committed,
         metrics=metrics,
     )
     async with anyio.create_task_group() as tg:
         await tg.start(journal.run)
         store = await SqliteStore.open(database_path(storage))
+        cluster: ClusterView | None = None
+        if settings.kafka.bootstrap_servers:
+            # The mirror reads on a connection of its own, beside the API's reads.
+            mirror_store = await SqliteStore.open(database_path(storage))
+            mirror = KafkaMirror(settings.kafka, node_id, mirror_store, journal, settings.scoring)
+            await tg.start(mirror.run)
+            if settings.kafka.cluster:
+                cluster = ClusterView(settings.kafka, node_id, fanout)
+                await tg.start(cluster.run)
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -78,7 +92,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         services = Services(
             settings=settings,
             admin_token=admin_token,
-            node_id=settings.server.node_id or socket.gethostname(),
+            node_id=node_id,
             metrics=metrics,
             journal=journal,
             store=store,
@@ -86,6 +100,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             fanout=fanout,
             limits=RequestLimits(settings.limits, metrics),
             idempotency=Idempotency(store),
+            mirror=mirror,
+            cluster=cluster,
         )
         _register_gauges(services)
         await record_lost_connections(services)
@@ -93,8 +109,11 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         try:
             yield services
         finally:
-            with anyio.move_on_after(settings.server.shutdown_grace_seconds, shield=True) as scope:
+            grace = settings.server.shutdown_grace_seconds
+            with anyio.move_on_after(grace, shield=True) as scope:
                 await registry.close()
+                if mirror is not None:
+                    await _drain_mirror(mirror, journal, grace / 2)
                 await journal.close()
             if scope.cancelled_caught:
                 log.error(
@@ -105,7 +124,22 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
                 log.info("shutdown: every accepted event is committed")
             with anyio.CancelScope(shield=True):
                 await store.close()
+                if mirror is not None:
+                    await mirror_store.close()
             tg.cancel_scope.cancel()
+
+
+async def _drain_mirror(mirror: KafkaMirror, journal: SqliteJournal, seconds: float) -> None:
+    """Publish what is committed before the journal closes (it writes the mirror's cursor)."""
+    await journal.flush()
+    with anyio.move_on_after(seconds):
+        await mirror.drain()
+        log.info("shutdown: every stored event is published to Kafka")
+        return
+    log.warning(
+        "shutdown: %d events not yet published to Kafka; they will be at the next start",
+        mirror.lag_events,
+    )
 
 
 async def record_lost_connections(services: Services) -> None:
@@ -175,11 +209,50 @@ def _register_gauges(services: Services) -> None:
         "Sessions stopped after repeated crashes.",
         lambda: registry.failed_total,
     )
+    if services.mirror is not None:
+        _register_kafka_gauges(metrics, services.mirror, services.cluster)
     metrics.gauge(
         "vigil_sessions_evicted_total",
         "Session actors that left memory.",
         lambda: registry.evicted_total,
     )
+
+
+def _register_kafka_gauges(
+    metrics: Metrics, mirror: KafkaMirror, cluster: ClusterView | None
+) -> None:
+    metrics.gauge(
+        "vigil_kafka_published_total", "Events published to Kafka.", lambda: mirror.published_total
+    )
+    metrics.gauge(
+        "vigil_kafka_lag_events",
+        "Stored events not yet published to Kafka.",
+        lambda: mirror.lag_events,
+    )
+    metrics.gauge(
+        "vigil_kafka_lag_seconds",
+        "How long the oldest unpublished event has waited.",
+        lambda: mirror.lag_seconds,
+    )
+    metrics.gauge(
+        "vigil_kafka_connected", "1 while the mirror has a producer.", lambda: int(mirror.connected)
+    )
+    metrics.gauge(
+        "vigil_kafka_errors_total",
+        "Mirror reconnections after errors.",
+        lambda: mirror.errors_total,
+    )
+    if cluster is not None:
+        metrics.gauge(
+            "vigil_cluster_received_total",
+            "Messages of other nodes consumed.",
+            lambda: cluster.received_total,
+        )
+        metrics.gauge(
+            "vigil_cluster_remote_sessions",
+            "Sessions of other nodes known here.",
+            lambda: len(cluster.states()),
+        )
 
 
 def build_app(settings: Settings) -> Starlette:

@@ -10,9 +10,11 @@ from actors.fanout import Fanout
 from actors.registry import Registry
 from actors.state import SessionState
 from app.auth import Access, hash_token, same
+from app.cluster import ClusterView
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
+from app.mirror import KafkaMirror
 from app.ratelimit import RequestLimits
 from app.settings import Settings
 from app.store import SqliteStore
@@ -30,6 +32,8 @@ class Services:
     fanout: Fanout
     limits: RequestLimits
     idempotency: Idempotency
+    mirror: KafkaMirror | None = None
+    cluster: ClusterView | None = None
 
     async def access(self, token: str | None, session_id: str | None = None) -> Access:
         if not token:
@@ -59,7 +63,10 @@ class Services:
         Call with no await between this and using the result if it must not miss a live update.
         """
         stored = await self.store.sessions(assessment_id=assessment_id)
-        return [self.current_state(record.state) for record in stored]
+        local = [self.current_state(record.state) for record in stored]
+        if self.cluster is None:
+            return local
+        return local + self.cluster.states(assessment_id)
 
     def current_state(self, stored: SessionState) -> SessionState:
         live = self.registry.live_state(stored.sessionId)

@@ -25,7 +25,8 @@ class ConfigError(Exception):
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8000
-    node_id: str = ""
+    # Names this node; when set, it also prefixes the ids of the sessions it creates.
+    node_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{0,64}$")] = ""
     ws_per_message_deflate: bool = False
     max_body_bytes: Positive = 1024 * 1024
     shutdown_grace_seconds: Seconds = 10.0
@@ -64,6 +65,16 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     bootstrap_servers: str = ""
     topic: str = "assessment_activity"
+    partitions: Positive = 12
+    replication_factor: Positive = 1
+    # Consume the topic to show sessions hosted by other nodes to this node's admins.
+    cluster: bool = True
+    publish_batch: Positive = 2000
+    linger_ms: NonNegative = 5
+    request_timeout_ms: Positive = 10000
+    enable_idempotence: bool = False
+    state_cache_sessions: Positive = 10000
+    cluster_sessions: Positive = 200_000
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

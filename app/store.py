@@ -55,6 +55,15 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored event with its place in the whole log (`id`, commit order) and its session."""
+
+    id: int
+    session_id: str
+    assessment_id: str
+    event: StoredEvent
+
+
 class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A row of the idempotency table: a request already carried out."""
 
@@ -222,3 +231,32 @@ class SqliteStore:
             response=None if row[5] is None else row[5].encode(),
             createdAt=row[6],
         )
+
+    async def meta(self, key: str) -> str | None:
+        async with self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def last_event_id(self) -> int:
+        async with self._conn.execute("SELECT coalesce(max(id), 0) FROM events") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def events_after_id(self, after: int, limit: int) -> list[LoggedEvent]:
+        """Stored events in commit order, after the event with id `after` (the mirror's tail)."""
+        async with self._conn.execute(
+            "SELECT e.id, s.id, s.assessment_id, e.event_offset, e.seq, e.type, e.ts, "
+            "e.question_id, e.origin, e.data FROM events AS e JOIN sessions AS s "
+            "ON s.key = e.session_key WHERE e.id > ? ORDER BY e.id LIMIT ?",
+            (after, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            LoggedEvent(
+                id=row[0],
+                session_id=row[1],
+                assessment_id=row[2],
+                event=_event((row[3], row[4], row[5], row[6], row[7], row[8], row[9])),
+            )
+            for row in rows
+        ]

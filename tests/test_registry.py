@@ -228,7 +228,8 @@ async def test_shutdown_drains_every_mailbox_into_the_journal(tmp_path: Path) ->
         for seq in range(1, 51):
             for session_id in session_ids:
                 await running.registry.send(session_id, CandidateEventIn(event(seq), link))
-        assert len(link.acks) < 20 * 50  # most were still queued or in flight at shutdown
+        # Most are usually still queued or in flight here; how many depends on the machine's
+        # speed, so it is not asserted (it made this test flaky on a loaded machine).
     async with services(tmp_path) as restarted:
         for session_id in session_ids:
             assert [e.seq for e in await restarted.store.events(session_id)] == list(range(1, 51))
