@@ -212,7 +212,18 @@ async def _intervene(
             reply,
         )
     except UnknownSession as exc:
-        connection.reply(_error("not_found", str(exc), field="sessionId"))
+        host = services.cluster.hosts.get(command.sessionId) if services.cluster else None
+        if host is None:
+            connection.reply(_error("not_found", str(exc), field="sessionId"))
+        else:
+            connection.reply(
+                _error(
+                    "elsewhere",
+                    f"session {command.sessionId!r} is hosted by node {host!r}; intervene "
+                    "through an admin socket on that node",
+                    field="sessionId",
+                )
+            )
     except Rejected as exc:
         connection.reply(_error(exc.code, exc.message, field="action"))
     except (SessionFailed, ActorStopped, RegistryClosed) as exc:

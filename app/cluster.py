@@ -69,6 +69,7 @@ class ClusterView:
                 auto_offset_reset="earliest",
                 enable_auto_commit=False,
                 request_timeout_ms=self._settings.request_timeout_ms,
+                fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
             )
             try:
                 await consumer.start()

@@ -2,21 +2,24 @@
 session id, in commit order (so in offset order per session), at least once.
 
 The SQLite `events` table is the outbox: the mirror reads it after the id it last published and
-remembers that id durably (`meta`, written through the journal). It shares nothing with the hot
-path but a doorbell the commit callback rings, so a slow or absent broker never holds back a
-candidate, an ack or a session actor; when the broker is back, publishing resumes at the cursor.
-A crash between a send and the cursor's write republishes a few events: consumers dedupe by
-(sessionId, offset).
+remembers that id in a file of its own (`CursorFile`). It runs in a process of its own
+(`app/mirror_process.py`): it shares nothing with the server's event loop, so neither a slow or
+absent broker nor the ~20 us aiokafka spends per message ever holds back a candidate, an ack or
+a session actor, and it gets a core of its own. When the broker is back, publishing resumes at
+the cursor. A crash between a send and the cursor's write republishes a few events: consumers
+dedupe by (sessionId, offset).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import anyio
@@ -24,15 +27,12 @@ import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from anyio.abc import TaskStatus
 
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
 from actors.lifecycle import ScoreCache, fold, summarize
-from actors.mailbox import Doorbell
 from actors.scoring import IP_CHANGED, Violation
 from actors.state import SessionInfo, SessionSnapshot, SessionState
-from app.journal import SqliteJournal
 from app.settings import KafkaSettings
 from app.store import LoggedEvent, SqliteStore
 
@@ -140,76 +140,96 @@ def _connected_after(connected: bool, event: StoredEvent) -> bool:
     return connected or event.origin == "candidate" or event.type == IP_CHANGED
 
 
+class CursorFile:
+    """The id of the last event published, in a small file replaced atomically. Losing the newest
+    write (power cut) only republishes a few events."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> int:
+        try:
+            return int(self.path.read_text(encoding="ascii").strip() or 0)
+        except FileNotFoundError:
+            return 0
+
+    def save(self, cursor: int) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(f"{cursor}\n", encoding="ascii")
+        os.replace(temporary, self.path)
+
+
+class MirrorStatus(msgspec.Struct, kw_only=True):
+    """What the mirror reports to the server (one JSON line on its stdout)."""
+
+    cursor: int = 0
+    published_total: int = 0
+    lag_events: int = 0
+    lag_seconds: float = 0.0
+    connected: bool = False
+    errors_total: int = 0
+    drained: bool = False
+
+
 class KafkaMirror:
     def __init__(
         self,
         settings: KafkaSettings,
         node_id: str,
         store: SqliteStore,
-        journal: SqliteJournal,
+        cursor_file: CursorFile,
         scoring: ScoringConfig,
+        poll_seconds: float = 0.005,
     ) -> None:
         self._settings = settings
         self._node = node_id
         self._header = [(NODE_HEADER, node_id.encode())]
         self._store = store
-        self._journal = journal
+        self._cursor_file = cursor_file
         self._states = StateReplay(scoring, store, settings.state_cache_sessions)
-        self._cursor_key = f"kafka.published_through:{settings.topic}"
-        self._bell = Doorbell()
-        self._stopping = False
-        self.cursor = 0  # the id of the last event published
-        self.published_total = 0
-        self.errors_total = 0
-        self.connected = False
-        self.lag_events = 0
-        self._behind_since: float | None = None
+        self._poll = poll_seconds
+        self._stopping = anyio.Event()
         self._drained = anyio.Event()
-
-    # --- what the rest of the server sees ------------------------------------------------------
-
-    def notify(self) -> None:
-        """Called by the journal's commit callback: there is more to publish."""
-        if self._behind_since is None:
-            self._behind_since = time.monotonic()
-        self._bell.ring()
+        self.status = MirrorStatus(cursor=cursor_file.load())
+        # (when, newest event id then): the oldest unpublished event was committed no later than
+        # the first sample whose id is past the cursor. Bounded: samples at or below the cursor
+        # are dropped, and one is taken per round.
+        self._samples: deque[tuple[float, int]] = deque()
 
     @property
-    def lag_seconds(self) -> float:
-        """How long the oldest unpublished event has waited (0 when caught up)."""
-        since = self._behind_since
-        return 0.0 if since is None else time.monotonic() - since
+    def cursor(self) -> int:
+        return self.status.cursor
 
     async def drain(self) -> None:
-        """At shutdown, after the journal's last flush: publish what is left, then stop."""
-        self._stopping = True
-        self._bell.ring()
+        """Publish everything stored so far, then return (and stop)."""
+        self._stopping.set()
         await self._drained.wait()
 
-    # --- running -------------------------------------------------------------------------------
+    # --- running ---------------------------------------------------------------------------
 
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        self.cursor = int(await self._store.meta(self._cursor_key) or 0)
-        task_status.started()
+    async def run(self) -> None:
         delay = 0.2
         while not self._drained.is_set():
             try:
                 async with self._producer() as producer:
-                    self.connected, delay = True, 0.2
-                    await self._publish_until_stopped(producer)
-            except (KafkaError, OSError) as exc:
-                self.errors_total += 1
+                    self.status.connected, delay = True, 0.2
+                    await self._publish_until_drained(producer)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                self.status.errors_total += 1
                 log.warning(
                     "kafka mirror: %s (%s); %d events wait in SQLite, retrying in %.1f s",
                     type(exc).__name__,
                     exc,
-                    self.lag_events,
+                    self.status.lag_events,
                     delay,
                 )
-                await anyio.sleep(delay)
+                with anyio.move_on_after(delay):
+                    await self._stopping.wait()  # draining with no broker: give up at once
+                if self._stopping.is_set() and not self.status.connected:
+                    return
                 delay = min(delay * 2, 5.0)
             finally:
-                self.connected = False
+                self.status.connected = False
 
     @asynccontextmanager
     async def _producer(self) -> AsyncIterator[AIOKafkaProducer]:
@@ -248,21 +268,32 @@ class KafkaMirror:
         finally:
             await admin.close()
 
-    async def _publish_until_stopped(self, producer: AIOKafkaProducer) -> None:
+    async def _publish_until_drained(self, producer: AIOKafkaProducer) -> None:
         limit = self._settings.publish_batch
         while True:
-            batch = await self._store.events_after_id(self.cursor, limit)
-            if not batch:
-                self.lag_events = 0
-                self._behind_since = None
-                if self._stopping:
-                    self._drained.set()
-                    return
-                with anyio.move_on_after(1.0):
-                    await self._bell.wait()
+            batch = await self._store.events_after_id(self.status.cursor, limit)
+            await self._measure_lag()
+            if batch:
+                await self._publish(producer, batch)
                 continue
-            await self._publish(producer, batch)
-            self.lag_events = max(0, await self._store.last_event_id() - self.cursor)
+            if self._stopping.is_set():
+                self.status.drained = True
+                self._drained.set()
+                return
+            with anyio.move_on_after(self._poll):
+                await self._stopping.wait()
+
+    async def _measure_lag(self) -> None:
+        newest = await self._store.last_event_id()
+        now = time.monotonic()
+        cursor = self.status.cursor
+        samples = self._samples
+        if not samples or samples[-1][1] != newest:
+            samples.append((now, newest))
+        while samples and samples[0][1] <= cursor:
+            samples.popleft()
+        self.status.lag_events = max(0, newest - cursor)
+        self.status.lag_seconds = now - samples[0][0] if samples else 0.0
 
     async def _publish(self, producer: AIOKafkaProducer, batch: list[LoggedEvent]) -> None:
         encode = msgspec.json.encode
@@ -278,8 +309,11 @@ class KafkaMirror:
                     headers=self._header,
                 )
             )
-        for delivery in sent:
-            await delivery  # raises if the broker did not take it: resend from the cursor
-        self.cursor = batch[-1].id
-        self.published_total += len(batch)
-        await self._journal.set_meta(self._cursor_key, str(self.cursor))
+        # aiokafka retries an unreachable broker for a long while; give up sooner and resend from
+        # the cursor after reconnecting (a dead broker is noticed within the request timeout).
+        with anyio.fail_after(self._settings.request_timeout_ms / 1000 + 1):
+            for delivery in sent:
+                await delivery  # raises if the broker did not take it
+        self.status.cursor = batch[-1].id
+        self.status.published_total += len(batch)
+        self._cursor_file.save(self.status.cursor)

@@ -16,7 +16,6 @@ from starlette.routing import Route, WebSocketRoute
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
 from actors.messages import RecordEvent
-from actors.ports import EventEntry
 from actors.registry import Registry
 from actors.session import ActorDeps
 from app import __version__, assessment_routes, recording_routes, rest
@@ -30,7 +29,7 @@ from app.http_io import now_iso
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
-from app.mirror import KafkaMirror
+from app.mirror_process import MirrorJob, MirrorProcess
 from app.openapi import openapi_handler
 from app.ratelimit import RequestLimits
 from app.schema import database_path
@@ -53,19 +52,13 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
     node_id = settings.server.node_id or socket.gethostname()
     metrics = Metrics()
     fanout = Fanout()
-    mirror: KafkaMirror | None = None
-
-    def on_committed(entries: list[EventEntry]) -> None:
-        fanout.on_committed(entries)
-        if mirror is not None:
-            mirror.notify()
-
+    mirror: MirrorProcess | None = None
     journal = SqliteJournal(
         database_path(storage),
         synchronous=settings.storage.synchronous,
         queue_size=settings.storage.journal_queue_size,
         max_batch=settings.storage.journal_max_batch,
-        on_committed=on_committed,
+        on_committed=fanout.on_committed,
         metrics=metrics,
     )
     async with anyio.create_task_group() as tg:
@@ -73,9 +66,16 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         store = await SqliteStore.open(database_path(storage))
         cluster: ClusterView | None = None
         if settings.kafka.bootstrap_servers:
-            # The mirror reads on a connection of its own, beside the API's reads.
-            mirror_store = await SqliteStore.open(database_path(storage))
-            mirror = KafkaMirror(settings.kafka, node_id, mirror_store, journal, settings.scoring)
+            mirror = MirrorProcess(
+                MirrorJob(
+                    database=str(database_path(storage)),
+                    cursor_file=str(storage / f"kafka-{settings.kafka.topic}.cursor"),
+                    node_id=node_id,
+                    kafka=settings.kafka,
+                    scoring=settings.scoring,
+                    log_level=settings.server.log_level,
+                )
+            )
             await tg.start(mirror.run)
             if settings.kafka.cluster:
                 cluster = ClusterView(settings.kafka, node_id, fanout)
@@ -125,11 +125,11 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             with anyio.CancelScope(shield=True):
                 await store.close()
                 if mirror is not None:
-                    await mirror_store.close()
+                    await mirror.stop()
             tg.cancel_scope.cancel()
 
 
-async def _drain_mirror(mirror: KafkaMirror, journal: SqliteJournal, seconds: float) -> None:
+async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: float) -> None:
     """Publish what is committed before the journal closes (it writes the mirror's cursor)."""
     await journal.flush()
     with anyio.move_on_after(seconds):
@@ -219,7 +219,7 @@ def _register_gauges(services: Services) -> None:
 
 
 def _register_kafka_gauges(
-    metrics: Metrics, mirror: KafkaMirror, cluster: ClusterView | None
+    metrics: Metrics, mirror: MirrorProcess, cluster: ClusterView | None
 ) -> None:
     metrics.gauge(
         "vigil_kafka_published_total", "Events published to Kafka.", lambda: mirror.published_total

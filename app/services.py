@@ -14,7 +14,7 @@ from app.cluster import ClusterView
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
-from app.mirror import KafkaMirror
+from app.mirror_process import MirrorProcess
 from app.ratelimit import RequestLimits
 from app.settings import Settings
 from app.store import SqliteStore
@@ -32,7 +32,7 @@ class Services:
     fanout: Fanout
     limits: RequestLimits
     idempotency: Idempotency
-    mirror: KafkaMirror | None = None
+    mirror: MirrorProcess | None = None
     cluster: ClusterView | None = None
 
     async def access(self, token: str | None, session_id: str | None = None) -> Access:

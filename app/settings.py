@@ -75,6 +75,7 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     enable_idempotence: bool = False
     state_cache_sessions: Positive = 10000
     cluster_sessions: Positive = 200_000
+    fetch_max_wait_ms: NonNegative = 100
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

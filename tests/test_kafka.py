@@ -50,7 +50,13 @@ async def reading(broker: Broker) -> AsyncIterator[TopicReader]:
 
 
 def kafka(broker: Broker, **more: Any) -> dict[str, Any]:
-    return {"bootstrap_servers": broker.bootstrap, "cluster": False, **more}
+    # A short request timeout: a killed broker is noticed in seconds, not tens of seconds.
+    return {
+        "bootstrap_servers": broker.bootstrap,
+        "cluster": False,
+        "request_timeout_ms": 3000,
+        **more,
+    }
 
 
 async def stream(server: RunningServer, session_id: str, token: str, first: int, last: int) -> None:
@@ -85,8 +91,9 @@ async def test_every_event_published_in_order_under_load(tmp_path: Path, broker:
             first = sessions[0][0]
             stored = await server.services.store.events(first)
             final = server.services.registry.live_state(first)
-        mirror = server.services.mirror
-        assert mirror is not None and mirror.lag_events == 0
+            mirror = server.services.mirror
+            assert mirror is not None
+            await eventually(lambda: mirror.lag_events == 0, timeout=10)
     for session_id, offsets in reader.offsets().items():
         assert first_arrivals_in_order(offsets), session_id
     by_offset = {m["offset"]: m for m in reader.messages if m["sessionId"] == first}
@@ -129,12 +136,15 @@ async def test_a_broker_killed_mid_stream_loses_nothing_after_it(
             await eventually(lambda: before.has_all({s: 101 for s in ids}), timeout=30)
             async with anyio.create_task_group() as tg:
                 for session_id, token in sessions:
-                    tg.start_soon(stream, server, session_id, token, 101, 400)
+                    tg.start_soon(stream, server, session_id, token, 101, 300)
                 await eventually(lambda: mirror.cursor > 4 * 101 + 100, timeout=30)
                 broker.kill()  # mid-stream: candidates keep sending, acks keep coming
+            async with anyio.create_task_group() as tg:  # and more once it is surely gone
+                for session_id, token in sessions:
+                    tg.start_soon(stream, server, session_id, token, 301, 400)
             await eventually(lambda: not mirror.connected, timeout=30)
             cursor_at_kill = mirror.cursor
-        await settled(server, ids, 402)  # all stored while the broker was down
+        await settled(server, ids, 403)  # all stored while the broker was down
         unpublished = await server.services.store.events_after_id(cursor_at_kill, 10_000)
         assert len(unpublished) > 0
         broker.start()  # it comes back empty
@@ -148,7 +158,7 @@ async def test_a_broker_killed_mid_stream_loses_nothing_after_it(
     for session_id in ids:
         offsets = after.offsets()[session_id]
         assert first_arrivals_in_order(offsets)
-        assert set(offsets) == set(range(min(offsets), 403))  # contiguous to the end
+        assert set(offsets) == set(range(min(offsets), 404))  # contiguous to the end
 
 
 async def test_the_server_starts_while_the_broker_is_down(tmp_path: Path) -> None:
@@ -220,6 +230,11 @@ async def test_two_nodes_serve_one_admin(tmp_path: Path, broker: Broker) -> None
                         "alerts",
                     } or not any(m["type"] == "alert" for m in seen):
                         seen.append(await admin.recv(timeout=30))
+                await admin.send(
+                    {"type": "intervene", "sessionId": on_a, "action": "warn", "message": "hi"}
+                )
+                refused, _ = await admin.recv_until(lambda m: m["type"] == "error")
+                assert refused["code"] == "elsewhere" and "'a'" in refused["message"]
         events = [m for m in seen if m["type"] == "event"]
         assert {m["event"]["offset"] for m in events} == {2}
         assert all(m["state"]["violationCount"] == 1 for m in events)

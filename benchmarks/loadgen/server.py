@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -66,8 +66,12 @@ def require_loopback(url: str) -> tuple[str, int]:
 
 
 def spawn_server(
-    args: argparse.Namespace, storage: Path, server_cpus: frozenset[int] | None
+    args: argparse.Namespace,
+    storage: Path,
+    server_cpus: frozenset[int] | None,
+    env_overrides: Mapping[str, str] | None = None,
 ) -> Server:
+    """`env_overrides` win over the defaults below (benchmarks/kafka.py turns Kafka on)."""
     storage.mkdir(parents=True, exist_ok=True)
     port, token = free_port(), secrets.token_urlsafe(24)
     env = {
@@ -77,6 +81,7 @@ def spawn_server(
         "VIGIL_SERVER_HOST": "127.0.0.1",
         "VIGIL_SERVER_PORT": str(port),
         "VIGIL_KAFKA_BOOTSTRAP_SERVERS": "",
+        **(env_overrides or {}),
     }
     command = [args.vigil, "serve"]
     taskset = shutil.which("taskset")
@@ -217,10 +222,15 @@ async def create_sessions(server: Server, count: int, assessment: str) -> list[t
         return list(await asyncio.gather(*(one(client, i) for i in range(count))))
 
 
-async def scrape_metrics(server: Server) -> dict[str, float]:
+async def scrape_metrics(
+    server: Server, client: httpx.AsyncClient | None = None
+) -> dict[str, float]:
+    """With no `client`, a fresh one (creating one costs ~90 ms of client CPU: its TLS context)."""
     values: dict[str, float] = {}
     with contextlib.suppress(httpx.HTTPError):
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            if client is None:
+                client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
             response = await client.get(
                 f"{server.http}/metrics", headers={"Authorization": f"Bearer {server.token}"}
             )
