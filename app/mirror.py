@@ -27,6 +27,7 @@ import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
@@ -38,6 +39,9 @@ from app.store import LoggedEvent, SqliteStore
 
 log = logging.getLogger("vigil.mirror")
 NODE_HEADER: Final = "nodeId"
+# The cursor file is rewritten at most this often (and when draining): losing the newest write
+# only republishes what was sent since.
+CURSOR_SAVE_SECONDS: Final = 0.5
 
 
 class MirrorMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -191,6 +195,8 @@ class KafkaMirror:
         self._stopping = anyio.Event()
         self._drained = anyio.Event()
         self.status = MirrorStatus(cursor=cursor_file.load())
+        self._cursor_saved_at = 0.0
+        self._partitions = Partitions(1, settings.state_cache_sessions)
         # (when, newest event id then): the oldest unpublished event was committed no later than
         # the first sample whose id is past the cursor. Bounded: samples at or below the cursor
         # are dropped, and one is taken per round.
@@ -212,6 +218,8 @@ class KafkaMirror:
         while not self._drained.is_set():
             try:
                 async with self._producer() as producer:
+                    count = len(await producer.partitions_for(self._settings.topic))
+                    self._partitions = Partitions(count, self._settings.state_cache_sessions)
                     self.status.connected, delay = True, 0.2
                     await self._publish_until_drained(producer)
             except (KafkaError, OSError, TimeoutError) as exc:
@@ -270,13 +278,20 @@ class KafkaMirror:
 
     async def _publish_until_drained(self, producer: AIOKafkaProducer) -> None:
         limit = self._settings.publish_batch
+        interval = self._settings.publish_interval_ms / 1000
         while True:
+            started = time.monotonic()
             batch = await self._store.events_after_id(self.status.cursor, limit)
             await self._measure_lag()
             if batch:
                 await self._publish(producer, batch)
+                if len(batch) < limit and not self._stopping.is_set():
+                    # A round costs ~1 ms whatever its size: let small ones gather events.
+                    with anyio.move_on_after(interval - (time.monotonic() - started)):
+                        await self._stopping.wait()
                 continue
             if self._stopping.is_set():
+                self._cursor_file.save(self.status.cursor)
                 self.status.drained = True
                 self._drained.set()
                 return
@@ -296,19 +311,25 @@ class KafkaMirror:
         self.status.lag_seconds = now - samples[0][0] if samples else 0.0
 
     async def _publish(self, producer: AIOKafkaProducer, batch: list[LoggedEvent]) -> None:
+        """One round: the messages grouped into one record batch per partition (aiokafka's
+        per-message `send` cost ~40 us in Python), sent in order, all acknowledged or none."""
         encode = msgspec.json.encode
+        topic = self._settings.topic
+        open_batches: dict[int, Any] = {}
         sent = []
         for logged in batch:
             folded = await self._states.after(logged)
+            key = logged.session_id.encode()
             value = encode(message_of(logged, self._node, folded))
-            sent.append(
-                await producer.send(
-                    self._settings.topic,
-                    key=logged.session_id.encode(),
-                    value=value,
-                    headers=self._header,
-                )
-            )
+            partition = self._partitions.of(key)
+            builder = open_batches.get(partition) or producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None, headers=self._header) is None:
+                sent.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None, headers=self._header)
+            open_batches[partition] = builder
+        for partition, builder in open_batches.items():
+            sent.append(await producer.send_batch(builder, topic, partition=partition))
         # aiokafka retries an unreachable broker for a long while; give up sooner and resend from
         # the cursor after reconnecting (a dead broker is noticed within the request timeout).
         with anyio.fail_after(self._settings.request_timeout_ms / 1000 + 1):
@@ -316,4 +337,28 @@ class KafkaMirror:
                 await delivery  # raises if the broker did not take it
         self.status.cursor = batch[-1].id
         self.status.published_total += len(batch)
-        self._cursor_file.save(self.status.cursor)
+        if (
+            time.monotonic() - self._cursor_saved_at >= CURSOR_SAVE_SECONDS
+            or self._stopping.is_set()
+        ):
+            self._cursor_file.save(self.status.cursor)
+            self._cursor_saved_at = time.monotonic()
+
+
+class Partitions:
+    """Kafka's default partitioner (murmur2 of the key), computed once per session: in pure
+    Python it cost ~27 us a message."""
+
+    def __init__(self, count: int, max_keys: int) -> None:
+        self._count = count
+        self._max = max_keys
+        self._known: OrderedDict[bytes, int] = OrderedDict()
+
+    def of(self, key: bytes) -> int:
+        found = self._known.get(key)
+        if found is None:
+            found = (murmur2(key) & 0x7FFFFFFF) % self._count
+            self._known[key] = found
+            if len(self._known) > self._max:
+                self._known.popitem(last=False)
+        return found

@@ -70,6 +70,7 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # Consume the topic to show sessions hosted by other nodes to this node's admins.
     cluster: bool = True
     publish_batch: Positive = 2000
+    publish_interval_ms: NonNegative = 20
     linger_ms: NonNegative = 5
     request_timeout_ms: Positive = 10000
     enable_idempotence: bool = False
