@@ -130,6 +130,12 @@ async def _lines(process: Process) -> AsyncIterator[str]:
                 yield line
 
 
+def quiet_aiokafka() -> None:
+    """aiokafka logs each reconnection attempt (ten a second) while a broker is down; the mirror
+    and the cluster view log one line per retry of their own instead."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 # --- the child -------------------------------------------------------------------------------
 
 
@@ -143,6 +149,7 @@ async def _child() -> None:
     logging.basicConfig(
         level=job.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quiet_aiokafka()
     store = await SqliteStore.open(Path(job.database))
     mirror = KafkaMirror(
         job.kafka, job.node_id, store, CursorFile(Path(job.cursor_file)), job.scoring

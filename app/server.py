@@ -29,7 +29,7 @@ from app.http_io import now_iso
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
-from app.mirror_process import MirrorJob, MirrorProcess
+from app.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.openapi import openapi_handler
 from app.ratelimit import RequestLimits
 from app.schema import database_path
@@ -66,6 +66,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         store = await SqliteStore.open(database_path(storage))
         cluster: ClusterView | None = None
         if settings.kafka.bootstrap_servers:
+            quiet_aiokafka()
             mirror = MirrorProcess(
                 MirrorJob(
                     database=str(database_path(storage)),
