@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import RunningServer, running_server
+from tests.support import RunningServer, ServerProcess, free_port, running_server
 
 
 @pytest.fixture
@@ -17,3 +17,14 @@ def anyio_backend() -> str:
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
     async with running_server(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def process(tmp_path: Path) -> Iterator[ServerProcess]:
+    """`vigil serve` in a subprocess, for tests that kill it."""
+    server = ServerProcess(tmp_path / "storage", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -14,21 +14,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support import ADMIN_TOKEN, TS, ServerProcess, free_port
+from tests.support import ADMIN_TOKEN, TS, ServerProcess
 
 pytestmark = pytest.mark.anyio
 SESSIONS = 8
 EVENTS = 400
-
-
-@pytest.fixture
-def process(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "storage", free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def create_sessions(server: ServerProcess, count: int) -> list[tuple[str, str]]:

@@ -3,14 +3,12 @@ nothing again, even when the server was killed between the two."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support import ADMIN_TOKEN, RunningServer, ServerProcess, free_port
+from tests.support import ADMIN_TOKEN, RunningServer, ServerProcess
 
 pytestmark = pytest.mark.anyio
 VIOLATION = {"type": "TAB_SWITCH", "severity": "MEDIUM", "timestamp": "2026-11-22T10:00:00Z"}
@@ -136,16 +134,6 @@ async def test_a_rejected_request_does_not_use_up_its_key(server: RunningServer)
         fixed = await client.post(path, json=VIOLATION, headers=keyed("fix-me"))
     assert bad.status_code == 422 and fixed.status_code == 201
     assert len(await violations_of(server, session_id)) == 1
-
-
-@pytest.fixture
-def process(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "storage", free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_retry_after_kill_9_is_recognised(process: ServerProcess) -> None:
