@@ -50,13 +50,6 @@ class CreateSession(msgspec.Struct, frozen=True):
     response: bytes | None = None  # kept for a retry of the request: it holds the token
 
 
-class SetMeta(msgspec.Struct, frozen=True):
-    """A small durable setting, written with the next batch (the Kafka mirror's cursor)."""
-
-    key: str
-    value: str
-
-
 class CreateAssessment(msgspec.Struct):
     id: str
     definition: bytes
@@ -75,9 +68,7 @@ class EraseSession(msgspec.Struct, frozen=True):
     done: anyio.Event
 
 
-Operation = (
-    EventEntry | SnapshotEntry | CreateSession | CreateAssessment | SetMeta | Barrier | EraseSession
-)
+Operation = EventEntry | SnapshotEntry | CreateSession | CreateAssessment | Barrier | EraseSession
 
 
 class JournalClosed(RuntimeError):
@@ -139,10 +130,6 @@ class SqliteJournal:
         await self.append(operation)  # type: ignore[arg-type]
         await operation.done.wait()
 
-    async def set_meta(self, key: str, value: str) -> None:
-        """Queue a setting; it is durable once a later flush or commit returns."""
-        await self.append(SetMeta(key, value))  # type: ignore[arg-type]
-
     async def create_session(
         self, row: SessionRow, request: RequestMark | None = None, response: bytes | None = None
     ) -> None:
@@ -171,6 +158,7 @@ class SqliteJournal:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._checkpoint_forever)
+                tg.start_soon(self._forget_old_requests_forever)
                 task_status.started()
                 await self._write_until_closed()
                 tg.cancel_scope.cancel()
@@ -215,6 +203,13 @@ class SqliteJournal:
                     )
         finally:
             conn.close()
+
+    async def _forget_old_requests_forever(self) -> None:
+        """Idempotency keys older than a day, purged hourly on the writer's connection (between
+        commits: the limiter lets one thread use it at a time)."""
+        while True:
+            await anyio.sleep(3600)
+            await anyio.to_thread.run_sync(_forget_old_requests, self._conn, limiter=self._thread)
 
     async def close(self) -> None:
         """Take no more operations; return once everything already handed over is committed."""
@@ -350,9 +345,10 @@ _INSERT_REQUESTS: Final = (
 )
 
 
-def _forget_old_requests(conn: sqlite3.Connection) -> None:
-    """Idempotency keys are kept for a day; older ones are purged when the journal opens (and
-    ignored by lookups before that)."""
+def _forget_old_requests(conn: sqlite3.Connection | None) -> None:
+    """Idempotency keys are kept for a day; older ones are purged when the journal opens and
+    every hour (and ignored by lookups in between)."""
+    assert conn is not None, "the journal is not open"
     conn.execute("DELETE FROM idempotency WHERE created_at < ?", (expired_before(),))
 
 
@@ -453,13 +449,6 @@ def _write_batch(
                     requests.append(_request_row(op.request, now, resource_id=op.id))
         if requests:
             conn.executemany(_INSERT_REQUESTS, requests)
-        settings = {op.key: op.value for op in batch if isinstance(op, SetMeta)}
-        if settings:
-            conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                list(settings.items()),
-            )
         if snapshots:
             conn.executemany(_UPSERT_SNAPSHOTS, snapshots)
         for op in batch:

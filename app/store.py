@@ -232,11 +232,6 @@ class SqliteStore:
             createdAt=row[6],
         )
 
-    async def meta(self, key: str) -> str | None:
-        async with self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else str(row[0])
-
     async def last_event_id(self) -> int:
         async with self._conn.execute("SELECT coalesce(max(id), 0) FROM events") as cursor:
             row = await cursor.fetchone()
