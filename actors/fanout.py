@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Final, Protocol
 
 from actors import outbound
+from actors.alert_rules import ALERT_RAISED
 from actors.events import INTERVENTION, StoredEvent
 from actors.ports import EventEntry
 from actors.state import SessionState
@@ -163,6 +164,17 @@ def _alerts_for(entry: EventEntry) -> list[outbound.Alert]:
     ]
     if entry.event.type == INTERVENTION:
         alerts.append(_intervention_alert(entry.session_id, entry.assessment_id, entry.event))
+    elif entry.event.type == ALERT_RAISED:
+        data = entry.event.data or {}
+        alerts.append(
+            outbound.Alert(
+                sessionId=entry.session_id,
+                assessmentId=entry.assessment_id,
+                severity=str(data.get("severity", "high")),
+                message=f"rule {data.get('rule')} ({data.get('category')}): {data.get('message')}",
+                event=entry.event,
+            )
+        )
     return alerts
 
 

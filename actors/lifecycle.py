@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from actors import scoring
+from actors.alert_rules import ALERT_RAISED, rule_of
 from actors.config import ScoringConfig
 from actors.events import INTERVENTION, StoredEvent
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
@@ -38,6 +39,10 @@ def fold(
             record.endTime = event.ts
     elif event.type == INTERVENTION:
         _apply_intervention(record, event)
+    if event.type in (INTERVENTION, ALERT_RAISED):
+        rule = rule_of(event.data)
+        if rule is not None and rule not in record.firedRules:
+            record.firedRules.append(rule)
     elif event.type == SESSION_UPDATED and event.data is not None:
         record.currentQuestionIndex = event.data.get("currentQuestionIndex")
     return scoring.apply(config, record.score, event)

@@ -29,9 +29,12 @@ class Error(
     field: str | None = None
 
 
-class Warning(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="warning"):
+class Warning(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type", tag="warning"
+):
     message: str
     reason: str
+    warningsLeft: int | None = None  # before the last one the assessment allows
 
 
 class Pause(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="pause"):

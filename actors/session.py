@@ -7,12 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, assert_never
+from typing import Any, Final, assert_never
 
 import anyio
 import msgspec
 
 from actors import outbound, scoring
+from actors.alert_rules import ALERT_RAISED, AlertRule, AlertsConfig, due, rule_of
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import INTERVENTION, USER_DISCONNECTED, StoredEvent, stored_from_candidate
 from actors.lifecycle import ScoreCache, fold, summarize
@@ -43,6 +44,16 @@ from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
 log = logging.getLogger("vigil.session")
 
 CLOSE_REPLACED: Final = 4409
+_NO_RULES: Final = AlertsConfig()
+
+
+def _rule_message(rule: AlertRule) -> str:
+    if rule.riskLevel is not None:
+        return f"The session's risk reached {rule.riskLevel}."
+    kind = f"{rule.violation} " if rule.violation else f"{rule.severity} " if rule.severity else ""
+    return f"{rule.count} {kind}violation{'s' if rule.count > 1 else ''} recorded."
+
+
 _INTERVENTION_ALLOWED: Final = {
     "warn": ("IN_PROGRESS", "PAUSED"),
     "pause": ("IN_PROGRESS",),
@@ -58,6 +69,7 @@ class ActorDeps:
     journal: Journal
     publisher: StatePublisher
     now_iso: Callable[[], str]
+    alerts: AlertsConfig = _NO_RULES
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -246,18 +258,20 @@ class SessionActor:
         self._tell_candidate(message.action, message.message)
         message.reply.set(offset)
 
-    def _tell_candidate(self, action: str, text: str) -> None:
+    def _tell_candidate(
+        self, action: str, text: str, reason: str = "proctor", warnings_left: int | None = None
+    ) -> None:
         if self.link is None:
             return
         reply: msgspec.Struct
         if action == "warn":
             reply = outbound.Warning(
-                message=text or "Please keep to the assessment rules.", reason="proctor"
+                message=text or "Please keep to the assessment rules.",
+                reason=reason,
+                warningsLeft=warnings_left,
             )
         elif action == "pause":
-            reply = outbound.Pause(
-                message=text or "A proctor paused the session.", reason="proctor"
-            )
+            reply = outbound.Pause(message=text or "A proctor paused the session.", reason=reason)
         elif action == "resume":
             reply = outbound.Resume(message=text)
         else:
@@ -319,7 +333,47 @@ class SessionActor:
         )
         if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:
             await self._save_snapshot()
+        if self.deps.alerts.rules and rule_of(event.data) is None:
+            await self._apply_rules(state)
         return event.offset
+
+    # --- alert rules ---------------------------------------------------------------------------
+
+    async def _apply_rules(self, state: SessionState) -> None:
+        for rule in due(
+            self.deps.alerts, self.record.score, state.riskLevel, self.record.firedRules
+        ):
+            await self._fire(rule)
+
+    async def _fire(self, rule: AlertRule) -> None:
+        """Store what the rule does; the stored event marks it fired (`lifecycle.fold`)."""
+        message = rule.message or _rule_message(rule)
+        data: dict[str, Any] = {"rule": rule.name, "category": rule.category, "message": message}
+        if rule.action == "alert":
+            data["severity"] = rule.alertSeverity
+            kind = ALERT_RAISED
+        elif self.record.status in _INTERVENTION_ALLOWED[rule.action]:
+            data.update(action=rule.action, by=f"rule:{rule.name}")
+            kind = INTERVENTION
+        else:
+            return  # e.g. pause a session already paused: try again after a later event
+        await self._store(
+            StoredEvent(
+                type=kind,
+                offset=self.record.offset + 1,
+                ts=self.deps.now_iso(),
+                data=data,
+                origin="server",
+            )
+        )
+        if kind == INTERVENTION:
+            left = max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
+            self._tell_candidate(
+                rule.action,
+                message,
+                reason=rule.category,
+                warnings_left=left if rule.action == "warn" else None,
+            )
 
     async def _save_snapshot(self) -> None:
         self._snapshot_offset = self.record.offset

@@ -60,6 +60,7 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     endTime: str | None = None
     warningsIssued: int = 0
     currentQuestionIndex: int | None = None
+    firedRules: list[str] = msgspec.field(default_factory=list)
     score: ScoreState = msgspec.field(default_factory=ScoreState)
 
 

@@ -87,6 +87,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             journal=journal,
             publisher=fanout,
             now_iso=now_iso,
+            alerts=settings.alerts,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)

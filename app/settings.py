@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
@@ -89,6 +90,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     scoring: ScoringConfig = ScoringConfig()
     limits: LimitsSettings = LimitsSettings()
     kafka: KafkaSettings = KafkaSettings()
+    alerts: AlertsConfig = AlertsConfig()
 
     @property
     def storage_dir(self) -> Path:
