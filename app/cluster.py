@@ -48,6 +48,10 @@ class ClusterView:
     def state(self, session_id: str) -> SessionState | None:
         return self._states.get(session_id)
 
+    @property
+    def remote_count(self) -> int:
+        return len(self._states)
+
     def states(self, assessment_id: str | None = None) -> list[SessionState]:
         return [
             state

@@ -72,8 +72,7 @@ class Idempotency:
             )
         self._in_flight.add(held)
         try:
-            since = iso_ms(datetime.now(UTC) - KEPT_FOR)
-            found = await self._store.carried_out(scope, key, since)
+            found = await self._store.carried_out(scope, key, expired_before())
             if found is None:
                 yield Attempt(
                     mark=RequestMark(scope=scope, key=key, request=fingerprint, status=status)

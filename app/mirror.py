@@ -196,15 +196,10 @@ class KafkaMirror:
         self._drained = anyio.Event()
         self.status = MirrorStatus(cursor=cursor_file.load())
         self._cursor_saved_at = 0.0
-        self._partitions = Partitions(1, settings.state_cache_sessions)
         # (when, newest event id then): the oldest unpublished event was committed no later than
         # the first sample whose id is past the cursor. Bounded: samples at or below the cursor
         # are dropped, and one is taken per round.
         self._samples: deque[tuple[float, int]] = deque()
-
-    @property
-    def cursor(self) -> int:
-        return self.status.cursor
 
     async def drain(self) -> None:
         """Publish everything stored so far, then return (and stop)."""
@@ -219,9 +214,9 @@ class KafkaMirror:
             try:
                 async with self._producer() as producer:
                     count = len(await producer.partitions_for(self._settings.topic))
-                    self._partitions = Partitions(count, self._settings.state_cache_sessions)
+                    partitions = Partitions(count, self._settings.state_cache_sessions)
                     self.status.connected, delay = True, 0.2
-                    await self._publish_until_drained(producer)
+                    await self._publish_until_drained(producer, partitions)
             except (KafkaError, OSError, TimeoutError) as exc:
                 self.status.errors_total += 1
                 log.warning(
@@ -276,15 +271,17 @@ class KafkaMirror:
         finally:
             await admin.close()
 
-    async def _publish_until_drained(self, producer: AIOKafkaProducer) -> None:
+    async def _publish_until_drained(
+        self, producer: AIOKafkaProducer, partitions: Partitions
+    ) -> None:
         limit = self._settings.publish_batch
         interval = self._settings.publish_interval_ms / 1000
         while True:
             started = time.monotonic()
             batch = await self._store.events_after_id(self.status.cursor, limit)
-            await self._measure_lag()
+            await self._measure_lag(batch, limit)
             if batch:
-                await self._publish(producer, batch)
+                await self._publish(producer, partitions, batch)
                 if len(batch) < limit and not self._stopping.is_set():
                     # A round costs ~1 ms whatever its size: let small ones gather events.
                     with anyio.move_on_after(interval - (time.monotonic() - started)):
@@ -298,8 +295,12 @@ class KafkaMirror:
             with anyio.move_on_after(self._poll):
                 await self._stopping.wait()
 
-    async def _measure_lag(self) -> None:
-        newest = await self._store.last_event_id()
+    async def _measure_lag(self, batch: list[LoggedEvent], limit: int) -> None:
+        """A batch that was not full ends at the newest event; only a full one needs to ask."""
+        if len(batch) == limit:
+            newest = await self._store.last_event_id()
+        else:
+            newest = batch[-1].id if batch else self.status.cursor
         now = time.monotonic()
         cursor = self.status.cursor
         samples = self._samples
@@ -310,7 +311,9 @@ class KafkaMirror:
         self.status.lag_events = max(0, newest - cursor)
         self.status.lag_seconds = now - samples[0][0] if samples else 0.0
 
-    async def _publish(self, producer: AIOKafkaProducer, batch: list[LoggedEvent]) -> None:
+    async def _publish(
+        self, producer: AIOKafkaProducer, partitions: Partitions, batch: list[LoggedEvent]
+    ) -> None:
         """One round: the messages grouped into one record batch per partition (aiokafka's
         per-message `send` cost ~40 us in Python), sent in order, all acknowledged or none."""
         encode = msgspec.json.encode
@@ -321,7 +324,7 @@ class KafkaMirror:
             folded = await self._states.after(logged)
             key = logged.session_id.encode()
             value = encode(message_of(logged, self._node, folded))
-            partition = self._partitions.of(key)
+            partition = partitions.of(key)
             builder = open_batches.get(partition) or producer.create_batch()
             if builder.append(key=key, value=value, timestamp=None, headers=self._header) is None:
                 sent.append(await producer.send_batch(builder, topic, partition=partition))

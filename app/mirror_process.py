@@ -20,7 +20,7 @@ from typing import Final
 import anyio
 import msgspec
 from anyio.abc import Process, TaskStatus
-from anyio.streams.text import TextReceiveStream
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from actors.config import ScoringConfig
 from app.mirror import CursorFile, KafkaMirror, MirrorStatus
@@ -119,15 +119,14 @@ class MirrorProcess:
                 await process.wait()
 
 
-async def _lines(process: Process) -> AsyncIterator[str]:
+async def _lines(process: Process) -> AsyncIterator[bytes]:
     assert process.stdout is not None
-    pending = ""
-    async for chunk in TextReceiveStream(process.stdout):
-        pending += chunk
-        *complete, pending = pending.split("\n")
-        for line in complete:
-            if line.strip():
-                yield line
+    stdout = BufferedByteReceiveStream(process.stdout)
+    while True:
+        try:
+            yield await stdout.receive_until(b"\n", 65536)
+        except (anyio.IncompleteRead, anyio.EndOfStream):
+            return  # the mirror exited
 
 
 def quiet_aiokafka() -> None:

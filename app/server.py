@@ -253,7 +253,7 @@ def _register_kafka_gauges(
         metrics.gauge(
             "vigil_cluster_remote_sessions",
             "Sessions of other nodes known here.",
-            lambda: len(cluster.states()),
+            lambda: cluster.remote_count,
         )
 
 
