@@ -180,9 +180,14 @@ FRAME_HEADER_DECODER: Final = msgspec.json.Decoder(FrameHeader)
 # --- server-made event types (CONTRACT.md section 4, plus the project's own) -----------------
 
 USER_DISCONNECTED: Final = "user_disconnected"
+# The candidate connected again after a recorded `user_disconnected`: the end of an offline gap.
+USER_RECONNECTED: Final = "user_reconnected"
 FACE_NOT_DETECTED: Final = "face_not_detected"
 MULTIPLE_FACES_DETECTED: Final = "multiple_faces_detected"
 OBJECT_DETECTED: Final = "object_detected"
+# Vision could not tell (too dark, too bright, blurred, uniform): data {reason, episode}. Scored
+# apart from FACE_NOT_DETECTED: not seeing is not evidence.
+CAMERA_UNUSABLE: Final = "camera_unusable"
 INTERVENTION: Final = "intervention"
 
 

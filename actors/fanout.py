@@ -12,20 +12,13 @@ from collections.abc import Iterable
 from typing import Final, Protocol
 
 from actors import outbound
-from actors.alert_rules import ALERT_RAISED
-from actors.events import INTERVENTION, StoredEvent
+from actors.alerts import alerts_for
 from actors.ports import EventEntry
 from actors.state import SessionState
 
 log = logging.getLogger("vigil.fanout")
 
 ALERTS: Final = "alerts"
-_ACTION_SEVERITY: Final = {
-    "warn": "medium",
-    "pause": "high",
-    "resume": "low",
-    "terminate": "critical",
-}
 
 
 class Subscriber(Protocol):
@@ -132,7 +125,9 @@ class Fanout:
                 )
                 self._broadcast(channel, outbound.encode(message))
         if ALERTS in self._channels:
-            for alert in _alerts_for(entry):
+            for alert in alerts_for(
+                entry.session_id, entry.assessment_id, entry.event, entry.violations
+            ):
                 self._broadcast(ALERTS, outbound.encode(alert))
 
     def _broadcast(self, channel: str, payload: bytes) -> None:
@@ -149,49 +144,3 @@ class Fanout:
             "too slow: outbox full; reconnect and subscribe again for a fresh snapshot"
         )
         return False
-
-
-def _alerts_for(entry: EventEntry) -> list[outbound.Alert]:
-    alerts = [
-        outbound.Alert(
-            sessionId=entry.session_id,
-            assessmentId=entry.assessment_id,
-            severity=violation.severity.lower(),
-            message=_violation_message(violation.type, violation.severity, violation.questionId),
-            event=entry.event,
-        )
-        for violation in entry.violations
-    ]
-    if entry.event.type == INTERVENTION:
-        alerts.append(_intervention_alert(entry.session_id, entry.assessment_id, entry.event))
-    elif entry.event.type == ALERT_RAISED:
-        data = entry.event.data or {}
-        alerts.append(
-            outbound.Alert(
-                sessionId=entry.session_id,
-                assessmentId=entry.assessment_id,
-                severity=str(data.get("severity", "high")),
-                message=f"rule {data.get('rule')} ({data.get('category')}): {data.get('message')}",
-                event=entry.event,
-            )
-        )
-    return alerts
-
-
-def _violation_message(kind: str, severity: str, question: str | None) -> str:
-    where = f" on question {question}" if question else ""
-    return f"{kind} ({severity}){where}"
-
-
-def _intervention_alert(session_id: str, assessment_id: str, event: StoredEvent) -> outbound.Alert:
-    data = event.data or {}
-    action = str(data.get("action", ""))
-    return outbound.Alert(
-        sessionId=session_id,
-        assessmentId=assessment_id,
-        severity=_ACTION_SEVERITY.get(action, "medium"),
-        message=f"intervention: {action} by {data.get('by', 'server')}: {data.get('message', '')}".rstrip(
-            ": "
-        ),
-        event=event,
-    )

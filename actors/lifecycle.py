@@ -11,7 +11,7 @@ from typing import Final
 from actors import scoring
 from actors.alert_rules import ALERT_RAISED, rule_of
 from actors.config import ScoringConfig
-from actors.events import INTERVENTION, StoredEvent
+from actors.events import INTERVENTION, USER_DISCONNECTED, USER_RECONNECTED, StoredEvent
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
 
 SESSION_UPDATED: Final = (
@@ -39,6 +39,10 @@ def fold(
             record.endTime = event.ts
     elif event.type == INTERVENTION:
         _apply_intervention(record, event)
+    elif event.type == USER_DISCONNECTED:
+        record.offline = True
+    elif event.type == USER_RECONNECTED:
+        record.offline = False
     if event.type in (INTERVENTION, ALERT_RAISED):
         rule = rule_of(event.data)
         if rule is not None and rule not in record.firedRules:

@@ -29,6 +29,16 @@ class CandidateAnswer(msgspec.Struct, frozen=True, kw_only=True):
     scoringMethod: ScoringMethod | None = None
 
 
+class ViolationReview(msgspec.Struct, frozen=True, kw_only=True):
+    """A reviewer's latest decision on a violation (POST .../violations/:vid/review)."""
+
+    decision: Literal["dismiss", "confirm"]
+    reason: str
+    by: str
+    at: str
+    offset: int  # of the stored `violation_reviewed` event
+
+
 class AntiCheatViolation(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     sessionId: str
@@ -38,7 +48,8 @@ class AntiCheatViolation(msgspec.Struct, frozen=True, kw_only=True):
     questionId: str | None
     severity: Severity
     details: dict[str, Any]
-    resolved: bool
+    resolved: bool  # a reviewer decided on it; `review` says what
+    review: ViolationReview | None = None
 
 
 class DeviceChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -80,6 +80,7 @@ class _RecordBuilder:
         self.answers: list[dict[str, Any]] = []
         self.attempts: dict[str, int] = {}
         self.violations: list[dict[str, Any]] = []
+        self.violation_at: dict[str, int] = {}  # violation id -> index in `violations`
         self.device: dict[str, Any] | None = None
         self.device_changes: list[dict[str, Any]] = []
         self.reported_behavior: dict[str, Any] = {}
@@ -106,9 +107,13 @@ class _RecordBuilder:
             self._note_change(event, changes_before)
         self.tracking.add(event, raised)
         for index, violation in enumerate(raised):
-            self.violations.append(_violation(self.session_id, event, violation, index))
+            record = _violation(self.session_id, event, violation, index)
+            self.violation_at[record["id"]] = len(self.violations)
+            self.violations.append(record)
         data = event.data or {}
         kind = event.type
+        if kind == scoring.VIOLATION_REVIEWED:
+            self._on_reviewed(event, data)
         if kind == "answer_submitted" and event.questionId is not None and not answers_closed:
             self.autosaves += 1
             self._add_answer(f"{event.offset}", event.questionId, data, event.ts)
@@ -136,6 +141,22 @@ class _RecordBuilder:
             self.focused = False
         elif event.origin == "candidate" and kind != "heartbeat":
             self.focused = True
+
+    def _on_reviewed(self, event: StoredEvent, data: dict[str, Any]) -> None:
+        index = self.violation_at.get(str(data.get("violationId")))
+        if index is None:
+            return
+        self.violations[index] = {
+            **self.violations[index],
+            "resolved": True,
+            "review": {
+                "decision": data["decision"],
+                "reason": data.get("reason", ""),
+                "by": data.get("by", ""),
+                "at": event.ts,
+                "offset": event.offset,
+            },
+        }
 
     def _on_submitted(self, event: StoredEvent, data: dict[str, Any]) -> None:
         self.submitted_at = event.ts
@@ -348,7 +369,7 @@ def _violation(
     else:
         extra = {} if index else data
     return {
-        "id": f"{session_id}:{event.offset}:{index}",
+        "id": scoring.violation_identity(session_id, event.offset, index),
         "sessionId": session_id,
         "type": violation.type,
         "description": description,

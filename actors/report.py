@@ -1,6 +1,8 @@
-"""Document 002's post-test `ProctorAnalysisReport`, built from a session's records and scores.
-Every figure in it is one the API shows elsewhere; the recommendations say which figure led to
-them."""
+"""Document 002's post-test `ProctorAnalysisReport`, built from a session's log, records and
+scores, plus what makes the verdict explainable: the score ledger (every point and the events
+behind it), the automatic and the reviewed verdict, every alert and intervention, and how
+complete the record is. Every figure in it is one the API shows elsewhere; the recommendations
+say which figure led to them."""
 
 from __future__ import annotations
 
@@ -8,7 +10,12 @@ from typing import Final
 
 import msgspec
 
+from actors.alerts import alerts_for
+from actors.completeness import RecordCompleteness, measure
+from actors.config import ScoringConfig
+from actors.events import INTERVENTION, StoredEvent
 from actors.grading import ScoreSummary
+from actors.ledger import LedgerBuilder, ScoreLedger
 from actors.record_types import SessionRecords
 from actors.scoring import Risk, RiskBreakdown, RiskFactor, RiskLevel, TrustLevel, Verification
 from actors.state import SessionSnapshot, SessionState, Status
@@ -25,6 +32,25 @@ class DetailedFindings(msgspec.Struct, frozen=True, kw_only=True):
     # Ids of stored webcam frames that a detector flagged (none until frames are analysed).
     flaggedFrames: list[str]
     recommendations: list[str]
+
+
+class ReportAlert(msgspec.Struct, frozen=True, kw_only=True):
+    """An alert as the `alerts` channel carried it, with the event that raised it."""
+
+    offset: int
+    ts: str
+    severity: str
+    message: str
+    eventType: str
+
+
+class ReportIntervention(msgspec.Struct, frozen=True, kw_only=True):
+    offset: int
+    ts: str
+    action: str
+    by: str  # "admin", or "rule:<name>" for an automatic one
+    automatic: bool
+    message: str
 
 
 class ProctorAnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,17 +75,67 @@ class ProctorAnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
     framesAnalyzed: int
     scoreSummary: ScoreSummary | None
     final: bool  # False until the session is submitted or terminated
+    ledger: ScoreLedger
+    completeness: RecordCompleteness
+    alerts: list[ReportAlert]
+    interventions: list[ReportIntervention]
+    generatedAt: str
+
+
+class _Trail:
+    """One fold over the log for the ledger, collecting the alerts and interventions on the way."""
+
+    def __init__(self, config: ScoringConfig, state: SessionState) -> None:
+        self.state = state
+        self.ledger = LedgerBuilder(config, state.sessionId)
+        self.alerts: list[ReportAlert] = []
+        self.interventions: list[ReportIntervention] = []
+
+    def add(self, event: StoredEvent) -> None:
+        violations = self.ledger.add(event)
+        for alert in alerts_for(self.state.sessionId, self.state.assessmentId, event, violations):
+            self.alerts.append(
+                ReportAlert(
+                    offset=event.offset,
+                    ts=event.ts,
+                    severity=alert.severity,
+                    message=alert.message,
+                    eventType=event.type,
+                )
+            )
+        if event.type == INTERVENTION:
+            data = event.data or {}
+            by = str(data.get("by", "admin"))
+            self.interventions.append(
+                ReportIntervention(
+                    offset=event.offset,
+                    ts=event.ts,
+                    action=str(data.get("action", "")),
+                    by=by,
+                    automatic=by.startswith("rule:"),
+                    message=str(data.get("message", "")),
+                )
+            )
 
 
 def build_report(
+    config: ScoringConfig,
     state: SessionState,
     record: SessionSnapshot,
     records: SessionRecords,
-    verification: Verification,
-    risk: Risk,
+    events: list[StoredEvent],
+    now: str,
 ) -> ProctorAnalysisReport:
+    """`events`: the session's log up to `record.offset`; `now`: when the report is made."""
+    trail = _Trail(config, state)
+    for event in events:
+        trail.add(event)
+    ledger = trail.ledger.ledger()
+    verification, risk = trail.ledger.cache.scores(config, trail.ledger.record.score)
+    completeness = measure(events, state.startTime or now, state.endTime, now)
     score = record.score
     final = state.status in ("COMPLETED", "TERMINATED")
+    dismissed = {entry.violationId for entry in ledger.verification if not entry.counted}
     return ProctorAnalysisReport(
         attemptId=state.sessionId,
         sessionId=state.sessionId,
@@ -72,19 +148,28 @@ def build_report(
         riskLevel=risk.riskLevel,
         riskBreakdown=risk.riskBreakdown,
         detailedFindings=DetailedFindings(
-            suspiciousTimestamps=sorted({v.timestamp for v in records.violations}),
+            suspiciousTimestamps=sorted(
+                {v.timestamp for v in records.violations if v.id not in dismissed}
+            ),
             flaggedFrames=[],
-            recommendations=_recommendations(state, record, verification, risk, final),
+            recommendations=_recommendations(
+                state, record, verification, risk, final, ledger, completeness
+            ),
         ),
         complianceScore=verification.verificationScore,
         verificationScore=verification.verificationScore,
         trustLevel=verification.trustLevel,
         riskFactors=verification.riskFactors,
-        violationsByType=dict(sorted(score.by_type.items())),
-        violationsBySeverity=dict(sorted(score.by_severity.items())),
+        violationsByType={kind: n for kind, n in sorted(score.by_type.items()) if n},
+        violationsBySeverity={level: n for level, n in sorted(score.by_severity.items()) if n},
         framesAnalyzed=score.frames,
         scoreSummary=records.scoreSummary,
         final=final,
+        ledger=ledger,
+        completeness=completeness,
+        alerts=trail.alerts,
+        interventions=trail.interventions,
+        generatedAt=now,
     )
 
 
@@ -94,9 +179,25 @@ def _recommendations(
     verification: Verification,
     risk: Risk,
     final: bool,
+    ledger: ScoreLedger,
+    completeness: RecordCompleteness,
 ) -> list[str]:
     score = record.score
     advice = [_TRUST_ADVICE[verification.trustLevel]]
+    if ledger.automatic != ledger.reviewed:
+        automatic = ledger.automatic
+        advice.append(
+            f"Reviewers changed the verdict: automatic {automatic.verificationScore} "
+            f"({automatic.trustLevel}), risk {automatic.riskScore:.2f} ({automatic.riskLevel}); "
+            f"reviewed {verification.verificationScore} ({verification.trustLevel}), risk "
+            f"{risk.riskScore:.2f} ({risk.riskLevel})."
+        )
+    if completeness.offlineGaps:
+        advice.append(
+            f"The candidate was offline {completeness.offlineSeconds:.0f} s in "
+            f"{len(completeness.offlineGaps)} gap(s): nothing was observed then, so no violation "
+            "could be recorded for that time."
+        )
     if risk.riskLevel in ("high", "critical"):
         advice.append(
             f"Risk is {risk.riskLevel} ({risk.riskScore:.2f}): review the timeline and the "

@@ -29,6 +29,10 @@ VIOLATION_REPORTED: Final = "violation_reported"  # REST POST .../violations: da
 FRAME_ANALYZED: Final = "frame_analyzed"  # vision: data {faces, objects: [label, ...]}
 AUDIO_ANALYZED: Final = "audio_analyzed"  # data {anomalous: bool}
 IP_CHANGED: Final = "ip_changed"  # a candidate connected from another address: data {from, to}
+# A reviewer's verdict on one violation: data {violationId, decision, reason, by, type, severity,
+# event}, where type and severity are the violation's and event the type of the event that raised
+# it. A dismissed violation stops counting; a confirmed one counts (again).
+VIOLATION_REVIEWED: Final = "violation_reviewed"
 MULTIPLE_VIOLATIONS: Final = "MULTIPLE_VIOLATIONS"
 
 # Event type -> (violation type, severity); focus_lost is decided by its duration.
@@ -54,6 +58,11 @@ class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, g
     severity: Severity
     offset: int
     questionId: str | None = None
+
+
+def violation_identity(session_id: str, offset: int, index: int) -> str:
+    """A violation's id: the `index`th violation the event at `offset` raised."""
+    return f"{session_id}:{offset}:{index}"
 
 
 class ScoreState(msgspec.Struct, kw_only=True):
@@ -84,6 +93,8 @@ class ScoreState(msgspec.Struct, kw_only=True):
     long_idle_periods: int = 0
     submitted: bool = False
     completed_too_fast: bool = False
+    # Ids of the violations a reviewer dismissed (few: each one is a person's decision).
+    dismissed: list[str] = msgspec.field(default_factory=list)
 
 
 class RiskFactor(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -123,6 +134,8 @@ def apply(config: ScoringConfig, state: ScoreState, event: StoredEvent) -> list[
     elif kind == AUDIO_ANALYZED:
         state.audio_samples += 1
         state.audio_anomalous += bool((event.data or {}).get("anomalous"))
+    elif kind == VIOLATION_REVIEWED:
+        _review(config, state, event.data or {})
     if kind == "tab_switch_detected":
         state.tab_switches += 1
     _extended_factors(config, state, event)
@@ -169,12 +182,31 @@ def _record_violation(
 
 
 def _count_violation(
-    config: ScoringConfig, state: ScoreState, kind: str, severity: Severity
+    config: ScoringConfig, state: ScoreState, kind: str, severity: Severity, sign: int = 1
 ) -> None:
-    state.violations += 1
-    state.by_severity[severity] = state.by_severity.get(severity, 0) + 1
-    state.by_type[kind] = state.by_type.get(kind, 0) + 1
-    state.penalty += penalty_for(config, severity)
+    state.violations += sign
+    state.by_severity[severity] = state.by_severity.get(severity, 0) + sign
+    state.by_type[kind] = state.by_type.get(kind, 0) + sign
+    state.penalty += sign * penalty_for(config, severity)
+
+
+def _review(config: ScoringConfig, state: ScoreState, data: dict[str, Any]) -> None:
+    """Take a dismissed violation out of the counts, or put a confirmed one back; deciding what
+    is already decided changes nothing. Only the violation itself: a MULTIPLE_VIOLATIONS it
+    helped raise is a violation of its own, reviewed on its own."""
+    violation_id = str(data["violationId"])
+    dismissed = violation_id in state.dismissed
+    if data["decision"] == "dismiss" and not dismissed:
+        state.dismissed.append(violation_id)
+        sign = -1
+    elif data["decision"] == "confirm" and dismissed:
+        state.dismissed.remove(violation_id)
+        sign = 1
+    else:
+        return
+    _count_violation(config, state, str(data["type"]), data["severity"], sign)
+    if data.get("event") == "tab_switch_detected" and data["type"] == "TAB_SWITCH":
+        state.tab_switches += sign  # the risk score's tab part counts the same switch
 
 
 def penalty_for(config: ScoringConfig, severity: Severity) -> int:

@@ -15,7 +15,13 @@ import msgspec
 from actors import outbound, scoring
 from actors.alert_rules import ALERT_RAISED, AlertRule, AlertsConfig, due, rule_of
 from actors.config import ScoringConfig, SessionsConfig
-from actors.events import INTERVENTION, USER_DISCONNECTED, StoredEvent, stored_from_candidate
+from actors.events import (
+    INTERVENTION,
+    USER_DISCONNECTED,
+    USER_RECONNECTED,
+    StoredEvent,
+    stored_from_candidate,
+)
 from actors.lifecycle import ScoreCache, fold, summarize
 from actors.mailbox import Mailbox
 from actors.messages import (
@@ -174,19 +180,28 @@ class SessionActor:
 
     async def _on_attached(self, link: CandidateLink) -> None:
         self._attach(link)
+        stored = False
+        if self.record.offline and not self.record.submitted:
+            # The end of the offline gap `user_disconnected` began, as the server saw it.
+            await self._store(self._server_event(USER_RECONNECTED, {}))
+            stored = True
         known = self.record.score.ip_address
         address = link.remote_address
-        if known is None or address is None or address == known or self.record.submitted:
-            self._announce()
-            return
-        await self._store(
-            StoredEvent(
-                type=scoring.IP_CHANGED,
-                offset=self.record.offset + 1,
-                ts=self.deps.now_iso(),
-                data={"from": known, "to": address},
-                origin="server",
+        if not (known is None or address is None or address == known or self.record.submitted):
+            await self._store(
+                self._server_event(scoring.IP_CHANGED, {"from": known, "to": address})
             )
+            stored = True
+        if not stored:
+            self._announce()
+
+    def _server_event(self, kind: str, data: dict[str, Any], origin: str = "server") -> StoredEvent:
+        return StoredEvent(
+            type=kind,
+            offset=self.record.offset + 1,
+            ts=self.deps.now_iso(),
+            data=data,
+            origin=origin,
         )
 
     def _attach(self, link: CandidateLink) -> None:
@@ -216,15 +231,7 @@ class SessionActor:
         if self.record.submitted:
             self._announce()
             return
-        await self._store(
-            StoredEvent(
-                type=USER_DISCONNECTED,
-                offset=self.record.offset + 1,
-                ts=self.deps.now_iso(),
-                data={"code": code},
-                origin="server",
-            )
-        )
+        await self._store(self._server_event(USER_DISCONNECTED, {"code": code}))
 
     def _announce(self) -> None:
         """Publish a state change that no stored event carries to the admins."""
@@ -245,15 +252,9 @@ class SessionActor:
                 )
             )
             return
+        data = {"action": message.action, "message": message.message, "by": message.by}
         offset = await self._store(
-            StoredEvent(
-                type=INTERVENTION,
-                offset=self.record.offset + 1,
-                ts=self.deps.now_iso(),
-                data={"action": message.action, "message": message.message, "by": message.by},
-                origin="admin",
-            ),
-            request=message.request,
+            self._server_event(INTERVENTION, data, origin="admin"), request=message.request
         )
         self._tell_candidate(message.action, message.message)
         message.reply.set(offset)
@@ -357,15 +358,7 @@ class SessionActor:
             kind = INTERVENTION
         else:
             return  # e.g. pause a session already paused: try again after a later event
-        await self._store(
-            StoredEvent(
-                type=kind,
-                offset=self.record.offset + 1,
-                ts=self.deps.now_iso(),
-                data=data,
-                origin="server",
-            )
-        )
+        await self._store(self._server_event(kind, data))
         if kind == INTERVENTION:
             left = max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
             self._tell_candidate(

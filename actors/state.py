@@ -60,6 +60,8 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     endTime: str | None = None
     warningsIssued: int = 0
     currentQuestionIndex: int | None = None
+    # Between a `user_disconnected` and the next connection: the reconnection ends the gap.
+    offline: bool = False
     firedRules: list[str] = msgspec.field(default_factory=list)
     score: ScoreState = msgspec.field(default_factory=ScoreState)
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.grading import Assessment, AssessmentDefinition
-from app.endpoints import Endpoint, routes
+from app.endpoints import Endpoint
 from app.errors import ApiError, invalid_query
 from app.http_io import decode_json, json_response, now_iso, read_body
 from app.session_access import (
@@ -93,4 +93,3 @@ ENDPOINTS = [
         errors=(404,),
     ),
 ]  # fmt: skip
-ROUTES = routes(ENDPOINTS)

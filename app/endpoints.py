@@ -30,6 +30,8 @@ class Endpoint:
     errors: tuple[int, ...] = ()  # besides 401/403 for authenticated endpoints
     idempotent_key: bool = False  # takes Idempotency-Key
     media_type: str = "application/json"
+    # Other media types the answer comes in (a query parameter picks one), each a string.
+    alternates: tuple[str, ...] = ()
 
 
 def routes(endpoints: Sequence[Endpoint]) -> list[Route]:

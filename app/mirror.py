@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from actors.config import ScoringConfig
-from actors.events import StoredEvent
+from actors.events import USER_RECONNECTED, StoredEvent
 from actors.lifecycle import ScoreCache, fold, summarize
 from actors.scoring import IP_CHANGED, Violation
 from actors.state import SessionInfo, SessionSnapshot, SessionState
@@ -141,7 +141,7 @@ class StateReplay:
 def _connected_after(connected: bool, event: StoredEvent) -> bool:
     if event.type == "user_disconnected":
         return False
-    return connected or event.origin == "candidate" or event.type == IP_CHANGED
+    return connected or event.origin == "candidate" or event.type in (IP_CHANGED, USER_RECONNECTED)
 
 
 class CursorFile:

@@ -96,7 +96,10 @@ def _success(endpoint: Endpoint, schema_of: dict[int, Any]) -> dict[str, Any]:
     if endpoint.answer is None:
         return {"description": "Done; no body"}
     schema = {"type": "string"} if endpoint.answer is str else schema_of[id(endpoint.answer)]
-    return {"description": endpoint.summary, "content": {endpoint.media_type: {"schema": schema}}}
+    content = {endpoint.media_type: {"schema": schema}}
+    for media_type in endpoint.alternates:
+        content[media_type] = {"schema": {"type": "string"}}
+    return {"description": endpoint.summary, "content": content}
 
 
 def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str, Any]]:

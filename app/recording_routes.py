@@ -5,8 +5,6 @@ reach the admin channels."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -14,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.events import AwareDatetime, DeviceInfoData, QuestionId, iso_ms
-from actors.ports import EventEntry
 from actors.question_tracking import TRACKING_REPORTED
 from actors.record_types import (
     AntiCheatViolation,
@@ -33,21 +30,10 @@ from actors.records import (
 from actors.scoring import VIOLATION_REPORTED
 from app.api_types import SubmitResult, candidate_session
 from app.auth import Access
-from app.endpoints import Endpoint, routes
+from app.endpoints import Endpoint
 from app.errors import ApiError
-from app.http_io import decode_json, json_response, now_iso, read_body
-from app.idempotency import Attempt
-from app.services import Services
-from app.session_access import (
-    live_view,
-    record_event,
-    record_or_404,
-    records_of,
-    replayed_if,
-    require,
-    services_of,
-)
-from app.store import SessionRecord
+from app.http_io import decode_json, json_response, now_iso
+from app.session_access import SessionCall, admitted, live_view, records_of, replayed_if
 
 ViolationType = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")
@@ -138,7 +124,7 @@ class GradeBody(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def post_violation(request: Request) -> Response:
-    call = await _admitted(request)
+    call = await admitted(request)
     async with call.attempt(201) as attempt:
         if attempt.replay is None:
             body = decode_json(call.raw, ViolationBody)
@@ -164,7 +150,7 @@ async def post_violation(request: Request) -> Response:
 
 
 async def submit(request: Request) -> Response:
-    call = await _admitted(request)
+    call = await admitted(request)
     async with call.attempt(200) as attempt:
         if attempt.replay is None:
             body = decode_json(call.raw, SubmitBody)
@@ -191,7 +177,7 @@ async def submit(request: Request) -> Response:
 
 
 async def put_device_info(request: Request) -> Response:
-    call = await _admitted(request)
+    call = await admitted(request)
     async with call.attempt(200) as attempt:
         if attempt.replay is None:
             data = msgspec.to_builtins(decode_json(call.raw, DeviceInfoData))
@@ -205,7 +191,7 @@ async def put_device_info(request: Request) -> Response:
 
 
 async def put_behavioral_profile(request: Request) -> Response:
-    call = await _admitted(request)
+    call = await admitted(request)
     async with call.attempt(200) as attempt:
         if attempt.replay is None:
             data = _fields(decode_json(call.raw, BehaviorBody))
@@ -215,7 +201,7 @@ async def put_behavioral_profile(request: Request) -> Response:
 
 
 async def put_screen_recording(request: Request) -> Response:
-    call = await _admitted(request)
+    call = await admitted(request)
     async with call.attempt(200) as attempt:
         if attempt.replay is None:
             body = decode_json(call.raw, ScreenRecordingBody)
@@ -229,7 +215,7 @@ async def put_screen_recording(request: Request) -> Response:
 
 
 async def put_tracking_data(request: Request) -> Response:
-    call = await _admitted(request)
+    call = await admitted(request)
     question = ""
     async with call.attempt(200) as attempt:
         if attempt.replay is None:
@@ -247,7 +233,7 @@ async def put_tracking_data(request: Request) -> Response:
 
 async def post_grade(request: Request) -> Response:
     """A reviewer's score for an answer to a question the assessment grades by hand."""
-    call = await _admitted(request, candidate_ok=False)
+    call = await admitted(request, candidate_ok=False)
     async with call.attempt(201) as attempt:
         body = decode_json(call.raw, GradeBody)
         if attempt.replay is None:
@@ -266,7 +252,7 @@ async def post_grade(request: Request) -> Response:
         return replayed_if(attempt, json_response(answer, status=201))
 
 
-async def _check_gradable(call: _Call, body: GradeBody) -> None:
+async def _check_gradable(call: SessionCall, body: GradeBody) -> None:
     assessment = await call.services.store.assessment(call.record.assessmentId)
     if assessment is None:
         raise ApiError(
@@ -306,34 +292,6 @@ def _fields(body: msgspec.Struct) -> dict[str, Any]:
     return data
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """A request to one session's recording endpoint, admitted and read."""
-
-    request: Request
-    services: Services
-    session_id: str
-    access: Access
-    record: SessionRecord
-    raw: bytes
-
-    def attempt(self, status: int) -> AbstractAsyncContextManager[Attempt]:
-        return self.services.idempotency.attempt(self.request, self.raw, status)
-
-    async def store_event(self, attempt: Attempt, **fields: Any) -> EventEntry:
-        return await record_event(self.services, self.session_id, request=attempt.mark, **fields)
-
-
-async def _admitted(request: Request, candidate_ok: bool = True) -> _Call:
-    """Auth (admin, or this session's candidate) and 404 before the body is even read."""
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    access = await require(request, services, session_id, candidate_ok=candidate_ok)
-    record = await record_or_404(services, session_id)
-    raw = await read_body(request, services.settings.server.max_body_bytes)
-    return _Call(request, services, session_id, access, record, raw)
-
-
 SESSION = "/candidate-sessions/{session_id}"
 _WRITE_ERRORS = (400, 404, 409, 413, 422)
 ENDPOINTS = [
@@ -370,4 +328,3 @@ ENDPOINTS = [
         status=201, body=GradeBody, errors=_WRITE_ERRORS, idempotent_key=True,
     ),
 ]  # fmt: skip
-ROUTES = routes(ENDPOINTS)

@@ -16,7 +16,6 @@ from actors.lifecycle import SESSION_UPDATED, summarize
 from actors.messages import Intervene, InterventionAction
 from actors.ports import RequestMark
 from actors.reply import Reply
-from actors.report import ProctorAnalysisReport, build_report
 from actors.scoring import Verification
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState, Status
 from app.api_types import (
@@ -29,7 +28,7 @@ from app.api_types import (
     session_detail,
 )
 from app.auth import Access, hash_token, new_candidate_token
-from app.endpoints import Endpoint, routes
+from app.endpoints import Endpoint
 from app.errors import ApiError, invalid_query
 from app.http_io import JSON, decode_json, json_response, now_iso, read_body
 from app.journal import SessionRow
@@ -312,18 +311,6 @@ async def calculate_verification_score(request: Request) -> Response:
     return json_response(view.verification)
 
 
-async def get_report(request: Request) -> Response:
-    """Document 002's post-test analysis report; provisional until the session finishes."""
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    await require(request, services, session_id)
-    record = await record_or_404(services, session_id)
-    view, records = await records_of(services, record)
-    return json_response(
-        build_report(view.state, view.record, records, view.verification, view.risk)
-    )
-
-
 SESSION = "/candidate-sessions/{session_id}"
 ENDPOINTS = [
     Endpoint("GET", "/healthz", healthz, "Liveness", Health, auth="none"),
@@ -352,9 +339,4 @@ ENDPOINTS = [
         "POST", f"{SESSION}/calculate-verification-score", calculate_verification_score,
         "The verification score now", Verification, errors=(404,),
     ),
-    Endpoint(
-        "GET", f"{SESSION}/report", get_report, "The post-test analysis report",
-        ProctorAnalysisReport, errors=(404,),
-    ),
 ]  # fmt: skip
-ROUTES = routes(ENDPOINTS)

@@ -18,7 +18,14 @@ from actors.fanout import Fanout
 from actors.messages import RecordEvent
 from actors.registry import Registry
 from actors.session import ActorDeps
-from app import __version__, assessment_routes, recording_routes, rest
+from app import (
+    __version__,
+    assessment_routes,
+    recording_routes,
+    report_routes,
+    rest,
+    review_routes,
+)
 from app.admin_socket import admin_socket
 from app.auth import resolve_admin_token
 from app.candidate_socket import candidate_socket
@@ -264,7 +271,13 @@ def build_app(settings: Settings) -> Starlette:
             app.state.services = services
             yield
 
-    endpoints = [*rest.ENDPOINTS, *recording_routes.ENDPOINTS, *assessment_routes.ENDPOINTS]
+    endpoints = [
+        *rest.ENDPOINTS,
+        *recording_routes.ENDPOINTS,
+        *review_routes.ENDPOINTS,
+        *report_routes.ENDPOINTS,
+        *assessment_routes.ENDPOINTS,
+    ]
     return Starlette(
         routes=[
             *routes(endpoints),

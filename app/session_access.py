@@ -4,12 +4,14 @@ actor (errors translated to HTTP), its derived records, and the marking of repla
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.events import StoredEvent
 from actors.messages import RecordEvent
 from actors.ports import EventEntry
 from actors.record_types import SessionRecords
@@ -19,6 +21,7 @@ from actors.reply import ActorStopped, Rejected, Reply
 from actors.session import SessionView
 from app.auth import Access, bearer_token
 from app.errors import ApiError
+from app.http_io import read_body
 from app.idempotency import REPLAYED_HEADER, Attempt
 from app.services import Services
 from app.store import SessionRecord
@@ -54,12 +57,18 @@ async def record_or_404(services: Services, session_id: str) -> SessionRecord:
 
 
 async def records_of(
-    services: Services, record: SessionRecord, graded: bool = True, up_to: int | None = None
+    services: Services,
+    record: SessionRecord,
+    graded: bool = True,
+    up_to: int | None = None,
+    events: list[StoredEvent] | None = None,
 ) -> tuple[SessionView, SessionRecords]:
     """The live view of a session and document 001's records derived from its committed log
-    (up to offset `up_to`, if given), graded by its assessment if that was defined."""
+    (or from `events`, read already; up to offset `up_to`, if given), graded by its assessment
+    if that was defined."""
     view = await live_view(services, record.id)
-    events = await services.store.events(record.id)
+    if events is None:
+        events = await services.store.events(record.id)
     if up_to is not None:
         events = [event for event in events if event.offset <= up_to]
     assessment = await services.store.assessment(record.assessmentId) if graded else None
@@ -103,3 +112,31 @@ def replayed(response: Response) -> Response:
 
 def replayed_if(attempt: Attempt, response: Response) -> Response:
     return replayed(response) if attempt.replay is not None else response
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCall:
+    """A request to one session's recording endpoint, admitted and read."""
+
+    request: Request
+    services: Services
+    session_id: str
+    access: Access
+    record: SessionRecord
+    raw: bytes
+
+    def attempt(self, status: int) -> AbstractAsyncContextManager[Attempt]:
+        return self.services.idempotency.attempt(self.request, self.raw, status)
+
+    async def store_event(self, attempt: Attempt, **fields: Any) -> EventEntry:
+        return await record_event(self.services, self.session_id, request=attempt.mark, **fields)
+
+
+async def admitted(request: Request, candidate_ok: bool = True) -> SessionCall:
+    """Auth (admin, or this session's candidate) and 404 before the body is even read."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    access = await require(request, services, session_id, candidate_ok=candidate_ok)
+    record = await record_or_404(services, session_id)
+    raw = await read_body(request, services.settings.server.max_body_bytes)
+    return SessionCall(request, services, session_id, access, record, raw)

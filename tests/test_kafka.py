@@ -144,7 +144,9 @@ async def test_a_broker_killed_mid_stream_loses_nothing_after_it(
                     tg.start_soon(stream, server, session_id, token, 301, 400)
             await eventually(lambda: not mirror.connected, timeout=30)
             cursor_at_kill = mirror.cursor
-        await settled(server, ids, 403)  # all stored while the broker was down
+        # 100 + 200 + 100 events, a user_disconnected after each stream and a user_reconnected
+        # before the second and the third
+        await settled(server, ids, 405)  # all stored while the broker was down
         unpublished = await server.services.store.events_after_id(cursor_at_kill, 10_000)
         assert len(unpublished) > 0
         broker.start()  # it comes back empty
@@ -158,7 +160,7 @@ async def test_a_broker_killed_mid_stream_loses_nothing_after_it(
     for session_id in ids:
         offsets = after.offsets()[session_id]
         assert first_arrivals_in_order(offsets)
-        assert set(offsets) == set(range(min(offsets), 404))  # contiguous to the end
+        assert set(offsets) == set(range(min(offsets), 406))  # contiguous to the end
 
 
 async def test_the_server_starts_while_the_broker_is_down(tmp_path: Path) -> None:
@@ -194,7 +196,8 @@ async def test_the_cursor_survives_a_restart(tmp_path: Path, broker: Broker) -> 
         mirror = server.services.mirror
         assert mirror is not None and mirror.cursor == 51  # read back, not published again
         await stream(server, session_id, token, 51, 60)
-        await eventually(lambda: mirror.lag_events == 0 and mirror.published_total == 11)
+        # user_reconnected, 10 events, user_disconnected
+        await eventually(lambda: mirror.lag_events == 0 and mirror.published_total == 12)
 
 
 async def test_two_nodes_serve_one_admin(tmp_path: Path, broker: Broker) -> None:

@@ -31,6 +31,8 @@ INVALID = [
     ("POST", "/candidate-sessions", {"json": {"candidateName": "A", "assessmentId": "x"}}, "candidateEmail"),
     ("PUT", f"{SESSION}/tracking-data", {"json": {"questionId": "q1", "attempts": -1}}, "attempts"),
     ("GET", "/candidate-sessions", {"params": {"limit": "0"}}, "limit"),
+    ("GET", f"{SESSION}/report", {"params": {"format": "pdf"}}, "format"),
+    ("POST", f"{SESSION}/violations/{{violation_id}}/review", {"json": {"decision": "forget", "reason": "x"}}, "decision"),
 ]  # fmt: skip
 ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}  # {error: {code, message, field?}}
 # POST operations of CONTRACT.md section 3 that take no body.
@@ -86,8 +88,13 @@ class Api:
         if "content" not in declared:
             assert response.content == b"", f"{method.upper()} {template}: a body, none declared"
             return None
-        [(media_type, content)] = declared["content"].items()
-        assert response.headers["content-type"].startswith(media_type)
+        media_type = response.headers["content-type"].split(";")[0]
+        by_type = {name.split(";")[0]: value for name, value in declared["content"].items()}
+        content = by_type.get(media_type)
+        assert content is not None, (
+            f"{method.upper()} {template} answered {media_type}; the document declares "
+            f"{sorted(declared['content'])}"
+        )
         body = response.json() if media_type == "application/json" else response.text
         schema = {**content["schema"], "components": self.components}
         errors = [
@@ -186,8 +193,19 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
         detail = await api.call(admin, "GET", SESSION, 200, ids)
         assert detail["scoreSummary"]["pendingManualGrading"] == 0
         await api.call(admin, "POST", f"{SESSION}/calculate-verification-score", 200, ids)
+        violation_id = detail["violations"][0]["id"]
+        reviewed = await api.call(
+            admin, "POST", f"{SESSION}/violations/{{violation_id}}/review", 200,
+            {**ids, "violation_id": violation_id},
+            json={"decision": "dismiss", "reason": "The tab was the allowed calculator."},
+        )  # fmt: skip
+        assert reviewed["violation"]["review"]["decision"] == "dismiss"
         report = await api.call(admin, "GET", f"{SESSION}/report", 200, ids)
         assert report["scoreSummary"] is not None
+        page = await api.call(admin, "GET", f"{SESSION}/report", 200, ids, params={"format": "html"})
+        assert "Ada Lovelace" in page
+        csv = await api.call(admin, "GET", f"{SESSION}/report", 200, ids, params={"format": "csv"})
+        assert csv.startswith("offset,ts,type,origin,seq,questionId,data")
         metrics = await api.call(admin, "GET", "/metrics", 200)
         assert "vigil" in metrics
         await api.call(admin, "GET", "/healthz", 200)
@@ -200,7 +218,7 @@ async def test_errors_answer_as_the_document_says(server: RunningServer) -> None
     api = Api(await fetch_document(server))
     session_id, _ = await server.create_session()
     _, other_token = await server.create_session()
-    ids = {"session_id": session_id}
+    ids = {"session_id": session_id, "violation_id": f"{session_id}:1:0"}
     async with (
         server.http() as admin,
         server.http(token=None) as anonymous,

@@ -134,8 +134,9 @@ async def test_device_captured_once_and_changes_scored_live(server: RunningServe
     # Captured once: the first report stands, a later one of the same device fills a gap.
     assert device["deviceFingerprint"] == "fp-1" and device["ipAddress"] == "127.0.0.1"
     assert [(c["offset"], c["kinds"]) for c in device["changes"]] == [
-        (3, ["IP_ADDRESS"]),  # offset 2 is the first connection's user_disconnected
-        (4, ["DEVICE"]),
+        # 2 and 3 are the first connection's user_disconnected and the second's user_reconnected
+        (4, ["IP_ADDRESS"]),
+        (5, ["DEVICE"]),
     ]
     assert device["changes"][1]["deviceFingerprint"] == "fp-2"
     assert "timezone" not in device  # the PUT came from fp-2: another device, not merged

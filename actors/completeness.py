@@ -1,0 +1,124 @@
+"""How complete a session's record is: how long the candidate was connected against the session's
+length, the offline gaps, and what share of the webcam frames was analysed. A report that says
+"no violations" means little if the candidate was offline half the time; this says so.
+
+Derived from the stored events, as the server saw them:
+- a connection starts with the candidate's first event (its own clock: the first thing a
+  candidate does on connecting), or with a `user_reconnected` (the server's clock);
+- it ends with a `user_disconnected` (the server's clock);
+- the session runs from its creation to its submission or termination, or to `now`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from actors.events import (
+    CAMERA_UNUSABLE,
+    USER_DISCONNECTED,
+    USER_RECONNECTED,
+    StoredEvent,
+)
+from actors.scoring import FRAME_ANALYZED
+
+FRAMES_SKIPPED: Final = "frames_skipped"  # vision: data {count}, frames received but not analysed
+
+
+class OfflineGap(msgspec.Struct, frozen=True, kw_only=True):
+    start: str
+    end: str | None  # None: still offline when the session ended (or now)
+    seconds: float
+    fromOffset: int  # the `user_disconnected`
+    toOffset: int | None  # the `user_reconnected`
+
+
+class RecordCompleteness(msgspec.Struct, frozen=True, kw_only=True):
+    sessionStart: str
+    measuredUntil: str  # the session's end, or the time of the report while it runs
+    sessionSeconds: float
+    firstConnectedAt: str | None
+    connectedSeconds: float
+    connectedShare: float | None  # connectedSeconds / sessionSeconds
+    offlineGaps: list[OfflineGap]
+    offlineSeconds: float
+    eventsStored: int
+    framesReceived: int
+    framesAnalyzed: int
+    framesSkipped: int
+    cameraUnusableSeconds: float
+
+
+def measure(
+    events: list[StoredEvent], session_start: str, session_end: str | None, now: str
+) -> RecordCompleteness:
+    until = session_end or now
+    first_connected: str | None = None
+    gaps: list[OfflineGap] = []
+    open_gap: StoredEvent | None = None
+    analyzed = skipped = 0
+    unusable_ms = 0.0
+    for event in events:
+        if event.type == USER_DISCONNECTED and open_gap is None:
+            open_gap = event
+        elif open_gap is not None and (
+            event.type == USER_RECONNECTED or event.origin == "candidate"
+        ):
+            # A candidate event with no `user_reconnected` before it: a log from before the
+            # server recorded reconnections.
+            gaps.append(_gap(open_gap, event.ts, event.offset))
+            open_gap = None
+        if first_connected is None and event.origin == "candidate":
+            first_connected = event.ts
+        if event.type == FRAME_ANALYZED:
+            analyzed += 1
+        elif event.type == FRAMES_SKIPPED:
+            skipped += int((event.data or {}).get("count", 0))
+        elif event.type == CAMERA_UNUSABLE:
+            episode = (event.data or {}).get("episode") or {}
+            unusable_ms += float(episode.get("durationMs") or 0)
+    if open_gap is not None:
+        gaps.append(_gap(open_gap, None, None, until))
+    session_seconds = _seconds(session_start, until)
+    offline = sum(gap.seconds for gap in gaps)
+    connected = 0.0
+    if first_connected is not None:
+        connected = max(0.0, _seconds(max(first_connected, session_start), until) - offline)
+    return RecordCompleteness(
+        sessionStart=session_start,
+        measuredUntil=until,
+        sessionSeconds=session_seconds,
+        firstConnectedAt=first_connected,
+        connectedSeconds=round(connected, 3),
+        connectedShare=round(connected / session_seconds, 4) if session_seconds > 0 else None,
+        offlineGaps=gaps,
+        offlineSeconds=round(offline, 3),
+        eventsStored=len(events),
+        framesReceived=analyzed + skipped,
+        framesAnalyzed=analyzed,
+        framesSkipped=skipped,
+        cameraUnusableSeconds=round(unusable_ms / 1000, 3),
+    )
+
+
+def _gap(
+    began: StoredEvent, end: str | None, to_offset: int | None, until: str | None = None
+) -> OfflineGap:
+    return OfflineGap(
+        start=began.ts,
+        end=end,
+        seconds=round(_seconds(began.ts, end or until or began.ts), 3),
+        fromOffset=began.offset,
+        toOffset=to_offset,
+    )
+
+
+def _seconds(start: str, end: str) -> float:
+    """Seconds from `start` to `end`, never negative (two clocks can disagree)."""
+    try:
+        delta = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except ValueError:
+        return 0.0
+    return max(0.0, delta)

@@ -1,0 +1,69 @@
+"""`GET /candidate-sessions/:id/report`: document 002's report as JSON (the default), as a page
+to read and print (`?format=html`), or the session's events as CSV (`?format=csv`)."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors.report import ProctorAnalysisReport, build_report
+from app.endpoints import Endpoint
+from app.errors import invalid_query
+from app.http_io import json_response, now_iso
+from app.report_csv import events_csv
+from app.report_html import report_page
+from app.session_access import record_or_404, records_of, require, services_of
+
+# The page has no script and loads nothing: forbid everything but its own inline style.
+_PAGE_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:"
+
+
+class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
+    format: Literal["json", "html", "csv"] = "json"
+
+
+async def get_report(request: Request) -> Response:
+    """Provisional until the session finishes; built from the committed log."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id)
+    try:
+        query = msgspec.convert(dict(request.query_params), ReportQuery, strict=False)
+    except msgspec.ValidationError as exc:
+        raise invalid_query(exc) from None
+    record = await record_or_404(services, session_id)
+    events = await services.store.events(session_id)
+    if query.format == "csv":
+        return Response(
+            events_csv(events),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{session_id}-events.csv"'},
+        )
+    view, records = await records_of(services, record, events=events)
+    report = build_report(
+        services.settings.scoring, view.state, view.record, records, events, now_iso()
+    )
+    if query.format == "html":
+        return Response(
+            report_page(report, events),
+            media_type="text/html; charset=utf-8",
+            headers={
+                "content-security-policy": _PAGE_POLICY,
+                "x-content-type-options": "nosniff",
+                "referrer-policy": "no-referrer",
+            },
+        )
+    return json_response(report)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET", "/candidate-sessions/{session_id}/report", get_report,
+        "The post-test analysis report (JSON, or ?format=html / ?format=csv)",
+        ProctorAnalysisReport, query=ReportQuery, errors=(404, 422),
+        alternates=("text/html", "text/csv"),
+    ),
+]  # fmt: skip
