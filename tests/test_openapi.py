@@ -202,7 +202,9 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
         assert reviewed["violation"]["review"]["decision"] == "dismiss"
         report = await api.call(admin, "GET", f"{SESSION}/report", 200, ids)
         assert report["scoreSummary"] is not None
-        page = await api.call(admin, "GET", f"{SESSION}/report", 200, ids, params={"format": "html"})
+        page = await api.call(
+            admin, "GET", f"{SESSION}/report", 200, ids, params={"format": "html"}
+        )
         assert "Ada Lovelace" in page
         csv = await api.call(admin, "GET", f"{SESSION}/report", 200, ids, params={"format": "csv"})
         assert csv.startswith("offset,ts,type,origin,seq,questionId,data")
