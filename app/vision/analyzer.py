@@ -1,0 +1,151 @@
+"""One JPEG in, one `FrameVerdict` out: decode, judge the quality, then (only on a usable frame)
+count faces and, when asked, look for objects. Also the entry points of a vision pool worker."""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+import cv2
+import msgspec
+import numpy as np
+
+from app.vision.config import VisionConfig
+from app.vision.errors import FrameRejected
+from app.vision.faces import BlazeFace, FaceDetector
+from app.vision.image import decode_jpeg
+from app.vision.insightface_backend import InsightFaceDetector, pack_folder
+from app.vision.models import BLAZEFACE_FULL_RANGE, object_model_path, packaged_file
+from app.vision.objects import ObjectDetector
+from app.vision.quality import FrameQuality, assess
+from app.vision.similarity import similar, thumbnail
+from app.vision.verdict import (
+    DetectedObject,
+    Face,
+    FrameVerdict,
+    StageTimings,
+    encode_verdict,
+)
+
+__all__ = [
+    "FrameAnalyzer",
+    "FrameRejected",
+    "analyze_frame",
+    "check_models",
+    "init_worker",
+    "similar",
+    "thumbnail",
+]
+
+
+def check_models(config: VisionConfig) -> None:
+    """Raise `ModelUnavailable` now, in the server, rather than in every pool worker."""
+    if config.face_backend == "insightface":
+        pack_folder(config.insightface_root, config.insightface_pack)
+    else:
+        packaged_file(BLAZEFACE_FULL_RANGE)
+    object_model_path(config.object_model)
+
+
+def face_detector(config: VisionConfig) -> FaceDetector:
+    if config.face_backend == "insightface":
+        return InsightFaceDetector(
+            root=config.insightface_root,
+            pack=config.insightface_pack,
+            min_confidence=config.face_min_confidence,
+            looking_away_yaw=config.looking_away_yaw_degrees,
+        )
+    return BlazeFace(
+        min_confidence=config.face_min_confidence,
+        looking_away_yaw=config.looking_away_yaw_degrees,
+    )
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 2)
+
+
+class FrameAnalyzer:
+    """The detectors, loaded once per process; `analyze` is synchronous and not thread-safe."""
+
+    def __init__(self, config: VisionConfig) -> None:
+        self.config = config
+        self.faces = face_detector(config)
+        self.objects = ObjectDetector(
+            object_model_path(config.object_model), min_confidence=config.object_min_confidence
+        )
+
+    def analyze(self, jpeg: bytes, *, detect_objects: bool) -> FrameVerdict:
+        """The verdict on one JPEG; `FrameRejected` when the bytes are not a usable JPEG."""
+        start = time.perf_counter()
+        image, width, height = decode_jpeg(jpeg, self.config.max_frame_pixels)
+        decoded = time.perf_counter()
+        grey = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+        quality = assess(grey, self.config)
+        judged = time.perf_counter()
+        if not quality.usable:
+            # Couldn't tell: no detector runs, and nothing here may read as "no face".
+            timings = StageTimings(
+                decode_ms=_ms(start, decoded),
+                quality_ms=_ms(decoded, judged),
+                total_ms=_ms(start, judged),
+            )
+            return self._verdict(width, height, quality, None, None, timings)
+        faces = self.faces.detect(image)
+        counted = time.perf_counter()
+        objects = self.objects.detect(image) if detect_objects else None
+        done = time.perf_counter()
+        timings = StageTimings(
+            decode_ms=_ms(start, decoded),
+            quality_ms=_ms(decoded, judged),
+            faces_ms=_ms(judged, counted),
+            objects_ms=_ms(counted, done) if detect_objects else None,
+            total_ms=_ms(start, done),
+        )
+        return self._verdict(width, height, quality, faces, objects, timings)
+
+    def _verdict(
+        self,
+        width: int,
+        height: int,
+        quality: FrameQuality,
+        faces: list[Face] | None,
+        objects: list[DetectedObject] | None,
+        timings: StageTimings,
+    ) -> FrameVerdict:
+        main = max(faces, key=lambda face: face.box.area) if faces else None
+        return FrameVerdict(
+            width=width,
+            height=height,
+            quality=quality,
+            faces=faces or [],
+            face_count=None if faces is None else len(faces),
+            looking_away=None if main is None else main.looking_away,
+            objects=objects,
+            face_backend=self.faces.name,
+            object_backend=None if objects is None else self.objects.name,
+            timings=timings,
+        )
+
+
+# The worker's analyzer, built by `init_worker` (the pool's initializer) once per process.
+_analyzer: FrameAnalyzer | None = None
+_CONFIG_DECODER: Final = msgspec.json.Decoder(VisionConfig)
+
+
+def init_worker(config_json: bytes) -> None:
+    """`ProcessPoolExecutor(initializer=init_worker, initargs=(msgspec.json.encode(config),))`."""
+    global _analyzer
+    # One OpenCV thread per worker, as for the detectors: the pool's size sets the parallelism.
+    cv2.setNumThreads(1)
+    _analyzer = FrameAnalyzer(_CONFIG_DECODER.decode(config_json))
+
+
+def analyze_frame(jpeg: bytes, detect_objects: bool) -> bytes:
+    """A worker's task: the msgpack-encoded `FrameVerdict` (see `verdict.decode_verdict`)."""
+    if _analyzer is None:
+        raise RuntimeError(
+            "analyze_frame runs in a vision pool worker: expected init_worker to have built the "
+            "analyzer, got none (pass initializer=init_worker to the ProcessPoolExecutor)"
+        )
+    return encode_verdict(_analyzer.analyze(jpeg, detect_objects=detect_objects))

