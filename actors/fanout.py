@@ -19,6 +19,9 @@ from actors.state import SessionState
 log = logging.getLogger("vigil.fanout")
 
 ALERTS: Final = "alerts"
+# Every session's events and states (an extension of CONTRACT.md section 5, for dashboards that
+# watch everything); its snapshot holds the sessions that are not finished.
+ALL_SESSIONS: Final = "sessions"
 
 
 class Subscriber(Protocol):
@@ -38,9 +41,10 @@ def assessment_channel(assessment_id: str) -> str:
 
 
 def parse_channel(channel: str) -> tuple[str, str] | None:
-    """("session", id), ("assessment", id) or ("alerts", ""); None if it is no channel."""
-    if channel == ALERTS:
-        return (ALERTS, "")
+    """("session", id), ("assessment", id), ("alerts", "") or ("sessions", ""); None if it is
+    no channel."""
+    if channel in (ALERTS, ALL_SESSIONS):
+        return (channel, "")
     kind, sep, ident = channel.partition(":")
     if sep and ident and kind in ("session", "assessment") and len(ident) <= 200:
         return (kind, ident)
@@ -102,7 +106,7 @@ class Fanout:
             self.publish_event(entry)
 
     def publish_state(self, state: SessionState) -> None:
-        for channel in (session_channel(state.sessionId), assessment_channel(state.assessmentId)):
+        for channel in _channels_of(state.sessionId, state.assessmentId):
             if channel in self._channels:
                 self._broadcast(
                     channel,
@@ -115,7 +119,7 @@ class Fanout:
 
     def publish_event(self, entry: EventEntry) -> None:
         """Tell the subscribed admins about a committed event (local, or from another node)."""
-        for channel in (session_channel(entry.session_id), assessment_channel(entry.assessment_id)):
+        for channel in _channels_of(entry.session_id, entry.assessment_id):
             if channel in self._channels:
                 message = outbound.EventMessage(
                     channel=channel,
@@ -144,3 +148,7 @@ class Fanout:
             "too slow: outbox full; reconnect and subscribe again for a fresh snapshot"
         )
         return False
+
+
+def _channels_of(session_id: str, assessment_id: str) -> tuple[str, str, str]:
+    return (session_channel(session_id), assessment_channel(assessment_id), ALL_SESSIONS)

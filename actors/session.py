@@ -256,7 +256,9 @@ class SessionActor:
         offset = await self._store(
             self._server_event(INTERVENTION, data, origin="admin"), request=message.request
         )
-        self._tell_candidate(message.action, message.message)
+        self._tell_candidate(
+            message.action, message.message, warnings_left=self._warnings_left(message.action)
+        )
         message.reply.set(offset)
 
     def _tell_candidate(
@@ -360,13 +362,18 @@ class SessionActor:
             return  # e.g. pause a session already paused: try again after a later event
         await self._store(self._server_event(kind, data))
         if kind == INTERVENTION:
-            left = max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
             self._tell_candidate(
                 rule.action,
                 message,
                 reason=rule.category,
-                warnings_left=left if rule.action == "warn" else None,
+                warnings_left=self._warnings_left(rule.action),
             )
+
+    def _warnings_left(self, action: str) -> int | None:
+        """What a warned candidate is told: the warnings left before `[alerts] max_warnings`."""
+        if action != "warn":
+            return None
+        return max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
 
     async def _save_snapshot(self) -> None:
         self._snapshot_offset = self.record.offset

@@ -10,7 +10,7 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
-from actors.fanout import ALERTS, parse_channel
+from actors.fanout import ALERTS, ALL_SESSIONS, parse_channel
 from actors.mailbox import Mailbox
 from actors.messages import Intervene, InterventionAction
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
@@ -159,7 +159,8 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
         connection.reply(
             _error(
                 "invalid_channel",
-                f"unknown channel {channel!r}; expected session:<id>, assessment:<id> or alerts",
+                f"unknown channel {channel!r}; expected session:<id>, assessment:<id>, alerts or "
+                "sessions",
                 field="channel",
             )
         )
@@ -189,6 +190,8 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
             return
     elif kind == "assessment":
         states = await services.session_states(ident)
+    elif kind == ALL_SESSIONS:
+        states = await services.unfinished_states()
     else:
         assert kind == ALERTS
         elsewhere = services.cluster.states() if services.cluster is not None else []

@@ -83,6 +83,20 @@ class RequestLimits:
         self.admin = RateLimiter(
             settings.admin_requests_per_second, settings.admin_burst, clock, max_keys=1
         )
+        # Requests no token vouches for (opening a demo session), per client address.
+        self.anonymous = RateLimiter(
+            settings.anonymous_requests_per_minute / 60.0, settings.anonymous_burst, clock
+        )
+
+    def check_anonymous(self, address: str) -> None:
+        wait = self.anonymous.take(address)
+        if wait > 0:
+            self._refuse(
+                wait,
+                f"too many requests from {address} without a token: expected at most "
+                f"{self.settings.anonymous_requests_per_minute:g} per minute "
+                f"(bursts of {self.settings.anonymous_burst})",
+            )
 
     def check(self, access: Access, session_id: str | None) -> None:
         """Raise 429 if this admin or candidate request is over its limit; count it."""
@@ -102,14 +116,19 @@ class RequestLimits:
             )
         else:
             return
-        if wait <= 0:
-            return
+        if wait > 0:
+            self._refuse(
+                wait,
+                f"too many requests with {who}: expected at most {rate:g} per second "
+                f"(bursts of {burst})",
+            )
+
+    def _refuse(self, wait: float, what: str) -> None:
         self.metrics.http_rate_limited += 1
         retry_after = max(1, math.ceil(wait))
         raise ApiError(
             429,
             "rate_limited",
-            f"too many requests with {who}: expected at most {rate:g} per second "
-            f"(bursts of {burst}); retry after {retry_after} s",
+            f"{what}; retry after {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )

@@ -79,36 +79,45 @@ async def create_session(request: Request) -> Response:
         if attempt.replay is not None and attempt.replay.response is not None:
             return replayed(Response(attempt.replay.response, 201, media_type=JSON))
         body = decode_json(raw, CreateSessionBody)
-        now = now_iso()
-        token = new_candidate_token()
-        info = SessionInfo(
-            sessionId=_new_session_id(services.settings.server.node_id),
-            assessmentId=body.assessmentId,
-            candidateName=body.candidateName,
-            candidateEmail=body.candidateEmail,
-            candidatePhone=body.candidatePhone,
-            startTime=now,
-            tokenHash=hash_token(token),
-        )
-        initial = summarize(services.settings.scoring, info, SessionSnapshot(), connected=False)
-        row = SessionRow(
-            id=info.sessionId,
-            assessment_id=info.assessmentId,
-            candidate_name=info.candidateName,
-            candidate_email=info.candidateEmail,
-            candidate_phone=info.candidatePhone,
-            token_hash=info.tokenHash,
-            ip_address=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"),
-            start_time=now,
-            status="IN_PROGRESS",
-            state=msgspec.json.encode(initial),
-            created_at=now,
-        )
-        created = created_session(_created_record(row, initial), token)
-        answer = msgspec.json.encode(created)
-        await services.journal.create_session(row, attempt.mark, answer)
+        answer = await open_session(services, request, body, attempt.mark)
         return Response(answer, 201, media_type=JSON)
+
+
+async def open_session(
+    services: Services, request: Request, body: CreateSessionBody, mark: RequestMark | None
+) -> bytes:
+    """Create a session, committed before this returns; its JSON answer, with the candidate
+    token that only this answer ever shows."""
+    now = now_iso()
+    token = new_candidate_token()
+    info = SessionInfo(
+        sessionId=_new_session_id(services.settings.server.node_id),
+        assessmentId=body.assessmentId,
+        candidateName=body.candidateName,
+        candidateEmail=body.candidateEmail,
+        candidatePhone=body.candidatePhone,
+        startTime=now,
+        tokenHash=hash_token(token),
+    )
+    initial = summarize(services.settings.scoring, info, SessionSnapshot(), connected=False)
+    row = SessionRow(
+        id=info.sessionId,
+        assessment_id=info.assessmentId,
+        candidate_name=info.candidateName,
+        candidate_email=info.candidateEmail,
+        candidate_phone=info.candidatePhone,
+        token_hash=info.tokenHash,
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        start_time=now,
+        status="IN_PROGRESS",
+        state=msgspec.json.encode(initial),
+        created_at=now,
+    )
+    created = created_session(_created_record(row, initial), token)
+    answer = msgspec.json.encode(created)
+    await services.journal.create_session(row, mark, answer)
+    return answer
 
 
 def _new_session_id(node_id: str) -> str:

@@ -21,6 +21,7 @@ from actors.session import ActorDeps
 from app import (
     __version__,
     assessment_routes,
+    demo,
     recording_routes,
     report_routes,
     rest,
@@ -38,6 +39,7 @@ from app.journal import SqliteJournal
 from app.metrics import Metrics
 from app.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.openapi import openapi_handler
+from app.pages import WebFiles, page_routes
 from app.ratelimit import RequestLimits
 from app.schema import database_path
 from app.services import Services
@@ -277,6 +279,7 @@ def build_app(settings: Settings) -> Starlette:
         *review_routes.ENDPOINTS,
         *report_routes.ENDPOINTS,
         *assessment_routes.ENDPOINTS,
+        *demo.ENDPOINTS,
     ]
     return Starlette(
         routes=[
@@ -284,6 +287,7 @@ def build_app(settings: Settings) -> Starlette:
             Route("/openapi.json", openapi_handler(endpoints, __version__), methods=["GET"]),
             WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
             WebSocketRoute("/ws/admin", admin_socket),
+            *page_routes(WebFiles()),
         ],
         lifespan=lifespan,
         exception_handlers={

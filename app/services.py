@@ -68,6 +68,21 @@ class Services:
             return local
         return local + self.cluster.states(assessment_id)
 
+    async def unfinished_states(self) -> list[SessionState]:
+        """Every session that is not finished (this node's and, with a cluster, the others'),
+        and any in memory here. Call as `session_states` says."""
+        found: dict[str, SessionState] = {}
+        for status in ("IN_PROGRESS", "PAUSED"):
+            for record in await self.store.sessions(status=status):
+                found[record.id] = self.current_state(record.state)
+        for state in self.registry.live_states():  # newer than what is stored
+            found[state.sessionId] = state
+        if self.cluster is not None:
+            for state in self.cluster.states(None):
+                if state.status in ("IN_PROGRESS", "PAUSED"):
+                    found.setdefault(state.sessionId, state)
+        return list(found.values())
+
     def current_state(self, stored: SessionState) -> SessionState:
         live = self.registry.live_state(stored.sessionId)
         if live is not None:

@@ -16,7 +16,7 @@ from actors.config import NonNegative, Positive, ScoringConfig, Seconds, Session
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
-PerSecond = Annotated[float, msgspec.Meta(ge=0)]
+Rate = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class ConfigError(Exception):
@@ -57,10 +57,18 @@ class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    candidate_requests_per_second: PerSecond = 20.0
+    candidate_requests_per_second: Rate = 20.0
     candidate_burst: Positive = 60
-    admin_requests_per_second: PerSecond = 0.0
+    admin_requests_per_second: Rate = 0.0
     admin_burst: Positive = 1000
+    # Requests without a token (POST /demo/sessions), per client address.
+    anonymous_requests_per_minute: Rate = 10.0
+    anonymous_burst: Positive = 5
+
+
+class DemoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # /demo and POST /demo/sessions: anyone who reaches the server can open a demo session.
+    enabled: bool = True
 
 
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,6 +99,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     limits: LimitsSettings = LimitsSettings()
     kafka: KafkaSettings = KafkaSettings()
     alerts: AlertsConfig = AlertsConfig()
+    demo: DemoSettings = DemoSettings()
 
     @property
     def storage_dir(self) -> Path:

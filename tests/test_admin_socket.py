@@ -68,6 +68,32 @@ async def test_assessment_channel_covers_every_session_of_it(server: RunningServ
                 seen.add(message["sessionId"])
 
 
+async def test_sessions_channel_covers_every_unfinished_session(tmp_path: Path) -> None:
+    quick = {"finished_evict_seconds": 0.1, "sweep_interval_seconds": 0.1}
+    async with running_server(tmp_path, sessions=quick) as server:
+        await _every_unfinished_session(server)
+
+
+async def _every_unfinished_session(server: RunningServer) -> None:
+    running, token = await server.create_session(assessment_id="exam-a")
+    other, _ = await server.create_session(assessment_id="exam-b")
+    done, done_token = await server.create_session(assessment_id="exam-c")
+    async with server.http(token=done_token) as own:
+        assert (await own.post(f"/candidate-sessions/{done}/submit", json={})).status_code == 200
+    # Out of memory once finished: only its stored row is left, and it is not listed.
+    await eventually(lambda: server.services.registry.live_state(done) is None)
+    async with server.admin() as admin:
+        snapshot = await admin.subscribe("sessions")
+        assert {s["sessionId"] for s in snapshot["sessions"]} == {running, other}
+        async with server.candidate(running, token) as candidate:
+            await candidate.event(1, "tab_switch_detected")
+            message, _ = await admin.recv_until(
+                lambda m: m["type"] == "event" and m["event"]["type"] == "tab_switch_detected"
+            )
+    assert message["channel"] == "sessions" and message["sessionId"] == running
+    assert message["state"]["violationCount"] == 1
+
+
 async def test_alerts_channel_carries_violations_and_interventions(server: RunningServer) -> None:
     session_id, token = await server.create_session()
     async with server.admin() as admin:

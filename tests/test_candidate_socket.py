@@ -242,6 +242,7 @@ async def test_interventions_reach_the_candidate_and_are_stored(server: RunningS
             assert pushed["type"] == expected
             if action == "warn":
                 assert pushed["message"] == message and pushed["reason"]
+                assert pushed["warningsLeft"] == 2  # of [alerts] max_warnings = 3
             if action == "terminate":
                 assert pushed["reason"] == message
         await admin.send({"type": "intervene", "sessionId": session_id, "action": "resume"})

@@ -208,6 +208,9 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
         assert "Ada Lovelace" in page
         csv = await api.call(admin, "GET", f"{SESSION}/report", 200, ids, params={"format": "csv"})
         assert csv.startswith("offset,ts,type,origin,seq,questionId,data")
+        async with server.http(token=None) as anonymous:
+            demo = await api.call(anonymous, "POST", "/demo/sessions", 201, json={})
+        assert demo["questions"]
         metrics = await api.call(admin, "GET", "/metrics", 200)
         assert "vigil" in metrics
         await api.call(admin, "GET", "/healthz", 200)
