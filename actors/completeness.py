@@ -23,8 +23,11 @@ from actors.events import (
     StoredEvent,
 )
 from actors.scoring import FRAME_ANALYZED
+from actors.vision_episodes import VISION_EPISODE_ENDED
 
-FRAMES_SKIPPED: Final = "frames_skipped"  # vision: data {count}, frames received but not analysed
+# vision: data {count, received}: frames received and skipped since a session's last report, for a
+# session that had none analysed for a while (the counts otherwise ride on `frame_analyzed`).
+FRAMES_SKIPPED: Final = "frames_skipped"
 
 
 class OfflineGap(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,8 +49,9 @@ class RecordCompleteness(msgspec.Struct, frozen=True, kw_only=True):
     offlineSeconds: float
     eventsStored: int
     framesReceived: int
-    framesAnalyzed: int
-    framesSkipped: int
+    framesAnalyzed: int  # one `frame_analyzed` each, reused verdicts included
+    framesReused: int  # near-identical to the camera's previous frame: its verdict reused
+    framesSkipped: int  # received, never analysed: the vision queue was full
     cameraUnusableSeconds: float
 
 
@@ -58,8 +62,8 @@ def measure(
     first_connected: str | None = None
     gaps: list[OfflineGap] = []
     open_gap: StoredEvent | None = None
-    analyzed = skipped = 0
-    unusable_ms = 0.0
+    analyzed = skipped = received = reused = 0
+    unusable_ms = open_unusable_ms = 0.0
     for event in events:
         if event.type == USER_DISCONNECTED and open_gap is None:
             open_gap = event
@@ -72,15 +76,23 @@ def measure(
             open_gap = None
         if first_connected is None and event.origin == "candidate":
             first_connected = event.ts
+        data = event.data or {}
         if event.type == FRAME_ANALYZED:
             analyzed += 1
+            received += int(data.get("received", 1))
+            skipped += int(data.get("skipped", 0))
+            reused += bool(data.get("reused"))
         elif event.type == FRAMES_SKIPPED:
-            skipped += int((event.data or {}).get("count", 0))
-        elif event.type == CAMERA_UNUSABLE:
-            episode = (event.data or {}).get("episode") or {}
-            unusable_ms += float(episode.get("durationMs") or 0)
+            received += int(data.get("received", 0))
+            skipped += int(data.get("count", 0))
+        elif event.type == CAMERA_UNUSABLE:  # raised: as long as it was then
+            open_unusable_ms = float((data.get("episode") or {}).get("durationMs") or 0)
+        elif event.type == VISION_EPISODE_ENDED and data.get("kind") == "unusable":
+            unusable_ms += float((data.get("episode") or {}).get("durationMs") or 0)
+            open_unusable_ms = 0.0
     if open_gap is not None:
         gaps.append(_gap(open_gap, None, None, until))
+    unusable_ms += open_unusable_ms
     session_seconds = _seconds(session_start, until)
     offline = sum(gap.seconds for gap in gaps)
     connected = 0.0
@@ -96,8 +108,9 @@ def measure(
         offlineGaps=gaps,
         offlineSeconds=round(offline, 3),
         eventsStored=len(events),
-        framesReceived=analyzed + skipped,
+        framesReceived=received,
         framesAnalyzed=analyzed,
+        framesReused=reused,
         framesSkipped=skipped,
         cameraUnusableSeconds=round(unusable_ms / 1000, 3),
     )

@@ -185,9 +185,13 @@ USER_RECONNECTED: Final = "user_reconnected"
 FACE_NOT_DETECTED: Final = "face_not_detected"
 MULTIPLE_FACES_DETECTED: Final = "multiple_faces_detected"
 OBJECT_DETECTED: Final = "object_detected"
+LOOKING_AWAY: Final = "looking_away"
 # Vision could not tell (too dark, too bright, blurred, uniform): data {reason, episode}. Scored
 # apart from FACE_NOT_DETECTED: not seeing is not evidence.
 CAMERA_UNUSABLE: Final = "camera_unusable"
+# Frames could not be analysed (document 002's fallback): data {reason}; the session then needs a
+# manual review.
+VISION_UNAVAILABLE: Final = "vision_unavailable"
 INTERVENTION: Final = "intervention"
 
 

@@ -18,6 +18,7 @@ from actors.events import StoredEvent
 from actors.lifecycle import ScoreCache, fold
 from actors.scoring import RiskLevel, ScoreState, Severity, TrustLevel, Violation
 from actors.state import SessionSnapshot
+from actors.vision_episodes import VISION_EPISODE_ENDED
 
 STARTING_SCORE: Final = 100
 
@@ -153,6 +154,8 @@ class LedgerBuilder:
                 self._add_factor(event, factor, setting)
         if event.type == scoring.VIOLATION_REVIEWED:
             self._review(event)
+        elif event.type == VISION_EPISODE_ENDED:
+            self._episode_ended(event)
         for part, counters in _RISK_COUNTERS.items():
             if any(int(getattr(score, name)) > before[name] for name in counters):
                 self.risk_offsets[part].append(event.offset)
@@ -223,6 +226,15 @@ class LedgerBuilder:
             else:
                 tabs.remove(entry.offsets[0])
         entry.counted = counted
+
+    def _episode_ended(self, event: StoredEvent) -> None:
+        """The episode a vision violation was raised for is over: its end and length are known."""
+        data = event.data or {}
+        offset = data.get("violationOffset")
+        for entry in self.entries:
+            if entry.violationId is not None and entry.offsets[0] == offset:
+                entry.episode = _episode(data) or entry.episode
+                entry.offsets.append(event.offset)
 
     def _note_scores(self, event: StoredEvent) -> None:
         verification, risk = self.cache.scores(self.config, self.record.score)
@@ -325,12 +337,13 @@ def _risk_parts(
                 f"min(({score.phone_detections} phones x {config.object_phone_weight:g} + "
                 f"{score.book_detections} books x {config.object_book_weight:g} + "
                 f"{score.other_detections} other objects x {config.object_other_weight:g}) / "
-                f"{frames} frames, 1) x weight {config.weight_object:g}"
-                if frames
-                else "0: no webcam frames were analysed"
+                f"{score.object_frames} frames checked for objects, 1) "
+                f"x weight {config.weight_object:g}"
+                if score.object_frames
+                else "0: no webcam frame was checked for objects"
             ),
             counts={
-                "frames": frames,
+                "frames": score.object_frames,
                 "phones": score.phone_detections,
                 "books": score.book_detections,
                 "otherObjects": score.other_detections,

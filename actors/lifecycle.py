@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from actors import scoring
+from actors import scoring, vision_episodes
 from actors.alert_rules import ALERT_RAISED, rule_of
 from actors.config import ScoringConfig
-from actors.events import INTERVENTION, USER_DISCONNECTED, USER_RECONNECTED, StoredEvent
+from actors.events import (
+    INTERVENTION,
+    USER_DISCONNECTED,
+    USER_RECONNECTED,
+    VISION_UNAVAILABLE,
+    StoredEvent,
+)
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
 
 SESSION_UPDATED: Final = (
@@ -43,6 +49,10 @@ def fold(
         record.offline = True
     elif event.type == USER_RECONNECTED:
         record.offline = False
+    elif event.type == VISION_UNAVAILABLE:
+        record.manualReviewRequired = True
+    if event.origin == "vision":
+        vision_episodes.observe(record.vision, event)
     if event.type in (INTERVENTION, ALERT_RAISED):
         rule = rule_of(event.data)
         if rule is not None and rule not in record.firedRules:
@@ -80,7 +90,8 @@ class ScoreCache:
         self, config: ScoringConfig, score: scoring.ScoreState
     ) -> tuple[scoring.Verification, scoring.Risk]:
         key = (
-            score.penalty, score.violations, score.tab_switches, score.frames, score.no_face_frames,
+            score.penalty, score.violations, score.tab_switches, score.frames, score.object_frames,
+            score.no_face_frames,
             score.multiple_face_frames, score.phone_detections, score.book_detections,
             score.other_detections, score.audio_samples, score.audio_anomalous,
             score.device_changes, score.ip_changes, score.long_idle_periods,
@@ -120,4 +131,5 @@ def summarize(
         startTime=info.startTime,
         endTime=record.endTime,
         currentQuestionIndex=record.currentQuestionIndex,
+        manualReviewRequired=record.manualReviewRequired,
     )

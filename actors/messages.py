@@ -51,6 +51,20 @@ class RecordEvent(msgspec.Struct, frozen=True, kw_only=True):
     request: RequestMark | None = None
 
 
+class FrameAnalyzedIn(msgspec.Struct, frozen=True, kw_only=True):
+    """A vision verdict on one webcam frame: `data` becomes the `frame_analyzed` event's data;
+    `jpeg` is the frame, kept if it raises or ends an episode."""
+
+    data: dict[str, Any]
+    jpeg: bytes | None = None
+
+
+class VisionUnavailable(msgspec.Struct, frozen=True, kw_only=True):
+    """Frames of this session could not be analysed (the pool is down or has no models)."""
+
+    reason: str
+
+
 class GetState(msgspec.Struct, frozen=True):
     reply: Reply[Any]
 
@@ -66,6 +80,8 @@ Message = (
     | CandidateDetached
     | Intervene
     | RecordEvent
+    | FrameAnalyzedIn
+    | VisionUnavailable
     | GetState
     | EvictIfIdle
 )

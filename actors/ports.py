@@ -107,3 +107,10 @@ class StatePublisher(Protocol):
     """Where a session's state goes when it changes without a stored event (connect, fail)."""
 
     def publish_state(self, state: SessionState) -> None: ...
+
+
+class FrameKeeper(Protocol):
+    """Where a session's webcam frames go to be kept (as evidence) or not. Returns at once."""
+
+    def keep(self, session_id: str, frame_offset: int, jpeg: bytes, flagged: bool) -> None:
+        """The frame analysed at `frame_offset`; `flagged` when it raised or ended an episode."""

@@ -27,9 +27,14 @@ _TRUST_ADVICE: Final = {
 }
 
 
+def frame_path(session_id: str, offset: int) -> str:
+    """Where a kept webcam frame is served (admin token)."""
+    return f"/candidate-sessions/{session_id}/frames/{offset}.jpg"
+
+
 class DetailedFindings(msgspec.Struct, frozen=True, kw_only=True):
     suspiciousTimestamps: list[str]
-    # Ids of stored webcam frames that a detector flagged (none until frames are analysed).
+    # The kept webcam frames that raised or ended a vision episode, as paths to fetch them.
     flaggedFrames: list[str]
     recommendations: list[str]
 
@@ -90,9 +95,13 @@ class _Trail:
         self.ledger = LedgerBuilder(config, state.sessionId)
         self.alerts: list[ReportAlert] = []
         self.interventions: list[ReportIntervention] = []
+        self.flagged_frames: list[int] = []  # offsets of the frames that raised or ended episodes
 
     def add(self, event: StoredEvent) -> None:
         violations = self.ledger.add(event)
+        frame = (event.data or {}).get("frameId") if event.origin == "vision" else None
+        if isinstance(frame, str) and frame.isdigit():
+            self.flagged_frames.append(int(frame))
         for alert in alerts_for(self.state.sessionId, self.state.assessmentId, event, violations):
             self.alerts.append(
                 ReportAlert(
@@ -125,8 +134,10 @@ def build_report(
     records: SessionRecords,
     events: list[StoredEvent],
     now: str,
+    kept_frames: set[int] | None = None,
 ) -> ProctorAnalysisReport:
-    """`events`: the session's log up to `record.offset`; `now`: when the report is made."""
+    """`events`: the session's log up to `record.offset`; `now`: when the report is made;
+    `kept_frames`: the offsets of the frames kept on disk (flagged frames are listed if kept)."""
     trail = _Trail(config, state)
     for event in events:
         trail.add(event)
@@ -151,7 +162,11 @@ def build_report(
             suspiciousTimestamps=sorted(
                 {v.timestamp for v in records.violations if v.id not in dismissed}
             ),
-            flaggedFrames=[],
+            flaggedFrames=[
+                frame_path(state.sessionId, offset)
+                for offset in dict.fromkeys(trail.flagged_frames)
+                if kept_frames is not None and offset in kept_frames
+            ],
             recommendations=_recommendations(
                 state, record, verification, risk, final, ledger, completeness
             ),
@@ -212,6 +227,12 @@ def _recommendations(
         advice.append(
             f"The IP address changed {score.ip_changes} time(s): check for a hand-over to "
             "another person or place."
+        )
+    if record.manualReviewRequired:
+        advice.append(
+            "Webcam analysis was unavailable during the session: review the session manually "
+            "(document 002's fallback); the face and object parts of the risk score are "
+            "incomplete."
         )
     if score.frames == 0:
         advice.append(

@@ -26,7 +26,9 @@ RiskLevel = Literal["low", "medium", "high", "critical"]
 
 # Server-made types this module understands beyond CONTRACT.md's list.
 VIOLATION_REPORTED: Final = "violation_reported"  # REST POST .../violations: data {type, severity}
-FRAME_ANALYZED: Final = "frame_analyzed"  # vision: data {faces, objects: [label, ...]}
+# vision, one per analysed frame: data {faces, objects: [label, ...], usable, ...}; faces is null
+# on a frame too poor to judge, objects null when the object detector did not run on it.
+FRAME_ANALYZED: Final = "frame_analyzed"
 AUDIO_ANALYZED: Final = "audio_analyzed"  # data {anomalous: bool}
 IP_CHANGED: Final = "ip_changed"  # a candidate connected from another address: data {from, to}
 # A reviewer's verdict on one violation: data {violationId, decision, reason, by, type, severity,
@@ -75,7 +77,9 @@ class ScoreState(msgspec.Struct, kw_only=True):
     per_question: dict[str, int] = msgspec.field(default_factory=dict)
     current_question: str | None = None
     tab_switches: int = 0
-    frames: int = 0
+    frames: int = 0  # frames whose faces were judged: the face part's total
+    object_frames: int = 0  # frames the object detector ran on: the object part's total
+    unusable_frames: int = 0  # too dark, bright, blurred or uniform: judged for nothing
     no_face_frames: int = 0
     multiple_face_frames: int = 0
     phone_detections: int = 0
@@ -218,12 +222,23 @@ def penalty_for(config: ScoringConfig, severity: Severity) -> int:
 
 
 def _count_frame(state: ScoreState, event: StoredEvent) -> None:
+    """Document 002's frame counts. A frame counts towards a part only if that part's detector
+    judged it: an unusable frame is no evidence of a missing face, and objects are looked for on
+    some frames only."""
     data = event.data or {}
+    if data.get("usable") is False:
+        state.unusable_frames += 1
+        return
     faces = data.get("faces", 1)
-    state.frames += 1
-    state.no_face_frames += faces == 0
-    state.multiple_face_frames += faces > 1
-    for label in data.get("objects", ()):
+    if isinstance(faces, int):
+        state.frames += 1
+        state.no_face_frames += faces == 0
+        state.multiple_face_frames += faces > 1
+    objects = data.get("objects")
+    if not isinstance(objects, list):
+        return
+    state.object_frames += 1
+    for label in objects:
         if label in _PHONE_LABELS:
             state.phone_detections += 1
         elif label in _BOOK_LABELS:
@@ -332,13 +347,14 @@ def risk(config: ScoringConfig, state: ScoreState) -> Risk:
             / state.frames,
             1.0,
         )
+    if state.object_frames:
         object_ = min(
             (
                 state.phone_detections * config.object_phone_weight
                 + state.book_detections * config.object_book_weight
                 + state.other_detections * config.object_other_weight
             )
-            / state.frames,
+            / state.object_frames,
             1.0,
         )
     if state.audio_samples:

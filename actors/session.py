@@ -12,13 +12,14 @@ from typing import Any, Final, assert_never
 import anyio
 import msgspec
 
-from actors import outbound, scoring
+from actors import outbound, scoring, vision_episodes
 from actors.alert_rules import ALERT_RAISED, AlertRule, AlertsConfig, due, rule_of
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import (
     INTERVENTION,
     USER_DISCONNECTED,
     USER_RECONNECTED,
+    VISION_UNAVAILABLE,
     StoredEvent,
     stored_from_candidate,
 )
@@ -29,15 +30,18 @@ from actors.messages import (
     CandidateDetached,
     CandidateEventIn,
     EvictIfIdle,
+    FrameAnalyzedIn,
     GetState,
     Intervene,
     Message,
     RecordEvent,
+    VisionUnavailable,
 )
 from actors.ports import (
     AckTracker,
     CandidateLink,
     EventEntry,
+    FrameKeeper,
     Journal,
     LoadedSession,
     RequestMark,
@@ -45,12 +49,15 @@ from actors.ports import (
     StatePublisher,
 )
 from actors.reply import Rejected, Reply
+from actors.scoring import FRAME_ANALYZED
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
+from actors.vision_episodes import EpisodeRules
 
 log = logging.getLogger("vigil.session")
 
 CLOSE_REPLACED: Final = 4409
 _NO_RULES: Final = AlertsConfig()
+_EPISODE_RULES: Final = EpisodeRules()
 
 
 def _rule_message(rule: AlertRule) -> str:
@@ -76,6 +83,8 @@ class ActorDeps:
     publisher: StatePublisher
     now_iso: Callable[[], str]
     alerts: AlertsConfig = _NO_RULES
+    episodes: EpisodeRules = _EPISODE_RULES
+    frames: FrameKeeper | None = None
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,6 +155,10 @@ class SessionActor:
                 await self._on_intervene(message)
             case RecordEvent():
                 await self._on_record_event(message)
+            case FrameAnalyzedIn():
+                await self._on_frame(message)
+            case VisionUnavailable(reason=reason):
+                await self._on_vision_unavailable(reason)
             case GetState(reply=reply):
                 reply.set(self._view())
             case EvictIfIdle():
@@ -305,6 +318,26 @@ class SessionActor:
             committed=message.reply,
             request=message.request,
         )
+
+    # --- vision --------------------------------------------------------------------------------
+
+    async def _on_frame(self, message: FrameAnalyzedIn) -> None:
+        """Store the verdict, then whatever episode it raised or ended (`vision_episodes`)."""
+        if self.record.status in FINISHED:
+            return  # the assessment is over; the camera no longer counts
+        frame = await self._store(self._server_event(FRAME_ANALYZED, message.data, "vision"))
+        flagged = False
+        for found in vision_episodes.due(self.deps.episodes, self.record.vision):
+            data = {**found.data, "frameId": str(found.frameOffset)}
+            await self._store(self._server_event(found.type, data, "vision"))
+            flagged = True
+        if self.deps.frames is not None and message.jpeg is not None:
+            self.deps.frames.keep(self.info.sessionId, frame, message.jpeg, flagged)
+
+    async def _on_vision_unavailable(self, reason: str) -> None:
+        if self.record.manualReviewRequired or self.record.status in FINISHED:
+            return
+        await self._store(self._server_event(VISION_UNAVAILABLE, {"reason": reason}))
 
     # --- storing -------------------------------------------------------------------------------
 

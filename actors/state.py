@@ -7,6 +7,7 @@ from typing import Final, Literal
 import msgspec
 
 from actors.scoring import RiskLevel, ScoreState, TrustLevel
+from actors.vision_episodes import VisionRuns
 
 Status = Literal["IN_PROGRESS", "PAUSED", "COMPLETED", "TERMINATED", "FAILED"]
 FINISHED: Final = frozenset({"COMPLETED", "TERMINATED", "FAILED"})
@@ -46,6 +47,9 @@ class SessionState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     startTime: str | None = None
     endTime: str | None = None
     currentQuestionIndex: int | None = None
+    # Frames went unanalysed because vision was down (document 002's fallback): a person must
+    # review what the camera saw.
+    manualReviewRequired: bool = False
 
 
 class SessionSnapshot(msgspec.Struct, kw_only=True):
@@ -63,6 +67,8 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     # Between a `user_disconnected` and the next connection: the reconnection ends the gap.
     offline: bool = False
     firedRules: list[str] = msgspec.field(default_factory=list)
+    manualReviewRequired: bool = False
+    vision: VisionRuns = msgspec.field(default_factory=VisionRuns)
     score: ScoreState = msgspec.field(default_factory=ScoreState)
 
 

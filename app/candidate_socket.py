@@ -83,13 +83,16 @@ async def _read_events(
     metrics = services.metrics
     max_event = services.settings.candidate.max_event_bytes
     max_frame = services.settings.candidate.max_frame_bytes
+    vision = services.vision
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return int(message.get("code", 1000))
         text = message.get("text")
         if text is None:
-            _on_binary(link, metrics, message.get("bytes") or b"", max_frame)
+            frame = message.get("bytes") or b""
+            if _frame_fits(link, metrics, frame, max_frame) and vision is not None:
+                vision.submit(session_id, frame)
             continue
         if len(text) > max_event:
             _reject(
@@ -113,13 +116,14 @@ async def _read_events(
             return code
 
 
-def _on_binary(link: CandidateSocketLink, metrics: Metrics, frame: bytes, max_frame: int) -> None:
+def _frame_fits(link: CandidateSocketLink, metrics: Metrics, frame: bytes, max_frame: int) -> bool:
     if len(frame) > max_frame:
         _reject(
             link, metrics, "too_large", f"frame is {len(frame)} bytes; the limit is {max_frame}"
         )
-        return
+        return False
     metrics.frames_received += 1
+    return True
 
 
 def _reject_invalid(

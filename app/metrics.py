@@ -51,6 +51,8 @@ class Metrics:
         self.http_requests = 0
         self.http_rate_limited = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.counters: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.histograms: dict[str, tuple[str, Histogram]] = {}
 
     def observe_commit(self, seconds: float) -> None:
         self.journal_batches += 1
@@ -58,6 +60,13 @@ class Metrics:
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self.gauges[name] = (help_text, read)
+
+    def counter(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """A counter another component keeps (and reads back here at each scrape)."""
+        self.counters[name] = (help_text, read)
+
+    def histogram(self, name: str, help_text: str, histogram: Histogram) -> None:
+        self.histograms[name] = (help_text, histogram)
 
     def render(self) -> str:
         lines: list[str] = []
@@ -122,4 +131,8 @@ class Metrics:
         )
         for name, (help_text, read) in self.gauges.items():
             add(name, "gauge", help_text, read())
+        for name, (help_text, read) in self.counters.items():
+            add(name, "counter", help_text, read())
+        for name, (help_text, histogram) in self.histograms.items():
+            lines.extend(histogram.render(name, help_text))
         return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,8 +44,11 @@ async def get_report(request: Request) -> Response:
             headers={"content-disposition": f'attachment; filename="{session_id}-events.csv"'},
         )
     view, records = await records_of(services, record, events=events)
+    kept: set[int] = set()
+    if services.frames is not None:
+        kept = await anyio.to_thread.run_sync(services.frames.kept, session_id)
     report = build_report(
-        services.settings.scoring, view.state, view.record, records, events, now_iso()
+        services.settings.scoring, view.state, view.record, records, events, now_iso(), kept
     )
     if query.format == "html":
         return Response(

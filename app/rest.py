@@ -308,6 +308,8 @@ async def delete_session(request: Request) -> Response:
     await services.registry.forget(session_id)
     await services.journal.flush()  # what the actor accepted before it stopped, erased too
     await services.journal.erase_session(session_id)
+    if services.frames is not None:
+        await services.frames.erase(session_id)
     return Response(status_code=204)
 
 

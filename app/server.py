@@ -18,10 +18,12 @@ from actors.fanout import Fanout
 from actors.messages import RecordEvent
 from actors.registry import Registry
 from actors.session import ActorDeps
+from actors.vision_episodes import EpisodeRules
 from app import (
     __version__,
     assessment_routes,
     demo,
+    frame_routes,
     recording_routes,
     report_routes,
     rest,
@@ -33,6 +35,7 @@ from app.candidate_socket import candidate_socket
 from app.cluster import ClusterView
 from app.endpoints import routes
 from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
+from app.frame_store import FrameStore
 from app.http_io import now_iso
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
@@ -45,6 +48,7 @@ from app.schema import database_path
 from app.services import Services
 from app.settings import Settings
 from app.store import SqliteStore
+from app.vision_service import VisionService
 
 log = logging.getLogger("vigil.server")
 
@@ -90,6 +94,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             if settings.kafka.cluster:
                 cluster = ClusterView(settings.kafka, node_id, fanout)
                 await tg.start(cluster.run)
+        frames = FrameStore(storage / "frames", settings.vision.keep_frames)
+        await tg.start(frames.run)
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -97,9 +103,19 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             publisher=fanout,
             now_iso=now_iso,
             alerts=settings.alerts,
+            episodes=EpisodeRules(
+                seconds=settings.vision.episode_seconds,
+                min_frames=settings.vision.episode_min_frames,
+            ),
+            frames=frames,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
+        vision: VisionService | None = None
+        if settings.vision.enabled:
+            vision = VisionService(settings.vision, registry, now_iso)
+            vision.register_metrics(metrics)
+            await tg.start(vision.run)
         services = Services(
             settings=settings,
             admin_token=admin_token,
@@ -113,6 +129,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             idempotency=Idempotency(store),
             mirror=mirror,
             cluster=cluster,
+            frames=frames,
+            vision=vision,
         )
         _register_gauges(services)
         await record_lost_connections(services)
@@ -123,6 +141,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             grace = settings.server.shutdown_grace_seconds
             with anyio.move_on_after(grace, shield=True) as scope:
                 await registry.close()
+                await frames.drain()
                 if mirror is not None:
                     await _drain_mirror(mirror, journal, grace / 2)
                 await journal.close()
@@ -278,6 +297,7 @@ def build_app(settings: Settings) -> Starlette:
         *recording_routes.ENDPOINTS,
         *review_routes.ENDPOINTS,
         *report_routes.ENDPOINTS,
+        *frame_routes.ENDPOINTS,
         *assessment_routes.ENDPOINTS,
         *demo.ENDPOINTS,
     ]

@@ -11,6 +11,7 @@ from actors.registry import Registry
 from actors.state import SessionState
 from app.auth import Access, hash_token, same
 from app.cluster import ClusterView
+from app.frame_store import FrameStore
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
 from app.metrics import Metrics
@@ -18,6 +19,7 @@ from app.mirror_process import MirrorProcess
 from app.ratelimit import RequestLimits
 from app.settings import Settings
 from app.store import SqliteStore
+from app.vision_service import VisionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,8 @@ class Services:
     idempotency: Idempotency
     mirror: MirrorProcess | None = None
     cluster: ClusterView | None = None
+    frames: FrameStore | None = None
+    vision: VisionService | None = None
 
     async def access(self, token: str | None, session_id: str | None = None) -> Access:
         if not token:

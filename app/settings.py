@@ -12,6 +12,7 @@ import msgspec
 
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
+from app.vision.config import VisionConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
@@ -100,6 +101,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     kafka: KafkaSettings = KafkaSettings()
     alerts: AlertsConfig = AlertsConfig()
     demo: DemoSettings = DemoSettings()
+    vision: VisionConfig = VisionConfig()
 
     @property
     def storage_dir(self) -> Path:

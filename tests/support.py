@@ -41,6 +41,8 @@ def settings_for(storage: Path, **sections: Mapping[str, Any]) -> Settings:
         "storage": {"dir": str(storage)},
         "auth": {"admin_token": ADMIN_TOKEN},
         "server": {"log_level": "warning", "shutdown_grace_seconds": 5.0},
+        # Each server would start analysing processes; the vision tests turn them on.
+        "vision": {"enabled": False},
     }
     for section, values in sections.items():
         overrides.setdefault(section, {}).update(values)
@@ -205,6 +207,7 @@ class ServerProcess:
             "VIGIL_STORAGE_DIR": str(storage),
             "VIGIL_AUTH_ADMIN_TOKEN": ADMIN_TOKEN,
             "VIGIL_SERVER_PORT": str(port),
+            "VIGIL_VISION_ENABLED": "false",
             **(extra_env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

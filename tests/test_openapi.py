@@ -10,7 +10,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.support import RunningServer
+from tests.support import RunningServer, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -200,6 +200,11 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
             json={"decision": "dismiss", "reason": "The tab was the allowed calculator."},
         )  # fmt: skip
         assert reviewed["violation"]["review"]["decision"] == "dismiss"
+        frames = server.services.frames
+        assert frames is not None
+        frames.keep(created["id"], 1, b"\xff\xd8 a kept frame \xff\xd9", flagged=True)
+        await eventually(lambda: frames.path(created["id"], 1) is not None)
+        await api.call(admin, "GET", f"{SESSION}/frames/{{frame}}", 200, {**ids, "frame": "1.jpg"})
         report = await api.call(admin, "GET", f"{SESSION}/report", 200, ids)
         assert report["scoreSummary"] is not None
         page = await api.call(

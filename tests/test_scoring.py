@@ -106,7 +106,7 @@ def test_score_floor_and_trust_levels(penalty: int, score: int, level: str) -> N
 
 def test_risk_formula_of_document_002() -> None:
     state = scoring.ScoreState(
-        tab_switches=4, frames=10, no_face_frames=2, multiple_face_frames=1,
+        tab_switches=4, frames=10, object_frames=10, no_face_frames=2, multiple_face_frames=1,
         phone_detections=2, book_detections=1, other_detections=1, audio_samples=4, audio_anomalous=1,
     )  # fmt: skip
     risk = scoring.risk(CONFIG, state)
@@ -141,7 +141,7 @@ def test_risk_levels(
     tabs: int, multiple_faces: int, phones: int, anomalous: int, level: str
 ) -> None:
     state = scoring.ScoreState(
-        tab_switches=tabs, frames=20, multiple_face_frames=multiple_faces, phone_detections=phones,
+        tab_switches=tabs, frames=20, object_frames=20, multiple_face_frames=multiple_faces, phone_detections=phones,
         audio_samples=4, audio_anomalous=anomalous,
     )  # fmt: skip
     assert scoring.risk(CONFIG, state).riskLevel == level

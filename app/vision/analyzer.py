@@ -28,13 +28,17 @@ from app.vision.verdict import (
 )
 
 __all__ = [
+    "CAMERA_RESULT_DECODER",
+    "CameraResult",
     "FrameAnalyzer",
     "FrameRejected",
+    "analyze_camera_frame",
     "analyze_frame",
     "check_models",
     "init_worker",
     "similar",
     "thumbnail",
+    "worker_ready",
 ]
 
 
@@ -149,3 +153,41 @@ def analyze_frame(jpeg: bytes, detect_objects: bool) -> bytes:
             "analyzer, got none (pass initializer=init_worker to the ProcessPoolExecutor)"
         )
     return encode_verdict(_analyzer.analyze(jpeg, detect_objects=detect_objects))
+
+
+class CameraResult(msgspec.Struct, frozen=True, kw_only=True):
+    """A worker's answer for one camera's frame: a new verdict, or none when the frame barely
+    differs from the camera's last analysed one (`reused`: the caller keeps the last verdict)."""
+
+    verdict: FrameVerdict | None
+    thumbnail: bytes  # 32x24 grey, to compare the camera's next frame with
+    reused: bool
+
+
+_RESULT_ENCODER: Final = msgspec.msgpack.Encoder()
+CAMERA_RESULT_DECODER: Final = msgspec.msgpack.Decoder(CameraResult)
+
+
+def analyze_camera_frame(jpeg: bytes, detect_objects: bool, previous: bytes | None) -> bytes:
+    """A worker's task for a live camera: `previous` is the thumbnail of its last analysed frame.
+    A frame that barely differs reuses that verdict, unless objects are due (they are looked
+    for on a schedule, and a still scene can still hold a phone). Encoded `CameraResult`."""
+    if _analyzer is None:
+        raise RuntimeError("analyze_camera_frame runs in a vision pool worker built by init_worker")
+    config = _analyzer.config
+    small = thumbnail(jpeg, max_pixels=config.max_frame_pixels)
+    if previous is not None and not detect_objects:
+        before = np.frombuffer(previous, dtype=np.uint8).reshape(small.shape)
+        if similar(before, small, config.similar_frame_threshold):
+            return _RESULT_ENCODER.encode(
+                CameraResult(verdict=None, thumbnail=small.tobytes(), reused=True)
+            )
+    verdict = _analyzer.analyze(jpeg, detect_objects=detect_objects)
+    return _RESULT_ENCODER.encode(
+        CameraResult(verdict=verdict, thumbnail=small.tobytes(), reused=False)
+    )
+
+
+def worker_ready() -> bool:
+    """A no-op task: that it returns means the worker's initializer loaded the models."""
+    return _analyzer is not None

@@ -16,7 +16,21 @@ DEFAULT_MAX_FRAME_PIXELS: Final = 3840 * 2160
 
 class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
+    # Analysing processes. Each takes about 16 ms of one core per frame (faces) and 80 ms more
+    # when it looks for objects; leave the event loop a core.
     workers: Workers = 1
+    # Frames waiting for a worker, all sessions together. Past it, or while a session's previous
+    # frame is still waiting, the newest frame is skipped and counted, never queued unbounded.
+    queue_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 32
+    # An episode (a run of frames with one anomaly) is raised once it spans this long over at
+    # least this many frames: never on a single frame.
+    episode_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    episode_min_frames: Annotated[int, msgspec.Meta(ge=1)] = 2
+    # Which analysed frames are kept under <storage>/frames: those that raised or ended an
+    # episode (the report's flaggedFrames), every one, or none.
+    keep_frames: Literal["flagged", "all", "none"] = "flagged"
+    # A session whose frames are all skipped still records how many, this often.
+    skipped_report_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     face_backend: Literal["blazeface", "insightface"] = "blazeface"
     # insightface reads `<root>/models/<pack>/*.onnx`; the folder must already exist, because
     # insightface would download a missing pack and Vigil never downloads at run time.
