@@ -5,6 +5,7 @@ file, every text escaped."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from datetime import datetime
 from html import escape
@@ -32,12 +33,17 @@ th { background: #f3f5f7; } td.num { text-align: right; font-variant-numeric: ta
 .verdict b { display: block; font-size: 1.4rem; }
 .muted { color: #66707a; } .dismissed { color: #66707a; text-decoration: line-through; }
 .warn { background: #fff4e0; } svg { width: 100%; height: auto; border: 1px solid #e5e8ec; }
+.frames { display: flex; flex-wrap: wrap; gap: .5rem; } .frames figure { margin: 0; }
+.frames img { width: 224px; height: auto; border: 1px solid #d5dae0; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; }
                table, svg { break-inside: avoid; } }
 """
 
 
-def report_page(report: ProctorAnalysisReport, events: list[StoredEvent]) -> str:
+def report_page(
+    report: ProctorAnalysisReport, events: list[StoredEvent], images: dict[str, bytes]
+) -> str:
+    """`images`: the flagged frames' JPEGs by their path, shown inline."""
     ledger = report.ledger
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -64,7 +70,7 @@ def report_page(report: ProctorAnalysisReport, events: list[StoredEvent]) -> str
         "<h2>Record completeness</h2>",
         _completeness(report),
         "<h2>Flagged frames</h2>",
-        _frames(report),
+        _frames(report, images),
         "</body></html>",
     ]
     return "".join(parts)
@@ -257,11 +263,23 @@ def _completeness(report: ProctorAnalysisReport) -> str:
     return html
 
 
-def _frames(report: ProctorAnalysisReport) -> str:
+def _frames(report: ProctorAnalysisReport, images: dict[str, bytes]) -> str:
     frames = report.detailedFindings.flaggedFrames
     if not frames:
         return "<p class='muted'>No webcam frame was flagged.</p>"
-    return "<ul>" + "".join(f"<li>{escape(frame)}</li>" for frame in frames) + "</ul>"
+    figures = []
+    for frame in frames:
+        image = images.get(frame)
+        offset = frame.rsplit("/", 1)[1].removesuffix(".jpg")
+        if image is None:
+            figures.append(f"<figure><figcaption>{escape(frame)}</figcaption></figure>")
+            continue
+        data = base64.b64encode(image).decode()
+        figures.append(
+            f"<figure><img src='data:image/jpeg;base64,{data}' alt='webcam frame at event "
+            f"{escape(offset)}'><figcaption>event {escape(offset)}</figcaption></figure>"
+        )
+    return "<div class='frames'>" + "".join(figures) + "</div>"
 
 
 def _table(headers: Iterable[str], rows: list[str]) -> str:

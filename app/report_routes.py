@@ -16,10 +16,12 @@ from app.errors import invalid_query
 from app.http_io import json_response, now_iso
 from app.report_csv import events_csv
 from app.report_html import report_page
+from app.services import Services
 from app.session_access import record_or_404, records_of, require, services_of
 
 # The page has no script and loads nothing: forbid everything but its own inline style.
 _PAGE_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:"
+_PAGE_FRAMES: Final = 24  # flagged frames shown in the page; the JSON lists them all
 
 
 class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,8 +53,9 @@ async def get_report(request: Request) -> Response:
         services.settings.scoring, view.state, view.record, records, events, now_iso(), kept
     )
     if query.format == "html":
+        images = await _flagged_images(services, session_id, kept, report)
         return Response(
-            report_page(report, events),
+            report_page(report, events, images),
             media_type="text/html; charset=utf-8",
             headers={
                 "content-security-policy": _PAGE_POLICY,
@@ -61,6 +64,22 @@ async def get_report(request: Request) -> Response:
             },
         )
     return json_response(report)
+
+
+async def _flagged_images(
+    services: Services, session_id: str, kept: set[int], report: ProctorAnalysisReport
+) -> dict[str, bytes]:
+    """The flagged frames' JPEGs, to show in the page (the request carried the admin token; an
+    <img> could not), at most `_PAGE_FRAMES` of them."""
+    images: dict[str, bytes] = {}
+    if services.frames is None:
+        return images
+    for path in report.detailedFindings.flaggedFrames[:_PAGE_FRAMES]:
+        offset = int(path.rsplit("/", 1)[1].removesuffix(".jpg"))
+        found = services.frames.path(session_id, offset) if offset in kept else None
+        if found is not None:
+            images[path] = await anyio.Path(found).read_bytes()
+    return images
 
 
 ENDPOINTS = [

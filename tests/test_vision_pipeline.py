@@ -117,6 +117,10 @@ async def test_a_missing_face_is_one_episode_with_its_frames_kept(tmp_path: Path
             ended_at = await client.get(frames[1])
             assert ended_at.content == FACE
             assert raised_at.headers["content-type"] == "image/jpeg"
+            page = await client.get(
+                f"/candidate-sessions/{session_id}/report", params={"format": "html"}
+            )
+            assert page.text.count("<img src='data:image/jpeg;base64,") == 2
         async with server.http(token=token) as own:  # frames show faces: admins only
             assert (await own.get(frames[0])).status_code == 403
         async with server.http() as client:
