@@ -50,8 +50,9 @@ COMMAND_DECODER: Final = msgspec.json.Decoder(Subscribe | Unsubscribe | Interven
 class AdminConnection:
     """Implements `actors.fanout.Subscriber`: a bounded outbox drained by one writer task."""
 
-    def __init__(self, websocket: WebSocket, outbox_size: int) -> None:
+    def __init__(self, websocket: WebSocket, outbox_size: int, access: Access) -> None:
         self._websocket = websocket
+        self.access = access  # a reviewer watches but does not intervene
         # Overflow policy: the fan-out evicts this admin when the outbox is full.
         self._outbox: Mailbox[bytes] = Mailbox(outbox_size)
         self.evicted: str | None = None
@@ -96,10 +97,10 @@ async def admin_socket(websocket: WebSocket) -> None:
     if access is Access.NONE:
         await websocket.close(CLOSE_UNAUTHORIZED, "missing or invalid token")
         return
-    if access is not Access.ADMIN:
-        await websocket.close(CLOSE_FORBIDDEN, "admin channels need the admin token")
+    if access not in (Access.ADMIN, Access.REVIEWER):
+        await websocket.close(CLOSE_FORBIDDEN, "admin channels need an admin or reviewer token")
         return
-    connection = AdminConnection(websocket, services.settings.admin.outbox_size)
+    connection = AdminConnection(websocket, services.settings.admin.outbox_size, access)
     services.metrics.admin_connections += 1
     try:
         async with anyio.create_task_group() as tg:
@@ -149,6 +150,10 @@ async def _read_commands(
             case Unsubscribe(channel=channel):
                 services.fanout.unsubscribe(connection, channel)
                 connection.reply(outbound.Unsubscribed(channel=channel))
+            case InterveneCommand() if connection.access is not Access.ADMIN:
+                connection.reply(
+                    _error("forbidden", "a reviewer token may watch but not intervene")
+                )
             case InterveneCommand():
                 await _intervene(services, connection, command)
 

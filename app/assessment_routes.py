@@ -50,7 +50,7 @@ async def create_assessment(request: Request) -> Response:
 
 async def get_assessment(request: Request) -> Response:
     services = services_of(request)
-    await require(request, services)
+    await require(request, services, allow="reviewer")
     assessment_id = request.path_params["assessment_id"]
     assessment = await services.store.assessment(assessment_id)
     if assessment is None:
@@ -66,7 +66,7 @@ class AssessmentQuery(msgspec.Struct, frozen=True, kw_only=True):
 async def list_assessments(request: Request) -> Response:
     """In id order; the next page starts `?after=` the last id (also in `X-Next-Cursor`)."""
     services = services_of(request)
-    await require(request, services)
+    await require(request, services, allow="reviewer")
     try:
         query = msgspec.convert(dict(request.query_params), AssessmentQuery, strict=False)
     except msgspec.ValidationError as exc:
@@ -86,10 +86,10 @@ ENDPOINTS = [
     ),
     Endpoint(
         "GET", "/assessments", list_assessments, "List assessments", list[Assessment],
-        query=AssessmentQuery, errors=(422,),
+        query=AssessmentQuery, errors=(422,), auth="reviewer",
     ),
     Endpoint(
         "GET", "/assessments/{assessment_id}", get_assessment, "An assessment", Assessment,
-        errors=(404,),
+        errors=(404,), auth="reviewer",
     ),
 ]  # fmt: skip

@@ -1,4 +1,9 @@
-"""Tokens: the admin token from settings, and per-session candidate tokens stored as hashes."""
+"""Tokens and roles: admin and reviewer tokens from settings (plain, or as `sha256:<hex>` so the
+config file holds no usable secret), and per-session candidate tokens stored as hashes.
+
+Roles: admin (everything), reviewer (reads sessions and reports, reviews violations and grades;
+no erasure, no interventions, no configuration), and a candidate token (its own session only,
+until `[auth] candidate_token_grace_seconds` after the session finished)."""
 
 from __future__ import annotations
 
@@ -7,13 +12,47 @@ import hmac
 import secrets
 from enum import Enum
 from pathlib import Path
+from typing import Final, Literal
+
+HASH_PREFIX: Final = "sha256:"
 
 
 class Access(Enum):
     NONE = "none"  # no token, or one that matches nothing
     ADMIN = "admin"
+    REVIEWER = "reviewer"
     CANDIDATE = "candidate"  # a candidate token of the session asked about
     OTHER_SESSION = "other"  # a valid candidate token, but of another session
+    EXPIRED = "expired"  # this session's candidate token, after the session finished
+
+
+# Who an endpoint lets in: "candidate" is the admin or this session's candidate (candidate-side
+# writes); "reader" adds reviewers to that (reading a session).
+Allow = Literal["admin", "reviewer", "candidate", "reader"]
+_ALLOWED: Final[dict[str, frozenset[Access]]] = {
+    "admin": frozenset({Access.ADMIN}),
+    "reviewer": frozenset({Access.ADMIN, Access.REVIEWER}),
+    "candidate": frozenset({Access.ADMIN, Access.CANDIDATE}),
+    "reader": frozenset({Access.ADMIN, Access.REVIEWER, Access.CANDIDATE}),
+}
+
+
+def allows(allow: Allow, access: Access) -> bool:
+    return access in _ALLOWED[allow]
+
+
+def matches_configured(token: str, configured: str) -> bool:
+    """Whether `token` is the configured one, given plain or as `sha256:<hex>`."""
+    if not configured:
+        return False
+    if configured.startswith(HASH_PREFIX):
+        return same(HASH_PREFIX + hash_token(token), configured)
+    return same(token, configured)
+
+
+def token_id(token: str) -> str:
+    """Names a token in the audit log without revealing it."""
+    return hash_token(token)[:12]
 
 
 def new_candidate_token() -> str:

@@ -36,8 +36,11 @@ async def candidate_socket(websocket: WebSocket) -> None:
     if access is Access.NONE:
         await websocket.close(CLOSE_UNAUTHORIZED, "missing or invalid token")
         return
-    if access is Access.OTHER_SESSION:
-        await websocket.close(CLOSE_FORBIDDEN, "this token belongs to another session")
+    if access is Access.EXPIRED:
+        await websocket.close(CLOSE_UNAUTHORIZED, "this candidate token expired with its session")
+        return
+    if access not in (Access.CANDIDATE, Access.ADMIN):
+        await websocket.close(CLOSE_FORBIDDEN, "this token may not act for this session")
         return
     link = CandidateSocketLink(websocket, services.settings.candidate.outbox_size)
     try:

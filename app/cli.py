@@ -1,4 +1,5 @@
-"""`vigil serve [--config FILE] [--host H] [--port P]`."""
+"""`vigil serve [--config FILE] [--host H] [--port P]`; `vigil hash-token` prints the
+`sha256:<hex>` form of a token (read from standard input) for `[auth]` in the config file."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from types import FrameType
 
 import uvicorn
 
+from app.auth import HASH_PREFIX, hash_token
 from app.server import build_app
 from app.settings import ConfigError, Settings, load_settings
 
@@ -25,7 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="config file (default: the repo's config.toml)")
     serve.add_argument("--host", help="overrides [server] host")
     serve.add_argument("--port", type=int, help="overrides [server] port")
+    commands.add_parser(
+        "hash-token",
+        help="print the sha256:<hex> form of the token read from standard input, for "
+        "[auth] admin_token, admin_token_hashes or reviewer_token_hashes",
+    )
     args = parser.parse_args(argv)
+    if args.command == "hash-token":
+        token = sys.stdin.readline().strip()
+        if not token:
+            print("vigil: expected a token on standard input", file=sys.stderr)
+            return 2
+        print(HASH_PREFIX + hash_token(token))
+        return 0
     overrides: dict[str, dict[str, object]] = {"server": {}}
     if args.host is not None:
         overrides["server"]["host"] = args.host

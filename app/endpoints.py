@@ -13,7 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 Handler = Callable[[Request], Awaitable[Response]]
-Auth = Literal["none", "admin", "candidate"]  # candidate: the admin token or this session's
+# Who may call: "none" (anyone), or an app.auth.Allow level: "admin", "reviewer" (admin or
+# reviewer), "candidate" (admin or this session's candidate), "reader" (all three).
+Auth = Literal["none", "admin", "reviewer", "candidate", "reader"]
 
 
 @dataclass(frozen=True, slots=True)

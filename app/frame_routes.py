@@ -20,7 +20,7 @@ _FRAME_NAME: Final = re.compile(r"^(\d{1,12})\.jpg$")
 async def get_frame(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    await require(request, services)
+    await require(request, services, session_id, allow="reviewer")
     await record_or_404(services, session_id)
     name = request.path_params["frame"]
     matched = _FRAME_NAME.match(name)
@@ -44,5 +44,6 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/candidate-sessions/{session_id}/frames/{frame}", get_frame,
         "A kept webcam frame (JPEG)", str, errors=(404,), media_type="image/jpeg",
+        auth="reviewer",
     ),
 ]  # fmt: skip

@@ -60,6 +60,14 @@ def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, A
     }
 
 
+_WHO = {
+    "admin": "admin",
+    "reviewer": "admin, reviewer",
+    "candidate": "admin, this session's candidate",
+    "reader": "admin, reviewer, this session's candidate",
+}
+
+
 def _operation(
     endpoint: Endpoint, schema_of: dict[int, Any], components: dict[str, Any]
 ) -> dict[str, Any]:
@@ -71,6 +79,8 @@ def _operation(
     }
     if endpoint.auth == "none":
         operation["security"] = []
+    else:
+        operation["description"] = f"Tokens allowed: {_WHO[endpoint.auth]}."
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,

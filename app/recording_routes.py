@@ -233,7 +233,7 @@ async def put_tracking_data(request: Request) -> Response:
 
 async def post_grade(request: Request) -> Response:
     """A reviewer's score for an answer to a question the assessment grades by hand."""
-    call = await admitted(request, candidate_ok=False)
+    call = await admitted(request, allow="reviewer")
     async with call.attempt(201) as attempt:
         body = decode_json(call.raw, GradeBody)
         if attempt.replay is None:
@@ -326,5 +326,6 @@ ENDPOINTS = [
     Endpoint(
         "POST", f"{SESSION}/grades", post_grade, "Grade an answer by hand", CandidateAnswer,
         status=201, body=GradeBody, errors=_WRITE_ERRORS, idempotent_key=True,
+        auth="reviewer",
     ),
 ]  # fmt: skip

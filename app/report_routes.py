@@ -32,7 +32,7 @@ async def get_report(request: Request) -> Response:
     """Provisional until the session finishes; built from the committed log."""
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    await require(request, services, session_id)
+    await require(request, services, session_id, allow="reviewer")
     try:
         query = msgspec.convert(dict(request.query_params), ReportQuery, strict=False)
     except msgspec.ValidationError as exc:
@@ -86,7 +86,7 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/candidate-sessions/{session_id}/report", get_report,
         "The post-test analysis report (JSON, or ?format=html / ?format=csv)",
-        ProctorAnalysisReport, query=ReportQuery, errors=(404, 422),
+        ProctorAnalysisReport, query=ReportQuery, errors=(404, 422), auth="reviewer",
         alternates=("text/html", "text/csv"),
     ),
 ]  # fmt: skip

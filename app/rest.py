@@ -161,7 +161,7 @@ async def list_sessions(request: Request) -> Response:
     """A JSON list, as the contract says; the next page, if any, is named by the `Link` and
     `X-Next-Cursor` headers (pass it back as `?cursor=`)."""
     services = services_of(request)
-    await require(request, services)
+    await require(request, services, allow="reviewer")
     try:
         query = msgspec.convert(dict(request.query_params), ListQuery, strict=False)
     except msgspec.ValidationError as exc:
@@ -204,7 +204,7 @@ def _cursor_key(cursor: str | None) -> int:
 async def get_session(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    access = await require(request, services, session_id, candidate_ok=True)
+    access = await require(request, services, session_id, allow="reader")
     record = await record_or_404(services, session_id)
     # A candidate must not learn, mid-exam, which answers score: grades are for the institution.
     view, records = await records_of(services, record, graded=access is Access.ADMIN)
@@ -230,7 +230,7 @@ async def put_session(request: Request) -> Response:
     has, or the question index it already shows, changes nothing."""
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    access = await require(request, services, session_id, candidate_ok=True)
+    access = await require(request, services, session_id, allow="candidate")
     record = await record_or_404(services, session_id)
     raw = await read_body(request, services.settings.server.max_body_bytes)
     async with services.idempotency.attempt(request, raw, 200) as attempt:
@@ -316,7 +316,7 @@ async def delete_session(request: Request) -> Response:
 async def calculate_verification_score(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    await require(request, services, session_id)
+    await require(request, services, session_id, allow="reviewer")
     await record_or_404(services, session_id)
     view = await live_view(services, session_id)
     return json_response(view.verification)
@@ -332,11 +332,11 @@ ENDPOINTS = [
     ),
     Endpoint(
         "GET", "/candidate-sessions", list_sessions, "List sessions", list[CandidateSession],
-        query=ListQuery, errors=(422,),
+        query=ListQuery, errors=(422,), auth="reviewer",
     ),
     Endpoint(
         "GET", SESSION, get_session, "A session with its records", SessionDetail,
-        auth="candidate", errors=(404,),
+        auth="reader", errors=(404,),
     ),
     Endpoint(
         "PUT", SESSION, put_session, "Update a session", CandidateSession, body=UpdateSessionBody,
@@ -348,6 +348,6 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST", f"{SESSION}/calculate-verification-score", calculate_verification_score,
-        "The verification score now", Verification, errors=(404,),
+        "The verification score now", Verification, errors=(404,), auth="reviewer",
     ),
 ]  # fmt: skip

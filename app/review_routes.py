@@ -33,7 +33,7 @@ class ReviewedViolation(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def review_violation(request: Request) -> Response:
-    call = await admitted(request, candidate_ok=False)
+    call = await admitted(request, allow="reviewer")
     violation_id = request.path_params["violation_id"]
     async with call.attempt(200) as attempt:
         body = decode_json(call.raw, ReviewBody)
@@ -90,5 +90,6 @@ ENDPOINTS = [
         "POST", "/candidate-sessions/{session_id}/violations/{violation_id}/review",
         review_violation, "Dismiss or confirm a violation", ReviewedViolation,
         body=ReviewBody, errors=(400, 404, 409, 413, 422), idempotent_key=True,
+        auth="reviewer",
     ),
 ]  # fmt: skip

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from actors.fanout import Fanout
 from actors.registry import Registry
-from actors.state import SessionState
-from app.auth import Access, hash_token, same
+from actors.state import FINISHED, SessionState
+from app.auth import HASH_PREFIX, Access, hash_token, matches_configured, same
 from app.cluster import ClusterView
 from app.frame_store import FrameStore
 from app.idempotency import Idempotency
@@ -42,24 +43,47 @@ class Services:
     async def access(self, token: str | None, session_id: str | None = None) -> Access:
         if not token:
             return Access.NONE
-        if same(token, self.admin_token):
+        if matches_configured(token, self.admin_token):
             return Access.ADMIN
+        auth = self.settings.auth
+        hashed = HASH_PREFIX + hash_token(token)
+        if any(same(hashed, known) for known in auth.admin_token_hashes):
+            return Access.ADMIN
+        if any(same(hashed, known) for known in auth.reviewer_token_hashes):
+            return Access.REVIEWER
         if not token.startswith("vct_"):
             return Access.NONE
         digest = hash_token(token)
         if session_id is not None:
-            expected = await self._token_hash(session_id)
-            if expected is not None and same(digest, expected):
-                return Access.CANDIDATE
+            found = await self._candidate_token(session_id)
+            if found is not None and same(digest, found[0]):
+                return Access.EXPIRED if self._expired(found[1]) else Access.CANDIDATE
         owner = await self.store.session_for_token(digest)
         return Access.NONE if owner is None else Access.OTHER_SESSION
 
-    async def _token_hash(self, session_id: str) -> str | None:
-        state = self.registry.live_info(session_id)
-        if state is not None:
-            return state.tokenHash
+    async def _candidate_token(self, session_id: str) -> tuple[str, str | None] | None:
+        """The session's candidate token hash, and when, by the server's clock, it was last
+        changed if it is finished. `endTime` would not do: it is the candidate's clock. A session
+        in memory finished moments ago (or still has its candidate connected): not expired."""
+        info = self.registry.live_info(session_id)
+        if info is not None:
+            return info.tokenHash, None
         record = await self.store.session(session_id)
-        return None if record is None else record.tokenHash
+        if record is None:
+            return None
+        return record.tokenHash, record.updatedAt if record.status in FINISHED else None
+
+    def _expired(self, finished_at: str | None) -> bool:
+        """A candidate token outlives its session by `candidate_token_grace_seconds`, enough to
+        read back what was submitted."""
+        if finished_at is None:
+            return False
+        grace = self.settings.auth.candidate_token_grace_seconds
+        try:
+            ended = datetime.fromisoformat(finished_at)
+        except ValueError:
+            return False
+        return datetime.now(UTC) > ended + timedelta(seconds=grace)
 
     async def session_states(self, assessment_id: str | None) -> list[SessionState]:
         """Stored states, replaced by the live ones where the session is in memory.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +19,7 @@ from actors.records import related_records
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped, Rejected, Reply
 from actors.session import SessionView
-from app.auth import Access, bearer_token
+from app.auth import Access, Allow, allows, bearer_token, token_id
 from app.errors import ApiError
 from app.http_io import read_body
 from app.idempotency import REPLAYED_HEADER, Attempt
@@ -34,19 +34,49 @@ def services_of(request: Request) -> Services:
 
 
 async def require(
-    request: Request, services: Services, session_id: str | None = None, candidate_ok: bool = False
+    request: Request, services: Services, session_id: str | None = None, allow: Allow = "admin"
 ) -> Access:
-    access = await services.access(bearer_token(request.headers.get("authorization")), session_id)
+    """Who is asking, if `allow` lets them in; else 401 or 403. The principal is kept on the
+    request for the audit log."""
+    token = bearer_token(request.headers.get("authorization"))
+    access = await services.access(token, session_id)
+    if token is not None:
+        request.state.principal = Principal(access, token_id(token))
     if access is Access.NONE:
         raise ApiError(
             401,
             "unauthorized",
             "send Authorization: Bearer <admin token or this session's candidate token>",
         )
-    if access is Access.ADMIN or (candidate_ok and access is Access.CANDIDATE):
+    if access is Access.EXPIRED:
+        raise ApiError(
+            401,
+            "token_expired",
+            "this candidate token expired: its session finished more than "
+            f"{services.settings.auth.candidate_token_grace_seconds:g} s ago",
+        )
+    if allows(allow, access):
         services.limits.check(access, session_id)
         return access
-    raise ApiError(403, "forbidden", "this token may not access this resource")
+    raise ApiError(
+        403, "forbidden", f"a {access.value} token may not do this; it needs {_NEEDS[allow]}"
+    )
+
+
+_NEEDS: Final = {
+    "admin": "the admin token",
+    "reviewer": "an admin or reviewer token",
+    "candidate": "the admin token or this session's candidate token",
+    "reader": "an admin or reviewer token, or this session's candidate token",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made a request, as the audit log names them."""
+
+    access: Access
+    token_id: str
 
 
 async def record_or_404(services: Services, session_id: str) -> SessionRecord:
@@ -132,11 +162,11 @@ class SessionCall:
         return await record_event(self.services, self.session_id, request=attempt.mark, **fields)
 
 
-async def admitted(request: Request, candidate_ok: bool = True) -> SessionCall:
-    """Auth (admin, or this session's candidate) and 404 before the body is even read."""
+async def admitted(request: Request, allow: Allow = "candidate") -> SessionCall:
+    """Auth and 404 before the body is even read."""
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    access = await require(request, services, session_id, candidate_ok=candidate_ok)
+    access = await require(request, services, session_id, allow)
     record = await record_or_404(services, session_id)
     raw = await read_body(request, services.settings.server.max_body_bytes)
     return SessionCall(request, services, session_id, access, record, raw)

@@ -42,8 +42,14 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     journal_max_batch: Positive = 2000
 
 
+TokenHash = Annotated[str, msgspec.Meta(pattern=r"^sha256:[0-9a-f]{64}$")]
+
+
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     admin_token: str = ""
+    admin_token_hashes: list[TokenHash] = []
+    reviewer_token_hashes: list[TokenHash] = []
+    candidate_token_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
 
 
 class CandidateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
