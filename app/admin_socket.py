@@ -16,9 +16,11 @@ from actors.messages import Intervene, InterventionAction
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped, Rejected, Reply
 from actors.state import SessionState
-from app.auth import Access
+from app.audit_routes import audit_socket_action
+from app.auth import Access, token_id
 from app.errors import validation_field
 from app.services import Services
+from app.session_access import Principal
 
 log = logging.getLogger("vigil.admin")
 
@@ -50,9 +52,12 @@ COMMAND_DECODER: Final = msgspec.json.Decoder(Subscribe | Unsubscribe | Interven
 class AdminConnection:
     """Implements `actors.fanout.Subscriber`: a bounded outbox drained by one writer task."""
 
-    def __init__(self, websocket: WebSocket, outbox_size: int, access: Access) -> None:
+    def __init__(
+        self, websocket: WebSocket, outbox_size: int, principal: Principal, address: str | None
+    ) -> None:
         self._websocket = websocket
-        self.access = access  # a reviewer watches but does not intervene
+        self.principal = principal  # a reviewer watches but does not intervene
+        self.address = address
         # Overflow policy: the fan-out evicts this admin when the outbox is full.
         self._outbox: Mailbox[bytes] = Mailbox(outbox_size)
         self.evicted: str | None = None
@@ -100,7 +105,14 @@ async def admin_socket(websocket: WebSocket) -> None:
     if access not in (Access.ADMIN, Access.REVIEWER):
         await websocket.close(CLOSE_FORBIDDEN, "admin channels need an admin or reviewer token")
         return
-    connection = AdminConnection(websocket, services.settings.admin.outbox_size, access)
+    token = websocket.query_params.get("token") or ""
+    client = websocket.client
+    connection = AdminConnection(
+        websocket,
+        services.settings.admin.outbox_size,
+        Principal(access, token_id(token)),
+        client.host if client else None,
+    )
     services.metrics.admin_connections += 1
     try:
         async with anyio.create_task_group() as tg:
@@ -150,7 +162,7 @@ async def _read_commands(
             case Unsubscribe(channel=channel):
                 services.fanout.unsubscribe(connection, channel)
                 connection.reply(outbound.Unsubscribed(channel=channel))
-            case InterveneCommand() if connection.access is not Access.ADMIN:
+            case InterveneCommand() if connection.principal.access is not Access.ADMIN:
                 connection.reply(
                     _error("forbidden", "a reviewer token may watch but not intervene")
                 )
@@ -179,6 +191,14 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
         )
         return
     kind, ident = parsed
+    # On record before anything is read: the snapshot that follows is session data.
+    await audit_socket_action(
+        services,
+        connection.principal,
+        f"subscribe {channel}",
+        ident if kind == "session" else None,
+        connection.address,
+    )
     states: list[SessionState]
     if kind == "session":
         record = await services.store.session(ident)
@@ -212,6 +232,14 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
 async def _intervene(
     services: Services, connection: AdminConnection, command: InterveneCommand
 ) -> None:
+    await audit_socket_action(
+        services,
+        connection.principal,
+        "intervene",
+        command.sessionId,
+        connection.address,
+        {"action": command.action, "message": command.message},
+    )
     reply: Reply[int] = Reply()
     try:
         offset = await services.registry.ask(

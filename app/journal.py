@@ -20,6 +20,7 @@ from anyio.abc import TaskStatus
 from actors.events import iso_ms
 from actors.mailbox import Mailbox
 from actors.ports import EventEntry, RequestMark, SnapshotEntry
+from app.audit_log import AuditRow, chain_hash
 from app.idempotency import expired_before
 from app.metrics import Metrics
 from app.schema import open_checkpointer, open_database
@@ -68,7 +69,20 @@ class EraseSession(msgspec.Struct, frozen=True):
     done: anyio.Event
 
 
-Operation = EventEntry | SnapshotEntry | CreateSession | CreateAssessment | Barrier | EraseSession
+class AppendAudit(msgspec.Struct, frozen=True):
+    row: AuditRow
+    done: anyio.Event
+
+
+Operation = (
+    EventEntry
+    | SnapshotEntry
+    | CreateSession
+    | CreateAssessment
+    | Barrier
+    | EraseSession
+    | AppendAudit
+)
 
 
 class JournalClosed(RuntimeError):
@@ -145,6 +159,13 @@ class SqliteJournal:
         await self.append(operation)  # type: ignore[arg-type]
         await operation.done.wait()
         return operation.created
+
+    async def audit(self, row: AuditRow) -> None:
+        """Append to the audit log; returns once committed, so what is audited is on disk
+        before the answer it describes leaves."""
+        operation = AppendAudit(row, anyio.Event())
+        await self.append(operation)  # type: ignore[arg-type]
+        await operation.done.wait()
 
     @property
     def queue_depth(self) -> int:
@@ -292,7 +313,9 @@ class SqliteJournal:
                 self._unwritten_states.pop(session_id, None)
             await self._truncate_wal()
         for op in batch:
-            if isinstance(op, Barrier | CreateSession | CreateAssessment | EraseSession):
+            if isinstance(
+                op, Barrier | CreateSession | CreateAssessment | EraseSession | AppendAudit
+            ):
                 op.done.set()
 
     async def _truncate_wal(self) -> None:
@@ -454,7 +477,26 @@ def _write_batch(
         for op in batch:
             if isinstance(op, EraseSession):
                 _erase(conn, op.session_id)
+        audited = [op.row for op in batch if isinstance(op, AppendAudit)]
+        if audited:
+            _append_audit(conn, audited)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _append_audit(conn: sqlite3.Connection, rows: list[AuditRow]) -> None:
+    found = conn.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    previous = "" if found is None else str(found[0])
+    for row in rows:
+        previous = chain_hash(previous, row)
+        conn.execute(
+            "INSERT INTO audit (at, actor, action, session_id, status, address, detail, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.at, row.actor, row.action, row.sessionId, row.status, row.address,
+                None if row.detail is None else msgspec.json.encode(row.detail).decode(),
+                previous,
+            ),
+        )  # fmt: skip

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 DATABASE_FILE: Final = "vigil.db"
 
 _SCHEMA: Final = """
@@ -75,6 +75,26 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_by_session ON idempotency (session_id);
+-- Who read or changed session data, append-only: triggers refuse every UPDATE and DELETE, and
+-- each row's hash covers the previous row's, so a row removed or altered by hand breaks the chain
+-- (GET /audit/verify). Rows name sessions by id and people by role and token id, never by
+-- personal data, so they outlive the sessions they mention.
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,              -- role:token id (the first 12 hex of the token's sha256)
+    action TEXT NOT NULL,             -- "GET /candidate-sessions/{session_id}", "subscribe", ...
+    session_id TEXT,
+    status INTEGER,                   -- the HTTP status answered, if a request
+    address TEXT,                     -- where from
+    detail TEXT,                      -- JSON, if any
+    hash TEXT NOT NULL                -- sha256 of the previous row's hash and this row
+);
+CREATE INDEX IF NOT EXISTS audit_by_session ON audit (session_id);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TABLE IF NOT EXISTS snapshots (
     session_id TEXT PRIMARY KEY,
     event_offset INTEGER NOT NULL,
@@ -96,7 +116,7 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
         + """
         INSERT INTO events SELECT * FROM events_v1;
         DROP TABLE events_v1;
-        UPDATE meta SET value = '2' WHERE key = 'schema_version';
+        UPDATE meta SET value = '3' WHERE key = 'schema_version';
         COMMIT;
         """
     )
@@ -131,7 +151,9 @@ def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
     elif int(found[0]) == 1:
-        _migrate_1_to_2(conn)
+        _migrate_1_to_2(conn)  # the audit table of version 3 is created by _SCHEMA above
+    elif int(found[0]) == 2:
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     elif int(found[0]) > SCHEMA_VERSION:
         conn.close()
         raise RuntimeError(

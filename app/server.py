@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from actors.events import USER_DISCONNECTED
@@ -22,6 +23,7 @@ from actors.vision_episodes import EpisodeRules
 from app import (
     __version__,
     assessment_routes,
+    audit_routes,
     demo,
     frame_routes,
     recording_routes,
@@ -30,6 +32,7 @@ from app import (
     review_routes,
 )
 from app.admin_socket import admin_socket
+from app.audit_routes import AuditMiddleware
 from app.auth import resolve_admin_token
 from app.candidate_socket import candidate_socket
 from app.cluster import ClusterView
@@ -300,6 +303,7 @@ def build_app(settings: Settings) -> Starlette:
         *frame_routes.ENDPOINTS,
         *assessment_routes.ENDPOINTS,
         *demo.ENDPOINTS,
+        *audit_routes.ENDPOINTS,
     ]
     return Starlette(
         routes=[
@@ -310,6 +314,7 @@ def build_app(settings: Settings) -> Starlette:
             *page_routes(WebFiles()),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(AuditMiddleware)],
         exception_handlers={
             ApiError: on_api_error,
             HTTPException: on_http_exception,

@@ -13,6 +13,7 @@ from actors.events import StoredEvent
 from actors.grading import Assessment
 from actors.ports import LoadedSession
 from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
+from app.audit_log import AuditRecord, AuditRow, chain_hash
 
 STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
 ASSESSMENT_DECODER: Final = msgspec.json.Decoder(Assessment)
@@ -21,6 +22,16 @@ _SESSION_COLUMNS: Final = (
     "ip_address, user_agent, start_time, end_time, status, last_offset, state, created_at, updated_at, "
     "key"
 )
+
+
+_AUDIT_COLUMNS: Final = "id, at, actor, action, session_id, status, address, detail"
+
+
+def _audit_record(row: Any) -> AuditRecord:
+    return AuditRecord(
+        id=row[0], at=row[1], actor=row[2], action=row[3], sessionId=row[4], status=row[5],
+        address=row[6], detail=None if row[7] is None else msgspec.json.decode(row[7]),
+    )  # fmt: skip
 
 
 class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,6 +222,45 @@ class SqliteStore:
             "SELECT definition FROM assessments WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
         ) as cursor:
             return [ASSESSMENT_DECODER.decode(row[0]) for row in await cursor.fetchall()]
+
+    async def audit(
+        self,
+        *,
+        session_id: str | None = None,
+        actor: str | None = None,
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[AuditRecord]:
+        """Audit rows in log order after id `after`, filtered."""
+        clauses: list[str] = ["id > ?"]
+        args: list[object] = [after]
+        if session_id is not None:
+            clauses.append("session_id = ?")
+            args.append(session_id)
+        if actor is not None:
+            clauses.append("actor = ?")
+            args.append(actor)
+        async with self._conn.execute(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
+            (*args, limit),
+        ) as cursor:
+            return [_audit_record(row) for row in await cursor.fetchall()]
+
+    async def audit_chain_break(self) -> tuple[int, int | None]:
+        """How many audit rows there are, and the id of the first whose hash does not follow
+        from the rows before it (None: the chain is intact)."""
+        previous, count = "", 0
+        async with self._conn.execute(
+            f"SELECT {_AUDIT_COLUMNS}, hash FROM audit ORDER BY id"
+        ) as rows:
+            async for row in rows:
+                count += 1
+                record = _audit_record(row)
+                row_only = AuditRow(**{f: getattr(record, f) for f in AuditRow.__struct_fields__})
+                previous = chain_hash(previous, row_only)
+                if previous != row[-1]:
+                    return count, record.id
+        return count, None
 
     async def carried_out(self, scope: str, key: str, since: str) -> RequestRecord | None:
         """The request made with this Idempotency-Key by this client since `since`, if any."""

@@ -216,6 +216,10 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
         async with server.http(token=None) as anonymous:
             demo = await api.call(anonymous, "POST", "/demo/sessions", 201, json={})
         assert demo["questions"]
+        audit = await api.call(admin, "GET", "/audit", 200, params={"sessionId": created["id"]})
+        assert audit and audit[0]["actor"].startswith("admin:")
+        chain = await api.call(admin, "GET", "/audit/verify", 200)
+        assert chain["intact"] is True
         metrics = await api.call(admin, "GET", "/metrics", 200)
         assert "vigil" in metrics
         await api.call(admin, "GET", "/healthz", 200)
