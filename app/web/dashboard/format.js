@@ -1,0 +1,199 @@
+// Small shared helpers: building elements, formatting, and what kind of thing an event is.
+
+/** An element with properties and children; text children become text nodes (never HTML). */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "role") {
+      node.setAttribute(key, value === true ? "" : String(value));
+    } else node[key] = value;
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function sessionHref(sessionId) {
+  return `#/session/${encodeURIComponent(sessionId)}`;
+}
+
+const TIME = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const COUNT = new Intl.NumberFormat();
+
+export function formatTime(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : TIME.format(date);
+}
+
+export function formatDateTime(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : DATE_TIME.format(date);
+}
+
+export function formatCount(n) {
+  return COUNT.format(n);
+}
+
+export function formatRisk(score) {
+  return typeof score === "number" ? score.toFixed(2) : "—";
+}
+
+/** "tab_switch_detected" -> "tab switch detected". */
+export function eventLabel(type) {
+  return String(type).replaceAll("_", " ");
+}
+
+// Candidate behaviour and vision findings that can cost the candidate points (CONTRACT.md
+// section 6), plus the server's own suspicious findings.
+const WARNING_TYPES = new Set([
+  "tab_switch_detected",
+  "copy_attempt",
+  "paste_attempt",
+  "inspect_element_opened",
+  "fullscreen_exit",
+  "focus_lost",
+  "right_click_attempt",
+  "multiple_tabs_detected",
+  "idle_detected",
+  "screen_recording_stopped",
+  "face_not_detected",
+  "multiple_faces_detected",
+  "looking_away",
+  "object_detected",
+  "ip_changed",
+  "violation_reported",
+  "camera_unusable",
+]);
+const LIFECYCLE_TYPES = new Set([
+  "assessment_started",
+  "assessment_submitted",
+  "user_disconnected",
+  "user_reconnected",
+]);
+// Frequent and rarely interesting: hidden from the timeline unless asked for.
+const ROUTINE_TYPES = new Set(["heartbeat", "frame_analyzed", "audio_analyzed", "frames_skipped"]);
+
+/** One of: warning, intervention, review, lifecycle, answer, routine, info. */
+export function eventKind(type) {
+  if (WARNING_TYPES.has(type)) return "warning";
+  if (type === "intervention" || type === "alert_raised") return "intervention";
+  if (type === "violation_reviewed") return "review";
+  if (LIFECYCLE_TYPES.has(type)) return "lifecycle";
+  if (type === "answer_submitted" || type === "answer_graded") return "answer";
+  if (ROUTINE_TYPES.has(type)) return "routine";
+  return "info";
+}
+
+function clip(text, limit = 140) {
+  const s = String(text);
+  return s.length > limit ? `${s.slice(0, limit - 1)}…` : s;
+}
+
+/** A one-line human summary of an event's data. */
+export function eventDetail(event) {
+  const data = event.data ?? {};
+  switch (event.type) {
+    case "focus_lost":
+      return typeof data.durationMs === "number" ? `${(data.durationMs / 1000).toFixed(1)} s` : "";
+    case "idle_detected":
+      return typeof data.seconds === "number" ? `${data.seconds} s idle` : "";
+    case "answer_submitted":
+      return data.response === undefined
+        ? ""
+        : `answer: ${clip(JSON.stringify(data.response), 80)}`;
+    case "intervention": {
+      const said = data.message ? `: ${clip(data.message)}` : "";
+      return `${data.action ?? "?"} by ${data.by ?? "?"}${said}`;
+    }
+    case "violation_reviewed":
+      return `${data.decision === "dismiss" ? "dismissed" : "confirmed"} ${data.type ?? ""} by ${
+        data.by ?? "?"
+      }: ${clip(data.reason ?? "")}`;
+    case "violation_reported":
+      return `${data.type ?? ""} (${data.severity ?? ""})`;
+    case "object_detected":
+      return `${data.label ?? "object"}${
+        typeof data.confidence === "number" ? ` ${(data.confidence * 100).toFixed(0)}%` : ""
+      }`;
+    case "ip_changed":
+      return `${data.from ?? "?"} → ${data.to ?? "?"}`;
+    case "alert_raised":
+      return clip(data.message ?? data.rule ?? "");
+    default:
+      return Object.keys(data).length ? clip(JSON.stringify(data)) : "";
+  }
+}
+
+/** Parse RFC 4180 CSV (quoted fields, doubled quotes, CRLF) into rows of strings. */
+export function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+// app/report_csv.py prefixes a cell that a spreadsheet would run as a formula with "'".
+const FORMULA_START = ["=", "+", "-", "@", "\t", "\r"];
+
+function uncell(text) {
+  return text.startsWith("'") && FORMULA_START.includes(text[1]) ? text.slice(1) : text;
+}
+
+/** The events of `GET .../report?format=csv` as objects like the admin socket's `event`. */
+export function eventsFromCsv(text) {
+  const [header, ...rows] = parseCsv(text);
+  if (!header) return [];
+  const at = Object.fromEntries(header.map((name, i) => [name, i]));
+  const events = [];
+  for (const row of rows) {
+    if (row.length < header.length) continue;
+    const data = uncell(row[at.data]);
+    events.push({
+      offset: Number(row[at.offset]),
+      ts: row[at.ts],
+      type: uncell(row[at.type]),
+      origin: row[at.origin],
+      seq: row[at.seq] === "" ? undefined : Number(row[at.seq]),
+      questionId: uncell(row[at.questionId]) || undefined,
+      data: data ? JSON.parse(data) : undefined,
+    });
+  }
+  return events;
+}
