@@ -36,6 +36,7 @@ def fold(
         )
     record.offset = event.offset
     record.lastEventAt = event.ts
+    record.lastEventType = event.type
     if event.seq is not None:
         record.lastSeq = event.seq
     if event.type == "assessment_submitted" and not record.submitted:
@@ -132,4 +133,5 @@ def summarize(
         endTime=record.endTime,
         currentQuestionIndex=record.currentQuestionIndex,
         manualReviewRequired=record.manualReviewRequired,
+        lastEventType=record.lastEventType,
     )

@@ -50,6 +50,7 @@ class SessionState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # Frames went unanalysed because vision was down (document 002's fallback): a person must
     # review what the camera saw.
     manualReviewRequired: bool = False
+    lastEventType: str | None = None
 
 
 class SessionSnapshot(msgspec.Struct, kw_only=True):
@@ -61,6 +62,7 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     status: Status = "IN_PROGRESS"
     submitted: bool = False
     lastEventAt: str | None = None
+    lastEventType: str | None = None
     endTime: str | None = None
     warningsIssued: int = 0
     currentQuestionIndex: int | None = None

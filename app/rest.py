@@ -117,6 +117,7 @@ async def open_session(
     created = created_session(_created_record(row, initial), token)
     answer = msgspec.json.encode(created)
     await services.journal.create_session(row, mark, answer)
+    services.fanout.publish_state(initial)  # a dashboard shows it before its first event
     return answer
 
 

@@ -7,6 +7,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 import anyio
 from starlette.applications import Starlette
@@ -25,6 +26,7 @@ from app import (
     assessment_routes,
     audit_routes,
     demo,
+    event_routes,
     frame_routes,
     recording_routes,
     report_routes,
@@ -36,7 +38,7 @@ from app.audit_routes import AuditMiddleware
 from app.auth import resolve_admin_token
 from app.candidate_socket import candidate_socket
 from app.cluster import ClusterView
-from app.endpoints import routes
+from app.endpoints import Endpoint, routes
 from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from app.frame_store import FrameStore
 from app.http_io import now_iso
@@ -288,6 +290,20 @@ def _register_kafka_gauges(
         )
 
 
+# Every HTTP endpoint: the router and /openapi.json are built from this one list.
+ENDPOINTS: Final[list[Endpoint]] = [
+    *rest.ENDPOINTS,
+    *recording_routes.ENDPOINTS,
+    *review_routes.ENDPOINTS,
+    *report_routes.ENDPOINTS,
+    *event_routes.ENDPOINTS,
+    *frame_routes.ENDPOINTS,
+    *assessment_routes.ENDPOINTS,
+    *demo.ENDPOINTS,
+    *audit_routes.ENDPOINTS,
+]
+
+
 def build_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -295,20 +311,10 @@ def build_app(settings: Settings) -> Starlette:
             app.state.services = services
             yield
 
-    endpoints = [
-        *rest.ENDPOINTS,
-        *recording_routes.ENDPOINTS,
-        *review_routes.ENDPOINTS,
-        *report_routes.ENDPOINTS,
-        *frame_routes.ENDPOINTS,
-        *assessment_routes.ENDPOINTS,
-        *demo.ENDPOINTS,
-        *audit_routes.ENDPOINTS,
-    ]
     return Starlette(
         routes=[
-            *routes(endpoints),
-            Route("/openapi.json", openapi_handler(endpoints, __version__), methods=["GET"]),
+            *routes(ENDPOINTS),
+            Route("/openapi.json", openapi_handler(ENDPOINTS, __version__), methods=["GET"]),
             WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
             WebSocketRoute("/ws/admin", admin_socket),
             *page_routes(WebFiles()),

@@ -183,12 +183,13 @@ class SqliteStore:
             row = await cursor.fetchone()
         return None if row is None else str(row[0])
 
-    async def events(self, session_id: str, after: int = 0) -> list[StoredEvent]:
+    async def events(self, session_id: str, after: int = 0, limit: int = -1) -> list[StoredEvent]:
+        """The session's events after offset `after`, in offset order (at most `limit`; -1: all)."""
         async with self._conn.execute(
             "SELECT event_offset, seq, type, ts, question_id, origin, data FROM events "
             "WHERE session_key = (SELECT key FROM sessions WHERE id = ?) AND event_offset > ? "
-            "ORDER BY event_offset",
-            (session_id, after),
+            "ORDER BY event_offset LIMIT ?",
+            (session_id, after, limit),
         ) as cursor:
             return [_event(row) for row in await cursor.fetchall()]
 

@@ -92,6 +92,17 @@ async def _every_unfinished_session(server: RunningServer) -> None:
             )
     assert message["channel"] == "sessions" and message["sessionId"] == running
     assert message["state"]["violationCount"] == 1
+    assert message["state"]["lastEventType"] == "tab_switch_detected"
+
+
+async def test_a_new_session_is_announced_on_the_sessions_channel(server: RunningServer) -> None:
+    async with server.admin() as admin:
+        await admin.subscribe("sessions")
+        session_id, _ = await server.create_session(assessment_id="exam-new", name="New One")
+        message, _ = await admin.recv_until(lambda m: m.get("sessionId") == session_id)
+    assert message["type"] == "state" and message["channel"] == "sessions"
+    assert message["state"]["candidateName"] == "New One"
+    assert message["state"]["status"] == "IN_PROGRESS" and message["state"]["lastOffset"] == 0
 
 
 async def test_alerts_channel_carries_violations_and_interventions(server: RunningServer) -> None:

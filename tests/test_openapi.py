@@ -205,6 +205,8 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
         frames.keep(created["id"], 1, b"\xff\xd8 a kept frame \xff\xd9", flagged=True)
         await eventually(lambda: frames.path(created["id"], 1) is not None)
         await api.call(admin, "GET", f"{SESSION}/frames/{{frame}}", 200, {**ids, "frame": "1.jpg"})
+        events = await api.call(admin, "GET", f"{SESSION}/events", 200, ids, params={"limit": 3})
+        assert [e["offset"] for e in events] == [1, 2, 3]
         report = await api.call(admin, "GET", f"{SESSION}/report", 200, ids)
         assert report["scoreSummary"] is not None
         page = await api.call(

@@ -12,18 +12,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app import (
-    assessment_routes,
-    demo,
-    frame_routes,
-    recording_routes,
-    report_routes,
-    rest,
-    review_routes,
-)
 from app.auth import HASH_PREFIX, hash_token
 from app.cli import main
 from app.endpoints import Endpoint
+from app.server import ENDPOINTS as SERVER_ENDPOINTS
 from app.settings import ConfigError, load_settings
 from tests.support import ADMIN_TOKEN, eventually, running_server
 
@@ -31,11 +23,7 @@ pytestmark = pytest.mark.anyio
 
 REVIEWER = "a-reviewer-token"
 SECOND_ADMIN = "another-admin-token"
-ENDPOINTS: list[Endpoint] = [
-    *rest.ENDPOINTS, *recording_routes.ENDPOINTS, *review_routes.ENDPOINTS,
-    *report_routes.ENDPOINTS, *frame_routes.ENDPOINTS, *assessment_routes.ENDPOINTS,
-    *demo.ENDPOINTS,
-]  # fmt: skip
+ENDPOINTS: list[Endpoint] = SERVER_ENDPOINTS
 LETS_IN = {
     "none": {"admin", "reviewer", "candidate"},
     "admin": {"admin"},

@@ -4,8 +4,10 @@
 import { alertItem } from "./alerts.js";
 import { ApiError, sessionPath } from "./api.js";
 import { ScoreChart } from "./chart.js";
-import { el, eventKind, eventsFromCsv, formatDateTime, formatRisk, formatTime } from "./format.js";
+import { el, eventKind, formatDateTime, formatRisk, formatTime } from "./format.js";
 import { Timeline } from "./timeline.js";
+
+const EVENTS_PAGE = 5000; // app/event_routes.py MAX_PAGE
 
 const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 100;
@@ -104,22 +106,35 @@ export class SessionPage {
     await this.load(generation);
   }
 
+  /** Every stored event of the session, by pages of `GET .../events`. */
+  async allEvents(sessionId) {
+    const events = [];
+    for (let after = 0; ; ) {
+      const page = await this.api.json(
+        sessionPath(sessionId, `/events?after=${after}&limit=${EVENTS_PAGE}`),
+      );
+      events.push(...page);
+      if (page.length < EVENTS_PAGE) return events;
+      after = page[page.length - 1].offset;
+    }
+  }
+
   /** The stored history, merged with what came live; again after every reconnect, since
    * events stored while the socket was down were never sent to this page. */
   async load(generation) {
     const sessionId = this.id;
     try {
-      const [detail, report, csv] = await Promise.all([
+      const [detail, report, events] = await Promise.all([
         this.api.json(sessionPath(sessionId)),
         this.api.json(sessionPath(sessionId, "/report")),
-        this.api.text(sessionPath(sessionId, "/report?format=csv")),
+        this.allEvents(sessionId),
       ]);
       if (generation !== this.generation) return;
       this.loaded = true;
       this.showState(detail.state);
       this.showViolations(detail.violations);
       this.showReport(report);
-      this.timeline.merge(eventsFromCsv(csv));
+      this.timeline.merge(events);
       this.chart.merge(report.ledger?.timeline ?? []);
     } catch (error) {
       if (generation !== this.generation) return;

@@ -199,7 +199,7 @@ export class SessionTable {
     if (old && state.lastOffset < old.lastOffset) return; // older than what is shown
     const record = {
       ...state,
-      lastEventType: eventType ?? old?.lastEventType,
+      lastEventType: state.lastEventType ?? eventType ?? old?.lastEventType,
       haystack: `${state.candidateName}\n${state.assessmentId}\n${state.sessionId}`.toLowerCase(),
       at: old?.at ?? -1,
     };
