@@ -1,18 +1,24 @@
 """`GET /candidate-sessions/:id/frames/<offset>.jpg`: a kept webcam frame (the report's
-flaggedFrames), for the admin token only: frames show faces and rooms."""
+flaggedFrames). Frames show faces and rooms: an admin or reviewer token, or the signed, expiring
+link the report hands out (app/signing.py), which is audited as such."""
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Final
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.audit_log import AuditRow
 from app.endpoints import Endpoint
 from app.errors import ApiError
+from app.http_io import now_iso
+from app.services import Services
 from app.session_access import record_or_404, require, services_of
+from app.signing import BadSignature
 
 _FRAME_NAME: Final = re.compile(r"^(\d{1,12})\.jpg$")
 
@@ -20,7 +26,11 @@ _FRAME_NAME: Final = re.compile(r"^(\d{1,12})\.jpg$")
 async def get_frame(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
-    await require(request, services, session_id, allow="reviewer")
+    signed = "signature" in request.query_params
+    if signed:
+        _check_link(request, services)
+    else:
+        await require(request, services, session_id, allow="reviewer")
     await record_or_404(services, session_id)
     name = request.path_params["frame"]
     matched = _FRAME_NAME.match(name)
@@ -33,6 +43,8 @@ async def get_frame(request: Request) -> Response:
             "ones are listed in the report's detailedFindings.flaggedFrames",
         )  # fmt: skip
     body = await anyio.Path(found).read_bytes()
+    if signed:  # no token to name in the audit log: the link is on record instead
+        await _audit_link(request, services)
     return Response(
         body,
         media_type="image/jpeg",
@@ -40,10 +52,38 @@ async def get_frame(request: Request) -> Response:
     )
 
 
+def _check_link(request: Request, services: Services) -> None:
+    assert services.signer is not None, "the server signs its media links"
+    query = request.query_params
+    try:
+        services.signer.check(
+            request.url.path, query.get("expires"), query.get("signature"), time.time()
+        )
+    except BadSignature as exc:
+        raise ApiError(403, exc.code, exc.message, "signature") from None
+
+
+async def _audit_link(request: Request, services: Services) -> None:
+    query = request.query_params
+    client = request.client
+    await services.journal.audit(
+        AuditRow(
+            at=now_iso(),
+            actor="signed-link",
+            action=f"GET {request.url.path}",
+            sessionId=request.path_params["session_id"],
+            status=200,
+            address=client.host if client else None,
+            detail={"expires": int(query["expires"])},
+        )
+    )
+
+
 ENDPOINTS = [
     Endpoint(
         "GET", "/candidate-sessions/{session_id}/frames/{frame}", get_frame,
-        "A kept webcam frame (JPEG)", str, errors=(404,), media_type="image/jpeg",
+        "A kept webcam frame (JPEG); an admin or reviewer token, or the signed link from the "
+        "report", str, errors=(404,), media_type="image/jpeg",
         auth="reviewer",
     ),
 ]  # fmt: skip

@@ -270,7 +270,7 @@ def _frames(report: ProctorAnalysisReport, images: dict[str, bytes]) -> str:
     figures = []
     for frame in frames:
         image = images.get(frame)
-        offset = frame.rsplit("/", 1)[1].removesuffix(".jpg")
+        offset = frame.split("?", 1)[0].rsplit("/", 1)[1].removesuffix(".jpg")
         if image is None:
             figures.append(f"<figure><figcaption>{escape(frame)}</figcaption></figure>")
             continue

@@ -3,6 +3,7 @@ to read and print (`?format=html`), or the session's events as CSV (`?format=csv
 
 from __future__ import annotations
 
+import time
 from typing import Final, Literal
 
 import anyio
@@ -52,6 +53,7 @@ async def get_report(request: Request) -> Response:
     report = build_report(
         services.settings.scoring, view.state, view.record, records, events, now_iso(), kept
     )
+    report = _with_signed_frames(services, report)
     if query.format == "html":
         images = await _flagged_images(services, session_id, kept, report)
         return Response(
@@ -66,6 +68,18 @@ async def get_report(request: Request) -> Response:
     return json_response(report)
 
 
+def _with_signed_frames(services: Services, report: ProctorAnalysisReport) -> ProctorAnalysisReport:
+    """Flagged frames as signed links: an <img> can show them without the bearer token."""
+    if services.signer is None:
+        return report
+    expires_at = int(time.time()) + services.settings.auth.media_url_seconds
+    findings = report.detailedFindings
+    signed = [services.signer.sign(path, expires_at) for path in findings.flaggedFrames]
+    return msgspec.structs.replace(
+        report, detailedFindings=msgspec.structs.replace(findings, flaggedFrames=signed)
+    )
+
+
 async def _flagged_images(
     services: Services, session_id: str, kept: set[int], report: ProctorAnalysisReport
 ) -> dict[str, bytes]:
@@ -74,11 +88,12 @@ async def _flagged_images(
     images: dict[str, bytes] = {}
     if services.frames is None:
         return images
-    for path in report.detailedFindings.flaggedFrames[:_PAGE_FRAMES]:
+    for link in report.detailedFindings.flaggedFrames[:_PAGE_FRAMES]:
+        path = link.split("?", 1)[0]
         offset = int(path.rsplit("/", 1)[1].removesuffix(".jpg"))
         found = services.frames.path(session_id, offset) if offset in kept else None
         if found is not None:
-            images[path] = await anyio.Path(found).read_bytes()
+            images[link] = await anyio.Path(found).read_bytes()
     return images
 
 

@@ -52,6 +52,7 @@ from app.ratelimit import RequestLimits
 from app.schema import database_path
 from app.services import Services
 from app.settings import Settings
+from app.signing import UrlSigner, signing_key
 from app.store import SqliteStore
 from app.vision_service import VisionService
 
@@ -136,6 +137,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             cluster=cluster,
             frames=frames,
             vision=vision,
+            signer=UrlSigner(signing_key(settings.auth.url_signing_key, storage)),
         )
         _register_gauges(services)
         await record_lost_connections(services)

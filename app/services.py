@@ -19,6 +19,7 @@ from app.metrics import Metrics
 from app.mirror_process import MirrorProcess
 from app.ratelimit import RequestLimits
 from app.settings import Settings
+from app.signing import UrlSigner
 from app.store import SqliteStore
 from app.vision_service import VisionService
 
@@ -39,6 +40,7 @@ class Services:
     cluster: ClusterView | None = None
     frames: FrameStore | None = None
     vision: VisionService | None = None
+    signer: UrlSigner | None = None
 
     async def access(self, token: str | None, session_id: str | None = None) -> Access:
         if not token:

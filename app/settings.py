@@ -50,6 +50,9 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     admin_token_hashes: list[TokenHash] = []
     reviewer_token_hashes: list[TokenHash] = []
     candidate_token_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
+    # Signs media links (webcam frames); "" keeps a random key in <storage>/url-signing-key.
+    url_signing_key: Annotated[str, msgspec.Meta(pattern=r"^$|^.{32,}$")] = ""
+    media_url_seconds: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 900
 
 
 class CandidateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

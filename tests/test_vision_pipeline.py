@@ -121,8 +121,12 @@ async def test_a_missing_face_is_one_episode_with_its_frames_kept(tmp_path: Path
                 f"/candidate-sessions/{session_id}/report", params={"format": "html"}
             )
             assert page.text.count("<img src='data:image/jpeg;base64,") == 2
-        async with server.http(token=token) as own:  # frames show faces: admins only
-            assert (await own.get(frames[0])).status_code == 403
+        assert all("signature=" in frame for frame in frames)  # signed, expiring links
+        async with server.http(token=None) as anyone:  # an <img> carries no token
+            assert (await anyone.get(frames[0])).content == NO_FACE
+        unsigned = frames[0].split("?")[0]
+        async with server.http(token=token) as own:  # frames show faces: not the candidate's
+            assert (await own.get(unsigned)).status_code == 403
         async with server.http() as client:
             assert (await client.delete(f"/candidate-sessions/{session_id}")).status_code == 204
         assert not (tmp_path / "frames" / session_id).exists()  # erased with the session
