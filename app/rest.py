@@ -32,6 +32,7 @@ from app.endpoints import Endpoint
 from app.errors import ApiError, invalid_query
 from app.http_io import JSON, decode_json, json_response, now_iso, read_body
 from app.journal import SessionRow
+from app.retention import erase_session
 from app.services import Services
 from app.session_access import (
     actor_errors,
@@ -306,11 +307,7 @@ async def delete_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     await require(request, services, session_id)
     await record_or_404(services, session_id)
-    await services.registry.forget(session_id)
-    await services.journal.flush()  # what the actor accepted before it stopped, erased too
-    await services.journal.erase_session(session_id)
-    if services.frames is not None:
-        await services.frames.erase(session_id)
+    await erase_session(services, session_id)
     return Response(status_code=204)
 
 

@@ -49,6 +49,7 @@ from app.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.openapi import openapi_handler
 from app.pages import WebFiles, page_routes
 from app.ratelimit import RequestLimits
+from app.retention import purge_forever
 from app.schema import database_path
 from app.services import Services
 from app.settings import Settings
@@ -141,6 +142,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         )
         _register_gauges(services)
         await record_lost_connections(services)
+        tg.start_soon(purge_forever, services)
         log.info("vigil ready: storage %s, node %s", database_path(storage), services.node_id)
         try:
             yield services

@@ -76,6 +76,13 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     anonymous_burst: Positive = 5
 
 
+class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Finished sessions (and their frames) are erased this many days after they finished;
+    # 0 keeps them until erased by hand (DELETE /candidate-sessions/:id).
+    completed_session_days: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    check_interval_seconds: Seconds = 3600.0
+
+
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # /demo and POST /demo/sessions: anyone who reaches the server can open a demo session.
     enabled: bool = True
@@ -111,6 +118,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alerts: AlertsConfig = AlertsConfig()
     demo: DemoSettings = DemoSettings()
     vision: VisionConfig = VisionConfig()
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def storage_dir(self) -> Path:

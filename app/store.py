@@ -224,6 +224,16 @@ class SqliteStore:
         ) as cursor:
             return [ASSESSMENT_DECODER.decode(row[0]) for row in await cursor.fetchall()]
 
+    async def finished_before(self, cutoff: str, limit: int) -> list[str]:
+        """Sessions COMPLETED or TERMINATED whose row last changed before `cutoff` (the server's
+        clock: `end_time` is the candidate's)."""
+        async with self._conn.execute(
+            "SELECT id FROM sessions WHERE status IN ('COMPLETED', 'TERMINATED') "
+            "AND updated_at < ? ORDER BY updated_at LIMIT ?",
+            (cutoff, limit),
+        ) as cursor:
+            return [str(row[0]) for row in await cursor.fetchall()]
+
     async def audit(
         self,
         *,
