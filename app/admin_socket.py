@@ -97,6 +97,15 @@ class AdminConnection:
 
 async def admin_socket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
+    if services.sockets is None:
+        await _admin_socket(websocket, services)
+        return
+    async with services.sockets.admitted(websocket) as admitted:
+        if admitted:
+            await _admin_socket(websocket, services)
+
+
+async def _admin_socket(websocket: WebSocket, services: Services) -> None:
     access = await services.access(websocket.query_params.get("token"))
     await websocket.accept()
     if access is Access.NONE:

@@ -17,6 +17,7 @@ from app.auth import Access
 from app.errors import validation_field
 from app.links import CandidateSocketLink
 from app.metrics import Metrics
+from app.ratelimit import RateLimiter
 from app.services import Services
 
 log = logging.getLogger("vigil.candidate")
@@ -30,6 +31,15 @@ CLOSE_GOING_AWAY: Final = 1001
 
 async def candidate_socket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
+    if services.sockets is None:
+        await _candidate_socket(websocket, services)
+        return
+    async with services.sockets.admitted(websocket) as admitted:
+        if admitted:
+            await _candidate_socket(websocket, services)
+
+
+async def _candidate_socket(websocket: WebSocket, services: Services) -> None:
     session_id = websocket.path_params["session_id"]
     access = await services.access(websocket.query_params.get("token"), session_id)
     await websocket.accept()
@@ -87,6 +97,8 @@ async def _read_events(
     max_event = services.settings.candidate.max_event_bytes
     max_frame = services.settings.candidate.max_frame_bytes
     vision = services.vision
+    limits = services.settings.limits
+    pace = RateLimiter(limits.candidate_events_per_second, limits.candidate_events_burst)
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -101,6 +113,14 @@ async def _read_events(
             _reject(
                 link, metrics, "too_large", f"event is {len(text)} bytes; the limit is {max_event}"
             )
+            continue
+        if pace.take("socket") > 0:
+            _reject(
+                link, metrics, "rate_limited",
+                f"more than {limits.candidate_events_per_second:g} events per second (bursts of "
+                f"{limits.candidate_events_burst}); this one was not stored: send it again later",
+                seq=_seq_of(text),
+            )  # fmt: skip
             continue
         try:
             event = CANDIDATE_EVENT_DECODER.decode(text)
@@ -133,15 +153,20 @@ def _reject_invalid(
     link: CandidateSocketLink, metrics: Metrics, text: str, exc: msgspec.ValidationError
 ) -> None:
     field = validation_field(exc)
-    try:
-        seq = FRAME_HEADER_DECODER.decode(text).seq
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        seq = None
+    seq = _seq_of(text)
     if field == "type":
         code, message = "unknown_type", f"unknown or missing event type: {exc}"
     else:
         code, message = "invalid_event", str(exc)
     _reject(link, metrics, code, message, seq=seq, field=field)
+
+
+def _seq_of(text: str) -> int | None:
+    """The seq of a frame that will not be stored, if it can be read, for the error."""
+    try:
+        return FRAME_HEADER_DECODER.decode(text).seq
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
 
 
 def _reject(

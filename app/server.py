@@ -54,6 +54,7 @@ from app.schema import database_path
 from app.services import Services
 from app.settings import Settings
 from app.signing import UrlSigner, signing_key
+from app.socket_guard import SocketGuard
 from app.store import SqliteStore
 from app.vision_service import VisionService
 
@@ -139,6 +140,9 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             frames=frames,
             vision=vision,
             signer=UrlSigner(signing_key(settings.auth.url_signing_key, storage)),
+            sockets=SocketGuard(
+                settings.server.allowed_origins, settings.limits.max_sockets_per_address
+            ),
         )
         _register_gauges(services)
         await record_lost_connections(services)

@@ -20,6 +20,7 @@ from app.mirror_process import MirrorProcess
 from app.ratelimit import RequestLimits
 from app.settings import Settings
 from app.signing import UrlSigner
+from app.socket_guard import SocketGuard
 from app.store import SqliteStore
 from app.vision_service import VisionService
 
@@ -41,6 +42,7 @@ class Services:
     frames: FrameStore | None = None
     vision: VisionService | None = None
     signer: UrlSigner | None = None
+    sockets: SocketGuard | None = None
 
     async def access(self, token: str | None, session_id: str | None = None) -> Access:
         if not token:

@@ -33,6 +33,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_body_bytes: Positive = 1024 * 1024
     shutdown_grace_seconds: Seconds = 10.0
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Browsers may open sockets only from these origins ("https://exam.example.edu"); empty: any.
+    allowed_origins: list[str] = []
 
 
 class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -74,6 +76,11 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Requests without a token (POST /demo/sessions), per client address.
     anonymous_requests_per_minute: Rate = 10.0
     anonymous_burst: Positive = 5
+    # Text events per candidate socket; more are refused with rate_limited, not stored.
+    candidate_events_per_second: Rate = 100.0
+    candidate_events_burst: Positive = 500
+    # Open sockets (candidate and admin) per client address; 0: no limit.
+    max_sockets_per_address: NonNegative = 0
 
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
