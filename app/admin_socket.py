@@ -19,6 +19,7 @@ from actors.state import SessionState
 from app.audit_routes import audit_socket_action
 from app.auth import Access, token_id
 from app.errors import validation_field
+from app.http_io import TOO_DEEP
 from app.services import Services
 from app.session_access import Principal
 
@@ -164,6 +165,9 @@ async def _read_commands(
             continue
         except msgspec.DecodeError as exc:
             connection.reply(_error("invalid_json", f"command is not valid JSON: {exc}"))
+            continue
+        except RecursionError:
+            connection.reply(_error("invalid_json", TOO_DEEP))
             continue
         match command:
             case Subscribe(channel=channel):

@@ -15,6 +15,7 @@ from actors.messages import CandidateAttached, CandidateDetached, CandidateEvent
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from app.auth import Access
 from app.errors import validation_field
+from app.http_io import TOO_DEEP
 from app.links import CandidateSocketLink
 from app.metrics import Metrics
 from app.ratelimit import RateLimiter
@@ -130,6 +131,9 @@ async def _read_events(
         except msgspec.DecodeError as exc:
             _reject(link, metrics, "invalid_json", f"frame is not valid JSON: {exc}")
             continue
+        except RecursionError:
+            _reject(link, metrics, "invalid_json", TOO_DEEP)
+            continue
         metrics.events_received += 1
         try:
             await send(session_id, CandidateEventIn(event, link))
@@ -165,7 +169,7 @@ def _seq_of(text: str) -> int | None:
     """The seq of a frame that will not be stored, if it can be read, for the error."""
     try:
         return FRAME_HEADER_DECODER.decode(text).seq
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
 
 

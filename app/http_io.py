@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -35,6 +35,10 @@ async def read_json(request: Request, schema: type[T], limit: int) -> T:
     return decode_json(await read_body(request, limit), schema)
 
 
+# msgspec raises RecursionError, not DecodeError, on JSON nested deeper than Python's stack.
+TOO_DEEP: Final = "the JSON is nested too deeply to read; flatten it"
+
+
 def decode_json(body: bytes, schema: type[T]) -> T:
     if not body.strip():
         raise ApiError(400, "invalid_json", "the request body is empty; send a JSON object")
@@ -42,6 +46,8 @@ def decode_json(body: bytes, schema: type[T]) -> T:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", TOO_DEEP) from None
     try:
         return msgspec.convert(raw, schema)
     except msgspec.ValidationError as exc:
