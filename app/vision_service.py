@@ -21,6 +21,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -68,6 +69,8 @@ class _Camera:
     verdict: FrameVerdict | None = None  # the last verdict, reused for near-identical frames
     objects_at: float = -math.inf
     look_again: bool = False  # the last frame had an anomaly: look for objects on this one
+    interval: float = 2.5  # seconds between this camera's frames (a moving average)
+    last_frame_at: float | None = None
     told_unavailable: bool = False
 
     def counts(self, now: float) -> dict[str, int]:
@@ -149,8 +152,16 @@ class VisionService:
         now = self.clock()
         camera = self._cameras.get(session_id)
         if camera is None:
-            camera = self._cameras[session_id] = _Camera(seen=now, reported_at=now)
-        camera.seen = now
+            # A random phase for the object checks: cameras that join together (an exam's
+            # start) would otherwise all want the slow detector in the same second, forever.
+            phase = random.uniform(0.0, self.config.object_every_seconds)
+            camera = self._cameras[session_id] = _Camera(
+                seen=now, reported_at=now, objects_at=now - phase
+            )
+        if camera.last_frame_at is not None:
+            gap = min(max(now - camera.last_frame_at, 0.05), 30.0)
+            camera.interval = 0.8 * camera.interval + 0.2 * gap
+        camera.seen = camera.last_frame_at = now
         camera.received += 1
         if not self.available:
             self.stats.unavailable += 1
@@ -260,9 +271,10 @@ class VisionService:
 
     async def _analyze_on(self, pool: ProcessPoolExecutor, camera: _Camera, frame: _Frame) -> None:
         now = self.clock()
-        objects_due = (
-            camera.look_again or now - camera.objects_at >= self.config.object_every_seconds
-        )
+        # Due half a frame early: a camera sending every 2.5 s would otherwise meet a 10 s
+        # schedule only when its fourth frame happens to come late (checks every 12.5 s).
+        since = now - camera.objects_at + camera.interval / 2
+        objects_due = camera.look_again or since >= self.config.object_every_seconds
         try:
             raw = await asyncio.get_running_loop().run_in_executor(
                 pool, analyze_camera_frame, frame.jpeg, objects_due, camera.thumbnail
@@ -334,10 +346,12 @@ class VisionService:
 
 def frame_data(verdict: FrameVerdict, reused: bool, counts: dict[str, int]) -> dict[str, Any]:
     """The `frame_analyzed` event's data: what scoring and the episodes read, kept small."""
+    # A reused verdict's objects were seen on an earlier frame: this one was not checked.
+    objects = None if reused or verdict.objects is None else verdict.objects
     data: dict[str, Any] = {
         "usable": verdict.quality.usable,
         "faces": verdict.face_count,
-        "objects": None if verdict.objects is None else [o.label for o in verdict.objects],
+        "objects": None if objects is None else [o.label for o in objects],
         **counts,
     }
     if not verdict.quality.usable:
@@ -345,9 +359,9 @@ def frame_data(verdict: FrameVerdict, reused: bool, counts: dict[str, int]) -> d
     if verdict.faces:
         data["faceConfidence"] = round(max(face.confidence for face in verdict.faces), 4)
         data["lookingAway"] = verdict.looking_away
-    if verdict.objects:
+    if objects:
         best: dict[str, float] = {}
-        for found in verdict.objects:
+        for found in objects:
             best[found.label] = max(best.get(found.label, 0.0), round(found.confidence, 4))
         data["objectConfidence"] = best
     if reused:

@@ -182,6 +182,7 @@ async def measure(
     if len(workers) != spec.workers:
         point.notes.append(f"expected {spec.workers} worker processes, found {len(workers)}")
     point.notes += [f"attach failed: {e}" for e in attach_errors[:3]]
+    del admin_other["state"]  # a candidate connecting: expected, one per camera
     if admin_other:
         point.notes.append(
             "admin also got: " + ", ".join(f"{k} x{v}" for k, v in admin_other.most_common(6))
