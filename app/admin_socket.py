@@ -98,9 +98,6 @@ class AdminConnection:
 
 async def admin_socket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    if services.sockets is None:
-        await _admin_socket(websocket, services)
-        return
     async with services.sockets.admitted(websocket) as admitted:
         if admitted:
             await _admin_socket(websocket, services)

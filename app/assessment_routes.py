@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from actors.grading import Assessment, AssessmentDefinition
 from app.endpoints import Endpoint
-from app.errors import ApiError, invalid_query
-from app.http_io import decode_json, json_response, now_iso, read_body
+from app.errors import ApiError
+from app.http_io import decode_json, decode_query, json_response, now_iso, read_body
 from app.session_access import (
     replayed_if,
     require,
@@ -67,10 +67,7 @@ async def list_assessments(request: Request) -> Response:
     """In id order; the next page starts `?after=` the last id (also in `X-Next-Cursor`)."""
     services = services_of(request)
     await require(request, services, allow="reviewer")
-    try:
-        query = msgspec.convert(dict(request.query_params), AssessmentQuery, strict=False)
-    except msgspec.ValidationError as exc:
-        raise invalid_query(exc) from None
+    query = decode_query(request, AssessmentQuery)
     found = await services.store.assessments(after=query.after, limit=query.limit + 1)
     page = found[: query.limit]
     response = json_response(page)

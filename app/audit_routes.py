@@ -15,8 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.audit_log import AuditRecord, AuditRow
 from app.auth import Access
 from app.endpoints import Endpoint
-from app.errors import invalid_query
-from app.http_io import json_response, now_iso
+from app.http_io import decode_query, json_response, now_iso
 from app.services import Services
 from app.session_access import Principal, require, services_of
 
@@ -105,10 +104,7 @@ async def list_audit(request: Request) -> Response:
     """In log order; the next page starts `?after=` the last id (also in `X-Next-Cursor`)."""
     services = services_of(request)
     await require(request, services)
-    try:
-        query = msgspec.convert(dict(request.query_params), AuditQuery, strict=False)
-    except msgspec.ValidationError as exc:
-        raise invalid_query(exc) from None
+    query = decode_query(request, AuditQuery)
     rows = await services.store.audit(
         session_id=query.sessionId, actor=query.actor, after=query.after, limit=query.limit + 1
     )

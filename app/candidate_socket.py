@@ -32,9 +32,6 @@ CLOSE_GOING_AWAY: Final = 1001
 
 async def candidate_socket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    if services.sockets is None:
-        await _candidate_socket(websocket, services)
-        return
     async with services.sockets.admitted(websocket) as admitted:
         if admitted:
             await _candidate_socket(websocket, services)

@@ -12,8 +12,7 @@ from starlette.responses import Response
 
 from actors.events import StoredEvent
 from app.endpoints import Endpoint
-from app.errors import invalid_query
-from app.http_io import json_response
+from app.http_io import decode_query, json_response
 from app.session_access import record_or_404, require, services_of
 
 MAX_PAGE: Final = 5000
@@ -29,10 +28,7 @@ async def list_events(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
     await require(request, services, session_id, allow="reviewer")
-    try:
-        query = msgspec.convert(dict(request.query_params), EventsQuery, strict=False)
-    except msgspec.ValidationError as exc:
-        raise invalid_query(exc) from None
+    query = decode_query(request, EventsQuery)
     await record_or_404(services, session_id)
     events = await services.store.events(session_id, query.after, query.limit + 1)
     page = events[: query.limit]

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.events import iso_ms
-from app.errors import ApiError, invalid_body
+from app.errors import ApiError, invalid_body, invalid_query
 
 T = TypeVar("T")
 _ENCODER = msgspec.json.Encoder()
@@ -52,6 +52,14 @@ def decode_json(body: bytes, schema: type[T]) -> T:
         return msgspec.convert(raw, schema)
     except msgspec.ValidationError as exc:
         raise invalid_body(exc) from None
+
+
+def decode_query(request: Request, schema: type[T]) -> T:
+    """The query string as `schema`, or 422 naming the parameter."""
+    try:
+        return msgspec.convert(dict(request.query_params), schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise invalid_query(exc) from None
 
 
 def now_iso() -> str:

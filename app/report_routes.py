@@ -13,8 +13,7 @@ from starlette.responses import Response
 
 from actors.report import ProctorAnalysisReport, build_report
 from app.endpoints import Endpoint
-from app.errors import invalid_query
-from app.http_io import json_response, now_iso
+from app.http_io import decode_query, json_response, now_iso
 from app.report_csv import events_csv
 from app.report_html import report_page
 from app.services import Services
@@ -34,10 +33,7 @@ async def get_report(request: Request) -> Response:
     services = services_of(request)
     session_id = request.path_params["session_id"]
     await require(request, services, session_id, allow="reviewer")
-    try:
-        query = msgspec.convert(dict(request.query_params), ReportQuery, strict=False)
-    except msgspec.ValidationError as exc:
-        raise invalid_query(exc) from None
+    query = decode_query(request, ReportQuery)
     record = await record_or_404(services, session_id)
     events = await services.store.events(session_id)
     if query.format == "csv":

@@ -29,8 +29,8 @@ from app.api_types import (
 )
 from app.auth import Access, hash_token, new_candidate_token
 from app.endpoints import Endpoint
-from app.errors import ApiError, invalid_query
-from app.http_io import JSON, decode_json, json_response, now_iso, read_body
+from app.errors import ApiError
+from app.http_io import JSON, decode_json, decode_query, json_response, now_iso, read_body
 from app.journal import SessionRow
 from app.retention import erase_session
 from app.services import Services
@@ -164,10 +164,7 @@ async def list_sessions(request: Request) -> Response:
     `X-Next-Cursor` headers (pass it back as `?cursor=`)."""
     services = services_of(request)
     await require(request, services, allow="reviewer")
-    try:
-        query = msgspec.convert(dict(request.query_params), ListQuery, strict=False)
-    except msgspec.ValidationError as exc:
-        raise invalid_query(exc) from None
+    query = decode_query(request, ListQuery)
     records = await services.store.sessions(
         assessment_id=query.assessmentId,
         status=query.status,

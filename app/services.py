@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -42,7 +42,7 @@ class Services:
     frames: FrameStore | None = None
     vision: VisionService | None = None
     signer: UrlSigner | None = None
-    sockets: SocketGuard | None = None
+    sockets: SocketGuard = field(default_factory=lambda: SocketGuard([], 0))
 
     async def access(self, token: str | None, session_id: str | None = None) -> Access:
         if not token:
