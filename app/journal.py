@@ -20,10 +20,30 @@ from anyio.abc import TaskStatus
 from actors.events import iso_ms
 from actors.mailbox import Mailbox
 from actors.ports import EventEntry, RequestMark, SnapshotEntry
+from actors.state import SessionState
 from app.audit_log import AuditRow, chain_hash
+from app.data_keys import DataKeys, MasterKeys, SessionCipher
 from app.idempotency import expired_before
+from app.keystore import (
+    check_master_keys,
+    destroy_keys,
+    keys_by_master,
+    load_cipher,
+    open_keystore,
+    rewrap_retired,
+    store_keys,
+)
 from app.metrics import Metrics
 from app.schema import open_checkpointer, open_database
+from app.sealed_rows import (
+    Identity,
+    seal_event_data,
+    seal_identity,
+    seal_response,
+    seal_snapshot,
+    without_name,
+)
+from app.sealing_migration import seal_plaintext_database
 
 log = logging.getLogger("vigil.journal")
 ENCODER: Final = msgspec.json.Encoder()
@@ -95,6 +115,8 @@ class SqliteJournal:
         self,
         path: Path,
         *,
+        keystore: Path,
+        keys: DataKeys,
         synchronous: str,
         queue_size: int,
         max_batch: int,
@@ -104,6 +126,12 @@ class SqliteJournal:
         checkpoint_interval: float = 1.0,
     ) -> None:
         self._path = path
+        self._keystore_path = keystore
+        self._keys = keys
+        self._keys_conn: sqlite3.Connection | None = None
+        # Data keys still wrapped by a retired master key (re-wrapped in the background).
+        self.keys_under_retired_master = 0
+        self._keys_changed = anyio.Event()
         self._synchronous = synchronous
         self._max_batch = max_batch
         self._on_committed = on_committed
@@ -174,12 +202,13 @@ class SqliteJournal:
     # --- running -------------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        self._conn = await anyio.to_thread.run_sync(open_database, self._path, self._synchronous)
+        self._conn, self._keys_conn = await anyio.to_thread.run_sync(self._open)
         await anyio.to_thread.run_sync(_forget_old_requests, self._conn, limiter=self._thread)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._checkpoint_forever)
                 tg.start_soon(self._forget_old_requests_forever)
+                tg.start_soon(self._rewrap_retired_keys)
                 task_status.started()
                 await self._write_until_closed()
                 tg.cancel_scope.cancel()
@@ -190,7 +219,76 @@ class SqliteJournal:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+            keys_conn, self._keys_conn = self._keys_conn, None
+            if keys_conn is not None:
+                keys_conn.close()
             self._finished.set()
+
+    def _open(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        """The database and the keystore, checked against the master keys, and version 3's
+        plain text sealed."""
+        keys_conn = open_keystore(self._keystore_path)
+        try:
+            check_master_keys(keys_conn, self._keys.master)
+            conn = open_database(self._path, self._synchronous)
+        except BaseException:
+            keys_conn.close()
+            raise
+        try:
+            seal_plaintext_database(conn, keys_conn, self._keys)
+        except BaseException:
+            conn.close()
+            keys_conn.close()
+            raise
+        self.keys_under_retired_master = self._count_retired(keys_conn)
+        return conn, keys_conn
+
+    def _count_retired(self, keys_conn: sqlite3.Connection) -> int:
+        retired = self._keys.master.retired
+        return sum(
+            count for master_id, count in keys_by_master(keys_conn).items() if master_id in retired
+        )
+
+    async def use_master_keys(self, master: MasterKeys) -> None:
+        """Rotate the master key while serving: refused (KeyConfigError) if some data key would
+        be left wrapped by a key no longer given; otherwise new data keys are wrapped by the new
+        current key at once, and the old ones are re-wrapped in the background."""
+
+        def switch() -> None:
+            assert self._keys_conn is not None, "the keystore is not open"
+            check_master_keys(self._keys_conn, master)
+            self._keys.master = master
+            self.keys_under_retired_master = self._count_retired(self._keys_conn)
+
+        await anyio.to_thread.run_sync(switch, limiter=self._thread)
+        self._keys_changed.set()
+
+    async def _rewrap_retired_keys(self) -> None:
+        """Master key rotation: re-wrap the data keys of retired master keys with the current
+        one, a batch at a time between commits, while serving."""
+        keys_conn = self._keys_conn
+        assert keys_conn is not None, "the keystore is not open"
+        while True:
+            total = 0
+            while self.keys_under_retired_master > 0:
+                done = await anyio.to_thread.run_sync(
+                    rewrap_retired, keys_conn, self._keys, 500, limiter=self._thread
+                )
+                if done == 0:
+                    break
+                total += done
+                self.keys_under_retired_master = max(0, self.keys_under_retired_master - done)
+                await anyio.sleep(0.01)
+            self.keys_under_retired_master = 0
+            if total:
+                log.warning(
+                    "keystore: re-wrapped %d data keys with master key %s; the retired master "
+                    "keys may now be removed",
+                    total,
+                    self._keys.master.current.id,
+                )
+            await self._keys_changed.wait()
+            self._keys_changed = anyio.Event()
 
     async def _write_until_closed(self) -> None:
         queue = self._queue
@@ -288,7 +386,7 @@ class SqliteJournal:
             started = time.perf_counter()
             try:
                 await anyio.to_thread.run_sync(
-                    _write_batch, self._conn, batch, states, limiter=self._thread
+                    self._write_batch_sealed, batch, states, limiter=self._thread
                 )
                 break
             except sqlite3.Error as exc:
@@ -318,6 +416,30 @@ class SqliteJournal:
             ):
                 op.done.set()
 
+    def _write_batch_sealed(self, batch: list[Operation], states: list[EventEntry]) -> None:
+        """New sessions' data keys are committed to the keystore before anything sealed with
+        them, and erased sessions' keys are destroyed before their rows: a crash between the
+        two leaves an unused key, or rows nobody can read, never data without its key."""
+        assert self._keys_conn is not None, "the keystore is not open"
+        now = iso_ms(datetime.now(UTC))
+        new_keys, ciphers = [], []
+        for op in batch:
+            if isinstance(op, CreateSession) and (
+                load_cipher(self._keys_conn, self._keys, op.row.id) is None
+            ):
+                cipher, master_id, wrapped = self._keys.new(op.row.id)
+                new_keys.append((op.row.id, master_id, wrapped, now))
+                ciphers.append(cipher)
+        if new_keys:
+            store_keys(self._keys_conn, new_keys)
+            for cipher in ciphers:
+                self._keys.remember(cipher)
+        erased = [op.session_id for op in batch if isinstance(op, EraseSession)]
+        if erased:
+            destroy_keys(self._keys_conn, self._keys, erased)
+        keys_conn, keys = self._keys_conn, self._keys
+        _write_batch(self._conn, lambda sid: load_cipher(keys_conn, keys, sid), batch, states)
+
     async def _truncate_wal(self) -> None:
         """Copy every page back into the database and empty the WAL, so an erased session's old
         page images do not survive there. Retries while a reader still holds an old snapshot."""
@@ -344,9 +466,8 @@ _UPDATE_STATES: Final = (
     "last_offset = u.value->>3, updated_at = ? FROM json_each(?) AS u WHERE sessions.id = u.value->>4"
 )
 _INSERT_SESSIONS: Final = (
-    "INSERT INTO sessions (id, assessment_id, candidate_name, candidate_email, candidate_phone, "
-    "token_hash, ip_address, user_agent, start_time, status, state, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO sessions (id, assessment_id, identity, token_hash, start_time, status, state, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_SNAPSHOTS: Final = (
     "INSERT INTO snapshots (session_id, event_offset, state) VALUES (?, ?, ?) "
@@ -391,7 +512,7 @@ def _request_row(
     session_id: str | None = None,
     offset: int | None = None,
     resource_id: str | None = None,
-    response: str | None = None,
+    response: bytes | None = None,
 ) -> tuple[object, ...]:
     return (
         mark.scope, mark.key, mark.request, mark.status, session_id, offset, resource_id,
@@ -408,7 +529,10 @@ def _insert_assessment(conn: sqlite3.Connection, op: CreateAssessment) -> bool:
 
 
 def _write_batch(
-    conn: sqlite3.Connection | None, batch: list[Operation], latest: list[EventEntry]
+    conn: sqlite3.Connection | None,
+    cipher_for: Callable[[str], SessionCipher | None],
+    batch: list[Operation],
+    latest: list[EventEntry],
 ) -> None:
     assert conn is not None, "the journal is not open"
     created = []
@@ -419,6 +543,9 @@ def _write_batch(
     for op in batch:
         if isinstance(op, EventEntry):
             event = op.event
+            cipher = cipher_for(op.session_id)
+            if cipher is None:
+                continue  # erased while this was on its way: its rows are gone too
             if op.request is not None:
                 requests.append(_request_row(op.request, now, op.session_id, event.offset))
             events.append(
@@ -430,25 +557,44 @@ def _write_batch(
                     event.ts,
                     event.questionId,
                     event.origin,
-                    event.data,
+                    None
+                    if event.data is None
+                    else seal_event_data(cipher, event.offset, ENCODER.encode(event.data)),
                 )
             )
         elif isinstance(op, SnapshotEntry):
-            snapshots.append((op.session_id, op.offset, op.snapshot.decode()))
+            cipher = cipher_for(op.session_id)
+            if cipher is not None:
+                snapshots.append((op.session_id, op.offset, seal_snapshot(cipher, op.snapshot)))
         elif isinstance(op, CreateSession):
             row = op.row
+            cipher = cipher_for(row.id)
+            assert cipher is not None, "a new session's data key is stored before its row"
+            identity = Identity(
+                candidateName=row.candidate_name,
+                candidateEmail=row.candidate_email,
+                candidatePhone=row.candidate_phone,
+                ipAddress=row.ip_address,
+                userAgent=row.user_agent,
+            )
             created.append(
                 (
-                    row.id, row.assessment_id, row.candidate_name, row.candidate_email,
-                    row.candidate_phone, row.token_hash, row.ip_address, row.user_agent,
-                    row.start_time, row.status, row.state.decode(), row.created_at, row.created_at,
+                    row.id, row.assessment_id, seal_identity(cipher, identity), row.token_hash,
+                    row.start_time, row.status, _state_without_name(row.state), row.created_at,
+                    row.created_at,
                 )
             )  # fmt: skip
             if op.request is not None:
-                response = None if op.response is None else op.response.decode()
+                response = None if op.response is None else seal_response(cipher, op.response)
                 requests.append(_request_row(op.request, now, row.id, response=response))
     states = [
-        (entry.state, entry.state.status, entry.state.endTime, entry.event.offset, entry.session_id)
+        (
+            without_name(entry.state),
+            entry.state.status,
+            entry.state.endTime,
+            entry.event.offset,
+            entry.session_id,
+        )
         for entry in latest
     ]
     conn.execute("BEGIN IMMEDIATE")
@@ -500,3 +646,10 @@ def _append_audit(conn: sqlite3.Connection, rows: list[AuditRow]) -> None:
                 previous,
             ),
         )  # fmt: skip
+
+
+_STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
+
+
+def _state_without_name(state: bytes) -> str:
+    return ENCODER.encode(without_name(_STATE_DECODER.decode(state))).decode()

@@ -23,6 +23,7 @@ from anyio.abc import Process, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from actors.config import ScoringConfig
+from app.data_keys import DataKeys, MasterKeys
 from app.mirror import CursorFile, KafkaMirror, MirrorStatus
 from app.settings import KafkaSettings
 from app.store import SqliteStore
@@ -33,6 +34,8 @@ STATUS_EVERY: Final = 0.25
 
 class MirrorJob(msgspec.Struct, frozen=True, kw_only=True):
     database: str
+    keystore: str
+    master_keys: list[str]  # current first; through the pipe, never on disk
     cursor_file: str
     node_id: str
     kafka: KafkaSettings
@@ -98,6 +101,19 @@ class MirrorProcess:
             log.error("kafka mirror: its process exited with code %s; restarting it", code)
             await anyio.sleep(1.0)
 
+    async def use_master_keys(self, encoded: list[str]) -> None:
+        """After a master key rotation: the running child gets the keys on its stdin, and a
+        restarted one with its job."""
+        self._job = msgspec.structs.replace(self._job, master_keys=encoded)
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        assert process.stdin is not None
+        try:
+            await process.stdin.send(b"keys " + msgspec.json.encode(encoded) + b"\n")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return  # it died meanwhile; its restart takes the new job
+
     async def drain(self) -> None:
         """Ask the mirror to publish what is stored and exit; return when it has."""
         self._draining = True
@@ -149,7 +165,8 @@ async def _child() -> None:
         level=job.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     quiet_aiokafka()
-    store = await SqliteStore.open(Path(job.database))
+    keys = DataKeys(MasterKeys.from_encoded(job.master_keys))
+    store = await SqliteStore.open(Path(job.database), Path(job.keystore), keys)
     mirror = KafkaMirror(
         job.kafka, job.node_id, store, CursorFile(Path(job.cursor_file)), job.scoring
     )
@@ -157,7 +174,7 @@ async def _child() -> None:
         async with anyio.create_task_group() as tg:
             _report(mirror.status)
             tg.start_soon(_report_forever, mirror)
-            tg.start_soon(_obey, stdin, mirror, tg.cancel_scope)
+            tg.start_soon(_obey, stdin, mirror, keys, tg.cancel_scope)
             await mirror.run()
             tg.cancel_scope.cancel()
     finally:
@@ -165,13 +182,17 @@ async def _child() -> None:
         await store.close()
 
 
-async def _obey(stdin: anyio.AsyncFile[str], mirror: KafkaMirror, scope: anyio.CancelScope) -> None:
+async def _obey(
+    stdin: anyio.AsyncFile[str], mirror: KafkaMirror, keys: DataKeys, scope: anyio.CancelScope
+) -> None:
     while True:
         line = await stdin.readline()
         if not line:  # the server is gone: stop at once, the cursor says where to resume
             scope.cancel()
             return
-        if line.strip() == "drain":
+        if line.startswith("keys "):  # the server's master keys rotated
+            keys.master = MasterKeys.from_encoded(msgspec.json.decode(line[5:], type=list[str]))
+        elif line.strip() == "drain":
             await mirror.drain()
             return
 

@@ -87,9 +87,9 @@ async def _flagged_images(
     for link in report.detailedFindings.flaggedFrames[:_PAGE_FRAMES]:
         path = link.split("?", 1)[0]
         offset = int(path.rsplit("/", 1)[1].removesuffix(".jpg"))
-        found = services.frames.path(session_id, offset) if offset in kept else None
+        found = await services.frames.read(session_id, offset) if offset in kept else None
         if found is not None:
-            images[link] = await anyio.Path(found).read_bytes()
+            images[link] = found
     return images
 
 

@@ -6,7 +6,9 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
+# Version 3 kept personal data in plain text; app/sealing_migration.py seals it (needs the keys).
+PLAINTEXT_VERSION: Final = 3
 DATABASE_FILE: Final = "vigil.db"
 
 _SCHEMA: Final = """
@@ -18,12 +20,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     key INTEGER PRIMARY KEY,          -- compact key the events refer to
     id TEXT NOT NULL UNIQUE,          -- the public session id
     assessment_id TEXT NOT NULL,
-    candidate_name TEXT NOT NULL,
-    candidate_email TEXT NOT NULL,
-    candidate_phone TEXT,
+    -- Name, e-mail, phone, IP address and user agent (msgspec JSON), sealed with the session's
+    -- data key (app/data_keys.py); `state` has the name blanked.
+    identity BLOB NOT NULL,
     token_hash TEXT NOT NULL,
-    ip_address TEXT,
-    user_agent TEXT,
     start_time TEXT NOT NULL,
     end_time TEXT,
     status TEXT NOT NULL,
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS events (
     ts TEXT NOT NULL,
     question_id TEXT,
     origin TEXT NOT NULL,
-    data TEXT                         -- JSON
+    data TEXT                         -- JSON sealed with the session's data key, in base64
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_session ON events (session_key, event_offset);
 CREATE VIEW IF NOT EXISTS event_log AS
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     session_id TEXT,
     event_offset INTEGER,
     resource_id TEXT,
-    response TEXT,
+    response BLOB,                    -- sealed with the session's data key
     created_at TEXT NOT NULL,
     PRIMARY KEY (scope, key)
 );
@@ -98,7 +98,7 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 CREATE TABLE IF NOT EXISTS snapshots (
     session_id TEXT PRIMARY KEY,
     event_offset INTEGER NOT NULL,
-    state TEXT NOT NULL               -- SessionSnapshot JSON
+    state BLOB NOT NULL               -- SessionSnapshot JSON, sealed with the session's data key
 );
 """
 
@@ -122,6 +122,11 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def schema_version(conn: sqlite3.Connection) -> int:
+    found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return SCHEMA_VERSION if found is None else int(found[0])
+
+
 def database_path(storage_dir: Path) -> Path:
     return storage_dir / DATABASE_FILE
 
@@ -133,7 +138,9 @@ def open_checkpointer(path: Path) -> sqlite3.Connection:
 
 
 def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
-    """Open (creating if needed) the database in WAL mode, in autocommit: callers BEGIN/COMMIT."""
+    """Open (creating if needed) the database in WAL mode, in autocommit: callers BEGIN/COMMIT.
+    A database older than version 3 is brought to 3 here; from 3 to 4 needs the data keys
+    (app/sealing_migration.py), so the journal does it next."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")

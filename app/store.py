@@ -14,14 +14,19 @@ from actors.grading import Assessment
 from actors.ports import LoadedSession
 from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
 from app.audit_log import AuditRecord, AuditRow, chain_hash
+from app.data_keys import DataKeys, SessionCipher
+from app.sealed_rows import open_event_data, open_identity, open_response, open_snapshot
 
 STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
 ASSESSMENT_DECODER: Final = msgspec.json.Decoder(Assessment)
+# Each session row comes with its wrapped data key (the keystore is attached as `keys`); a
+# session without one has been erased (crypto-erasure) and reads as absent. An inner join, so a
+# page of the listing is never cut short by such a row.
 _SESSION_COLUMNS: Final = (
-    "id, assessment_id, candidate_name, candidate_email, candidate_phone, token_hash, "
-    "ip_address, user_agent, start_time, end_time, status, last_offset, state, created_at, updated_at, "
-    "key"
+    "s.id, s.assessment_id, s.identity, s.token_hash, s.start_time, s.end_time, s.status, "
+    "s.last_offset, s.state, s.created_at, s.updated_at, s.key, k.master_id, k.wrapped"
 )
+_SESSIONS_WITH_KEYS: Final = "sessions AS s JOIN keys.data_keys AS k ON k.session_id = s.id"
 
 
 _AUDIT_COLUMNS: Final = "id, at, actor, action, session_id, status, address, detail"
@@ -87,28 +92,7 @@ class RequestRecord(msgspec.Struct, frozen=True, kw_only=True):
     createdAt: str
 
 
-def _record(row: Any) -> SessionRecord:
-    return SessionRecord(
-        id=row[0],
-        assessmentId=row[1],
-        candidateName=row[2],
-        candidateEmail=row[3],
-        candidatePhone=row[4],
-        tokenHash=row[5],
-        ipAddress=row[6],
-        userAgent=row[7],
-        startTime=row[8],
-        endTime=row[9],
-        status=row[10],
-        lastOffset=row[11],
-        state=STATE_DECODER.decode(row[12]),
-        createdAt=row[13],
-        updatedAt=row[14],
-        key=row[15],
-    )
-
-
-def _event(row: Any) -> StoredEvent:
+def _event(row: Any, cipher: SessionCipher) -> StoredEvent:
     return StoredEvent(
         offset=row[0],
         seq=row[1],
@@ -116,29 +100,69 @@ def _event(row: Any) -> StoredEvent:
         ts=row[3],
         questionId=row[4],
         origin=row[5],
-        data=None if row[6] is None else msgspec.json.decode(row[6]),
+        data=None
+        if row[6] is None
+        else msgspec.json.decode(open_event_data(cipher, row[0], row[6])),
     )
 
 
 class SqliteStore:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, keys: DataKeys) -> None:
         self._conn = conn
+        self._keys = keys
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteStore:
+    async def open(cls, path: Path, keystore: Path, keys: DataKeys) -> SqliteStore:
+        """Read `path`, with its data keys from `keystore` (which the journal has created)."""
         conn = await aiosqlite.connect(path, isolation_level=None)
         await conn.execute("PRAGMA busy_timeout=5000")
-        return cls(conn)
+        await conn.execute("ATTACH DATABASE ? AS keys", (str(keystore),))
+        return cls(conn, keys)
+
+    def _record(self, row: Any) -> SessionRecord:
+        """The session with its personal data opened."""
+        cipher = self._keys.cipher(row[0], row[12], row[13])
+        identity = open_identity(cipher, row[2])
+        state = STATE_DECODER.decode(row[8])
+        return SessionRecord(
+            id=row[0],
+            assessmentId=row[1],
+            candidateName=identity.candidateName,
+            candidateEmail=identity.candidateEmail,
+            candidatePhone=identity.candidatePhone,
+            tokenHash=row[3],
+            ipAddress=identity.ipAddress,
+            userAgent=identity.userAgent,
+            startTime=row[4],
+            endTime=row[5],
+            status=row[6],
+            lastOffset=row[7],
+            state=msgspec.structs.replace(state, candidateName=identity.candidateName),
+            createdAt=row[9],
+            updatedAt=row[10],
+            key=row[11],
+        )
+
+    async def cipher(self, session_id: str) -> SessionCipher | None:
+        """The session's data key; None if it has none (never created, or erased)."""
+        cipher = self._keys.cached(session_id)
+        if cipher is not None:
+            return cipher
+        async with self._conn.execute(
+            "SELECT master_id, wrapped FROM keys.data_keys WHERE session_id = ?", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else self._keys.cipher(session_id, row[0], row[1])
 
     async def close(self) -> None:
         await self._conn.close()
 
     async def session(self, session_id: str) -> SessionRecord | None:
         async with self._conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+            f"SELECT {_SESSION_COLUMNS} FROM {_SESSIONS_WITH_KEYS} WHERE s.id = ?", (session_id,)
         ) as cursor:
             row = await cursor.fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else self._record(row)
 
     async def sessions(
         self,
@@ -150,23 +174,25 @@ class SqliteStore:
         limit: int | None = None,
     ) -> list[SessionRecord]:
         """Sessions in creation order after `after_key`, filtered; at most `limit` of them."""
-        clauses, args = ["key > ?"], [after_key]
+        clauses, args = ["s.key > ?"], [after_key]
         for clause, value in (
-            ("assessment_id = ?", assessment_id),
-            ("status = ?", status),
-            ("state ->> '$.trustLevel' = ?", trust_level),
+            ("s.assessment_id = ?", assessment_id),
+            ("s.status = ?", status),
+            ("s.state ->> '$.trustLevel' = ?", trust_level),
         ):
             if value is not None:
                 clauses.append(clause)
                 args.append(value)  # type: ignore[arg-type]
         query = (
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {' AND '.join(clauses)} ORDER BY key"
+            f"SELECT {_SESSION_COLUMNS} FROM {_SESSIONS_WITH_KEYS} "
+            f"WHERE {' AND '.join(clauses)} ORDER BY s.key"
         )
         if limit is not None:
             query += " LIMIT ?"
             args.append(limit)
         async with self._conn.execute(query, args) as cursor:
-            return [_record(row) for row in await cursor.fetchall()]
+            rows = await cursor.fetchall()
+        return [self._record(row) for row in rows]
 
     async def connected_at_last_event(self) -> list[str]:
         """Unsubmitted sessions whose newest stored state says a candidate was connected."""
@@ -185,13 +211,16 @@ class SqliteStore:
 
     async def events(self, session_id: str, after: int = 0, limit: int = -1) -> list[StoredEvent]:
         """The session's events after offset `after`, in offset order (at most `limit`; -1: all)."""
+        cipher = await self.cipher(session_id)
+        if cipher is None:
+            return []
         async with self._conn.execute(
             "SELECT event_offset, seq, type, ts, question_id, origin, data FROM events "
             "WHERE session_key = (SELECT key FROM sessions WHERE id = ?) AND event_offset > ? "
             "ORDER BY event_offset LIMIT ?",
             (session_id, after, limit),
         ) as cursor:
-            return [_event(row) for row in await cursor.fetchall()]
+            return [_event(row, cipher) for row in await cursor.fetchall()]
 
     async def load(self, session_id: str) -> LoadedSession | None:
         """Identity, newest snapshot and the events after it.
@@ -206,7 +235,12 @@ class SqliteStore:
             "SELECT event_offset, state FROM snapshots WHERE session_id = ?", (session_id,)
         ) as cursor:
             row = await cursor.fetchone()
-        snapshot = None if row is None else SNAPSHOT_DECODER.decode(row[1])
+        cipher = await self.cipher(session_id)
+        snapshot = (
+            None
+            if row is None or cipher is None
+            else SNAPSHOT_DECODER.decode(open_snapshot(cipher, row[1]))
+        )
         tail = await self.events(session_id, after=0 if snapshot is None else snapshot.offset)
         return LoadedSession(info=record.info(), snapshot=snapshot, tail=tail)
 
@@ -283,13 +317,19 @@ class SqliteStore:
             row = await cursor.fetchone()
         if row is None:
             return None
+        response = None
+        if row[5] is not None:
+            cipher = None if row[2] is None else await self.cipher(row[2])
+            if cipher is None:
+                return None  # its session was erased since
+            response = open_response(cipher, row[5])
         return RequestRecord(
             request=row[0],
             status=row[1],
             sessionId=row[2],
             offset=row[3],
             resourceId=row[4],
-            response=None if row[5] is None else row[5].encode(),
+            response=response,
             createdAt=row[6],
         )
 
@@ -302,8 +342,10 @@ class SqliteStore:
         """Stored events in commit order, after the event with id `after` (the mirror's tail)."""
         async with self._conn.execute(
             "SELECT e.id, s.id, s.assessment_id, e.event_offset, e.seq, e.type, e.ts, "
-            "e.question_id, e.origin, e.data FROM events AS e JOIN sessions AS s "
-            "ON s.key = e.session_key WHERE e.id > ? ORDER BY e.id LIMIT ?",
+            "e.question_id, e.origin, e.data, k.master_id, k.wrapped FROM events AS e "
+            "JOIN sessions AS s ON s.key = e.session_key "
+            "JOIN keys.data_keys AS k ON k.session_id = s.id "
+            "WHERE e.id > ? ORDER BY e.id LIMIT ?",
             (after, limit),
         ) as cursor:
             rows = await cursor.fetchall()
@@ -312,7 +354,7 @@ class SqliteStore:
                 id=row[0],
                 session_id=row[1],
                 assessment_id=row[2],
-                event=_event((row[3], row[4], row[5], row[6], row[7], row[8], row[9])),
+                event=_event(row[3:10], self._keys.cipher(row[1], row[10], row[11])),
             )
             for row in rows
         ]

@@ -30,6 +30,10 @@ TS = "2026-11-22T10:00:00.000Z"
 REPO = Path(__file__).resolve().parent.parent
 
 
+# A fixed master key for tests that build the journal or store themselves (32 bytes, base64).
+TEST_MASTER_KEY = "dmlnaWwtdGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzISE="
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -210,6 +214,7 @@ class ServerProcess:
             "VIGIL_AUTH_ADMIN_TOKEN": ADMIN_TOKEN,
             "VIGIL_SERVER_PORT": str(port),
             "VIGIL_VISION_ENABLED": "false",
+            "VIGIL_MASTER_KEY": TEST_MASTER_KEY,
             **(extra_env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -13,8 +13,10 @@ import pytest
 from actors.events import StoredEvent, iso_ms
 from actors.ports import EventEntry
 from actors.state import SessionState
+from app.data_keys import DataKeys, MasterKeys
 from app.journal import SessionRow, SqliteJournal
 from app.metrics import Metrics
+from tests.support import TEST_MASTER_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -55,7 +57,8 @@ async def test_group_commit_acks_after_commit_and_throttles_state_rows(tmp_path:
     committed: list[int] = []
     metrics = Metrics()
     journal = SqliteJournal(
-        path, synchronous="NORMAL", queue_size=1000, max_batch=500,
+        path, keystore=tmp_path / "keys.db", keys=DataKeys(MasterKeys(TEST_MASTER_KEY)),
+        synchronous="NORMAL", queue_size=1000, max_batch=500,
         on_committed=lambda entries: committed.extend(e.event.offset for e in entries),
         metrics=metrics, state_interval=3600,
     )  # fmt: skip

@@ -24,7 +24,7 @@ async def test_finished_sessions_are_purged_after_the_period(tmp_path: Path) -> 
         frames = server.services.frames
         assert frames is not None
         frames.keep(finished, 1, b"\xff\xd8 frame \xff\xd9", flagged=True)
-        await eventually(lambda: frames.path(finished, 1) is not None)
+        await eventually(lambda: 1 in frames.kept(finished))
         async with server.http(token=token) as own:
             assert (
                 await own.post(f"/candidate-sessions/{finished}/submit", json={})

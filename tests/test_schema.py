@@ -6,7 +6,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from app.schema import SCHEMA_VERSION, open_database
+from app.data_keys import DataKeys, MasterKeys
+from app.keystore import open_keystore
+from app.schema import PLAINTEXT_VERSION, SCHEMA_VERSION, open_database, schema_version
+from app.sealed_rows import open_event_data, open_identity, open_snapshot
+from app.sealing_migration import seal_plaintext_database
+from tests.support import TEST_MASTER_KEY
 
 V1_EVENTS = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,10 +34,11 @@ CREATE VIEW event_log AS
     FROM events AS e JOIN sessions AS s ON s.key = e.session_key;
 INSERT INTO sessions (id, assessment_id, candidate_name, candidate_email, token_hash, start_time,
     status, state, created_at, updated_at)
-    VALUES ('s1', 'exam', 'Ada', 'ada@example.com', 'h', 't', 'IN_PROGRESS', '{}', 't', 't');
-INSERT INTO events (session_key, event_offset, seq, type, ts, origin)
-    VALUES (1, 1, 1, 'assessment_started', 't', 'candidate'),
-           (1, 2, 2, 'heartbeat', 't', 'candidate');
+    VALUES ('s1', 'exam', 'Ada Lovelace', 'ada@example.com', 'h', 't', 'IN_PROGRESS',
+            '{"sessionId":"s1","candidateName":"Ada Lovelace"}', 't', 't');
+INSERT INTO events (session_key, event_offset, seq, type, ts, origin, data)
+    VALUES (1, 1, 1, 'assessment_started', 't', 'candidate', NULL),
+           (1, 2, 2, 'device_info', 't', 'candidate', '{"ipAddress":"203.0.113.9"}');
 """
 
 
@@ -42,16 +48,14 @@ def test_a_version_1_database_is_migrated_with_its_events(tmp_path: Path) -> Non
         old.executescript(V1_EVENTS)
     conn = open_database(path, "NORMAL")
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            str(SCHEMA_VERSION),
-        )
+        assert schema_version(conn) == PLAINTEXT_VERSION
         rows = conn.execute("SELECT session_id, event_offset, type FROM event_log").fetchall()
-        assert rows == [("s1", 1, "assessment_started"), ("s1", 2, "heartbeat")]
+        assert rows == [("s1", 1, "assessment_started"), ("s1", 2, "device_info")]
         # The newest row deleted (an erasure), a new event still gets a new id.
         conn.execute("DELETE FROM events WHERE id = 2")
         conn.execute(
             "INSERT INTO events (session_key, event_offset, type, ts, origin) "
-            "VALUES (1, 2, 'heartbeat', 't', 'candidate')"
+            "VALUES (1, 2, 'device_info', 't', 'candidate')"
         )
         assert conn.execute("SELECT max(id) FROM events").fetchone() == (3,)
     finally:
@@ -66,3 +70,36 @@ def test_opening_twice_changes_nothing(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM meta").fetchone() == (1,)
     finally:
         conn.close()
+
+
+def test_version_3_plain_text_is_sealed_with_a_data_key_per_session(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.db"
+    with sqlite3.connect(path) as old:
+        old.executescript(V1_EVENTS)
+    conn = open_database(path, "NORMAL")
+    conn.execute(
+        "INSERT INTO snapshots (session_id, event_offset, state) VALUES ('s1', 2, '{\"ip\":1}')"
+    )
+    keys_conn = open_keystore(tmp_path / "keys.db")
+    keys = DataKeys(MasterKeys(TEST_MASTER_KEY))
+    try:
+        assert seal_plaintext_database(conn, keys_conn, keys)
+        assert schema_version(conn) == SCHEMA_VERSION
+        assert not seal_plaintext_database(conn, keys_conn, keys)  # once only
+        identity, state = conn.execute("SELECT identity, state FROM sessions").fetchone()
+        master_id, wrapped = keys_conn.execute(
+            "SELECT master_id, wrapped FROM data_keys WHERE session_id = 's1'"
+        ).fetchone()
+        cipher = DataKeys(MasterKeys(TEST_MASTER_KEY)).cipher("s1", master_id, wrapped)
+        assert open_identity(cipher, identity).candidateEmail == "ada@example.com"
+        assert "Ada Lovelace" not in state
+        (data,) = conn.execute("SELECT data FROM events WHERE event_offset = 2").fetchone()
+        assert open_event_data(cipher, 2, data) == b'{"ipAddress":"203.0.113.9"}'
+        (snapshot,) = conn.execute("SELECT state FROM snapshots").fetchone()
+        assert open_snapshot(cipher, snapshot) == b'{"ip":1}'
+    finally:
+        conn.close()
+        keys_conn.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("vigil.db*"))
+    assert b"ada@example.com" not in raw and b"203.0.113.9" not in raw
+    assert b"Ada Lovelace" not in raw

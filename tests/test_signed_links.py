@@ -22,7 +22,7 @@ async def kept_frame(server: RunningServer) -> tuple[str, str]:
     assert frames is not None
     for offset in (1, 2):
         frames.keep(session_id, offset, JPEG + bytes([offset]), flagged=True)
-    await eventually(lambda: frames.path(session_id, 2) is not None)
+    await eventually(lambda: 2 in frames.kept(session_id))
     return session_id, f"/candidate-sessions/{session_id}/frames/1.jpg"
 
 
