@@ -20,6 +20,7 @@ from app.audit_routes import audit_socket_action
 from app.auth import Access, token_id
 from app.errors import validation_field
 from app.http_io import TOO_DEEP
+from app.links import closed_under_us
 from app.services import Services
 from app.session_access import Principal
 
@@ -94,6 +95,9 @@ class AdminConnection:
                 await self._websocket.close(CLOSE_SLOW, self.evicted[:120])
         except WebSocketDisconnect:
             pass  # the admin went away; the reader sees the disconnect and cleans up
+        except RuntimeError as exc:
+            if not closed_under_us(exc):
+                raise
 
 
 async def admin_socket(websocket: WebSocket) -> None:

@@ -20,6 +20,8 @@ from app.links import CandidateSocketLink
 from app.metrics import Metrics
 from app.ratelimit import RateLimiter
 from app.services import Services
+from app.settings import LimitsSettings
+from app.socket_guard import SocketGuard, client_address
 
 log = logging.getLogger("vigil.candidate")
 
@@ -97,6 +99,7 @@ async def _read_events(
     vision = services.vision
     limits = services.settings.limits
     pace = RateLimiter(limits.candidate_events_per_second, limits.candidate_events_burst)
+    guard, address = services.sockets, client_address(websocket)
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -112,13 +115,9 @@ async def _read_events(
                 link, metrics, "too_large", f"event is {len(text)} bytes; the limit is {max_event}"
             )
             continue
-        if pace.take("socket") > 0:
-            _reject(
-                link, metrics, "rate_limited",
-                f"more than {limits.candidate_events_per_second:g} events per second (bursts of "
-                f"{limits.candidate_events_burst}); this one was not stored: send it again later",
-                seq=_seq_of(text),
-            )  # fmt: skip
+        over = _over_limit(pace, guard, address, limits)
+        if over is not None:
+            _reject(link, metrics, "rate_limited", over, seq=_seq_of(text))
             continue
         try:
             event = CANDIDATE_EVENT_DECODER.decode(text)
@@ -138,6 +137,31 @@ async def _read_events(
             code, reason = _refusal(exc)
             link.close(code, reason)  # the writer sends the close; the client resends later
             return code
+
+
+def _over_limit(
+    pace: RateLimiter, guard: SocketGuard, address: str, limits: LimitsSettings
+) -> str | None:
+    """Why one more text event may not go ahead now, or None. (An event the address's limit
+    refuses still took one of this socket's tokens: that errs on the strict side.)"""
+    if pace.take("socket") > 0:
+        rate, burst, which = (
+            limits.candidate_events_per_second,
+            limits.candidate_events_burst,
+            "on this socket ([limits] candidate_events_per_second)",
+        )
+    elif guard.take_event(address) > 0:
+        rate, burst, which = (
+            limits.address_events_per_second,
+            limits.address_events_burst,
+            f"from {address}, all its sockets together ([limits] address_events_per_second)",
+        )
+    else:
+        return None
+    return (
+        f"more than {rate:g} events per second {which}, bursts of {burst}; this one was not "
+        "stored: send it again later"
+    )
 
 
 def _frame_fits(link: CandidateSocketLink, metrics: Metrics, frame: bytes, max_frame: int) -> bool:

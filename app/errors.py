@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.security_headers import SECURITY_HEADERS
+
 log = logging.getLogger("vigil.http")
 
 _PATH: Final = re.compile(r"at `\$\.?([^`]*)`")
@@ -100,5 +102,8 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
     return error_response(
-        500, "internal", "the server failed to handle this request; it was logged"
+        500,
+        "internal",
+        "the server failed to handle this request; it was logged",
+        headers=dict(SECURITY_HEADERS),
     )

@@ -48,6 +48,10 @@ def decode_json(body: bytes, schema: type[T]) -> T:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise ApiError(400, "invalid_json", TOO_DEEP) from None
+    except UnicodeDecodeError as exc:  # msgspec's error for bad UTF-8 inside a JSON string
+        raise ApiError(
+            400, "invalid_json", f"the request body is not valid UTF-8 ({exc}); encode it as UTF-8"
+        ) from None
     try:
         return msgspec.convert(raw, schema)
     except msgspec.ValidationError as exc:

@@ -91,5 +91,16 @@ class CandidateSocketLink:
                     return
         except (WebSocketDisconnect, anyio.EndOfStream):
             return  # the candidate went away; the reader sees it and detaches
+        except RuntimeError as exc:
+            if not closed_under_us(exc):
+                raise
         finally:
             self._bell.close()
+
+
+def closed_under_us(exc: RuntimeError) -> bool:
+    """uvicorn closes a socket by itself on a protocol error (1007 bad UTF-8, 1009 too big) or a
+    keepalive timeout, and then answers the app's next send or close with this RuntimeError
+    rather than a disconnect (Kludex/uvicorn#2332). Racing such a close with one of ours (4408,
+    4409) made "Exception in ASGI application" tracebacks at will. The client is gone anyway."""
+    return "after sending 'websocket.close'" in str(exc)

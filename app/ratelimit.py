@@ -43,6 +43,15 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    def forget(self, key: str) -> None:
+        """Drop `key`'s bucket: it comes back full."""
+        self._buckets.pop(key, None)
+
+    @property
+    def refill_seconds(self) -> float:
+        """How long an empty bucket takes to fill up again (0 with no limit)."""
+        return self.burst / self.rate if self.rate else 0.0
+
     def take(self, key: str) -> float:
         """0.0 if `key` may go ahead (one token taken), else the seconds until a token is
         available; a refusal takes nothing."""

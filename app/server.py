@@ -4,6 +4,7 @@ returns the Starlette application."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,12 +39,15 @@ from app.audit_routes import AuditMiddleware
 from app.auth import resolve_admin_token
 from app.candidate_socket import candidate_socket
 from app.cluster import ClusterView
+from app.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE, DataKeys, MasterKeys
 from app.endpoints import Endpoint, routes
 from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from app.frame_store import FrameStore
 from app.http_io import now_iso
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
+from app.key_rotation import reload_master_keys_on_sighup
+from app.keystore import keystore_path
 from app.metrics import Metrics
 from app.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.openapi import openapi_handler
@@ -51,6 +55,7 @@ from app.pages import WebFiles, page_routes
 from app.ratelimit import RequestLimits
 from app.retention import purge_forever
 from app.schema import database_path
+from app.security_headers import SecurityHeadersMiddleware
 from app.services import Services
 from app.settings import Settings
 from app.signing import UrlSigner, signing_key
@@ -71,11 +76,22 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             "no admin token configured: generated one and saved it to %s", storage / "admin-token"
         )
     node_id = settings.server.node_id or socket.gethostname()
+    master_keys, generated_key = MasterKeys.from_environment(os.environ, storage)
+    if generated_key:
+        log.warning(
+            "no %s in the environment: generated a master key and saved it to %s. Whoever copies "
+            "the storage folder can then read it: give the key in the environment instead",
+            MASTER_KEY_ENV,
+            storage / MASTER_KEY_FILE,
+        )
+    keys = DataKeys(master_keys)
     metrics = Metrics()
     fanout = Fanout()
     mirror: MirrorProcess | None = None
     journal = SqliteJournal(
         database_path(storage),
+        keystore=keystore_path(storage),
+        keys=keys,
         synchronous=settings.storage.synchronous,
         queue_size=settings.storage.journal_queue_size,
         max_batch=settings.storage.journal_max_batch,
@@ -84,13 +100,15 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
     )
     async with anyio.create_task_group() as tg:
         await tg.start(journal.run)
-        store = await SqliteStore.open(database_path(storage))
+        store = await SqliteStore.open(database_path(storage), keystore_path(storage), keys)
         cluster: ClusterView | None = None
         if settings.kafka.bootstrap_servers:
             quiet_aiokafka()
             mirror = MirrorProcess(
                 MirrorJob(
                     database=str(database_path(storage)),
+                    keystore=str(keystore_path(storage)),
+                    master_keys=master_keys.encoded(),
                     cursor_file=str(storage / f"kafka-{settings.kafka.topic}.cursor"),
                     node_id=node_id,
                     kafka=settings.kafka,
@@ -102,7 +120,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             if settings.kafka.cluster:
                 cluster = ClusterView(settings.kafka, node_id, fanout)
                 await tg.start(cluster.run)
-        frames = FrameStore(storage / "frames", settings.vision.keep_frames)
+        frames = FrameStore(storage / "frames", settings.vision.keep_frames, store.cipher)
         await tg.start(frames.run)
         deps = ActorDeps(
             scoring=settings.scoring,
@@ -141,12 +159,16 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             vision=vision,
             signer=UrlSigner(signing_key(settings.auth.url_signing_key, storage)),
             sockets=SocketGuard(
-                settings.server.allowed_origins, settings.limits.max_sockets_per_address
+                settings.server.allowed_origins,
+                settings.limits.max_sockets_per_address,
+                settings.limits.address_events_per_second,
+                settings.limits.address_events_burst,
             ),
         )
         _register_gauges(services)
         await record_lost_connections(services)
         tg.start_soon(purge_forever, services)
+        tg.start_soon(reload_master_keys_on_sighup, storage, journal, mirror)
         log.info("vigil ready: storage %s, node %s", database_path(storage), services.node_id)
         try:
             yield services
@@ -248,6 +270,11 @@ def _register_gauges(services: Services) -> None:
         lambda: registry.restarts_total,
     )
     metrics.gauge(
+        "vigil_data_keys_under_retired_master",
+        "Data keys still wrapped by a retired master key (re-wrapped in the background).",
+        lambda: journal.keys_under_retired_master,
+    )
+    metrics.gauge(
         "vigil_sessions_failed_total",
         "Sessions stopped after repeated crashes.",
         lambda: registry.failed_total,
@@ -328,7 +355,9 @@ def build_app(settings: Settings) -> Starlette:
             *page_routes(WebFiles()),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AuditMiddleware)],
+        # Outermost first. Answers to unexpected errors leave from outside both, so
+        # `on_unexpected` adds the security headers itself.
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(AuditMiddleware)],
         exception_handlers={
             ApiError: on_api_error,
             HTTPException: on_http_exception,

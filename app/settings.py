@@ -16,6 +16,10 @@ from app.vision.config import VisionConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
+# Secrets read from the environment only, never from config.toml (app/data_keys.py).
+ENV_NOT_SETTINGS = frozenset(
+    {"VIGIL_MASTER_KEY", "VIGIL_MASTER_KEY_FILE", "VIGIL_RETIRED_MASTER_KEYS"}
+)
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Rate = Annotated[float, msgspec.Meta(ge=0)]
 
@@ -81,6 +85,9 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     candidate_events_burst: Positive = 500
     # Open sockets (candidate and admin) per client address; 0: no limit.
     max_sockets_per_address: NonNegative = 0
+    # Text events of all the candidate sockets of one client address together; 0: no limit.
+    address_events_per_second: Rate = 0.0
+    address_events_burst: Positive = 2000
 
 
 class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -170,7 +177,7 @@ def load_settings(
 def _environment_overrides(environ: Mapping[str, str]) -> list[tuple[str, Mapping[str, Any]]]:
     found: dict[str, dict[str, Any]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
         fields = _SECTIONS.get(section)
