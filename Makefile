@@ -9,8 +9,12 @@ NODEPS := requirements/vision-nodeps.txt
 TEST_NODEPS := requirements/vision-test-nodeps.txt
 # The browser tests drive Debian's Chromium (never a downloaded one) with Playwright.
 CHROMIUM := /usr/bin/chromium
+# The single binary: rebuilt only when a file it is made from changed (tests/test_dist.py runs it).
+DIST_STAMP := $(VENV)/.dist-installed
+DIST_REQS := requirements/dist.txt
+DIST_SOURCES := packaging/vigil.spec config.toml $(shell find app actors -type f ! -path '*/__pycache__/*')
 
-.PHONY: serve test lint typecheck unit bench clean
+.PHONY: serve test lint typecheck unit bench clean dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +37,18 @@ $(TEST_STAMP): pyproject.toml $(NODEPS) $(TEST_NODEPS) | $(BIN)/python $(CHROMIU
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(NODEPS) -r $(TEST_NODEPS)
 	touch $(RUNTIME_STAMP) $@
 
+$(DIST_STAMP): $(DIST_REQS) | $(BIN)/python
+	$(BIN)/pip install --quiet -r $(DIST_REQS)
+	touch $@
+
+# One file for Linux x86-64 with Python, every dependency, the pages and the models inside.
+dist/vigil: $(DIST_SOURCES) $(RUNTIME_STAMP) $(DIST_STAMP)
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/vigil.spec
+	@ls -l $@
+
+dist: dist/vigil
+
 serve: $(RUNTIME_STAMP)
 	$(BIN)/vigil serve
 
@@ -43,7 +59,7 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-unit: $(TEST_STAMP)
+unit: $(TEST_STAMP) dist/vigil
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -52,4 +68,23 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/load.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# benchmarks/compare.py (Vigil against the seeds' architecture): FastAPI for the seed-pipeline
+# peer (the `bench` extra), and the peers' Node packages as benchmarks/peers/package-lock.json
+# pins them (compare.py also runs `npm ci` itself when node_modules is missing or stale).
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench-deps compare compare-quick
+
+$(BENCH_STAMP): pyproject.toml $(RUNTIME_STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
+
+bench-deps: $(BENCH_STAMP)
+	cd benchmarks/peers && npm ci --no-audit --no-fund
+
+compare: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/compare.py
+
+compare-quick: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/compare.py --quick

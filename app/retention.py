@@ -6,18 +6,42 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import anyio
 
 from actors.events import iso_ms
 from app.audit_log import AuditRow
-from app.services import Services
+from app.frame_store import FrameStore
+from app.journal import SqliteJournal
+from app.settings import Settings
+from app.store import SqliteStore
 
 log = logging.getLogger("vigil.retention")
 _BATCH = 500  # sessions erased per round; the next round takes the rest
 
 
-async def erase_session(services: Services, session_id: str) -> None:
+class LiveSessions(Protocol):
+    async def forget(self, session_id: str) -> None: ...
+
+
+class Erasing(Protocol):
+    """What erasure needs: the server's `Services`, or `vigil purge`'s storage opened on its own
+    (app/offline.py), where no session is live."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> SqliteStore: ...
+    @property
+    def journal(self) -> SqliteJournal: ...
+    @property
+    def registry(self) -> LiveSessions: ...
+    @property
+    def frames(self) -> FrameStore | None: ...
+
+
+async def erase_session(services: Erasing, session_id: str) -> None:
     """The session and everything stored for it, gone from the files too: its actor stops for
     good, what it had accepted is flushed and erased with the rest, then its kept frames."""
     await services.registry.forget(session_id)
@@ -27,7 +51,7 @@ async def erase_session(services: Services, session_id: str) -> None:
         await services.frames.erase(session_id)
 
 
-async def purge_forever(services: Services) -> None:
+async def purge_forever(services: Erasing) -> None:
     """Every `check_interval_seconds`, erase the sessions finished longer ago than the period."""
     settings = services.settings.retention
     if settings.completed_session_days <= 0:
@@ -40,10 +64,11 @@ async def purge_forever(services: Services) -> None:
         await anyio.sleep(settings.check_interval_seconds)
 
 
-async def purge_once(services: Services) -> int:
+async def purge_once(services: Erasing) -> list[str]:
+    """Erase the sessions finished longer ago than the period; the ids erased."""
     days = services.settings.retention.completed_session_days
     cutoff = iso_ms(datetime.now(UTC) - timedelta(days=days))
-    erased = 0
+    erased: list[str] = []
     for session_id in await services.store.finished_before(cutoff, _BATCH):
         await erase_session(services, session_id)
         await services.journal.audit(
@@ -55,7 +80,7 @@ async def purge_once(services: Services) -> int:
                 detail={"finishedBefore": cutoff, "completedSessionDays": days},
             )
         )
-        erased += 1
+        erased.append(session_id)
     if erased:
-        log.info("retention: erased %d session(s) finished before %s", erased, cutoff)
+        log.info("retention: erased %d session(s) finished before %s", len(erased), cutoff)
     return erased
