@@ -91,6 +91,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--drain", type=float, default=5, help="seconds to wait for the window's last verdicts")
     add("--queue-size", type=int, help="vision.queue_size of the server (default: config's)")
     add("--object-every", type=float, help="vision.object_every_seconds (default: config's)")
+    add(
+        "--face-backend",
+        choices=["blazeface", "blazeface-short"],
+        help="vision.face_backend of the analyzer and the server (default: config's)",
+    )
     add("--beat-p99-ms", type=float, default=50, help="heartbeat ack p99 within the limit")
     add("--vigil", default=str(Path(sys.executable).parent / "vigil"), help="server command")
     add("--seed", type=int, default=1, help="seed of the frames' shifts and noise")
@@ -154,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     analyzer: list[AnalyzerRow] = []
     if not args.skip_analyzer:
         print(f"per worker: {args.frames} frames per image and stage, CPU {args.analyzer_cpu}")
-        analyzer = bench_analyzer(args.analyzer_cpu, list(IMAGES), args.frames, args.seed)
+        analyzer = bench_analyzer(
+            args.analyzer_cpu, list(IMAGES), args.frames, args.seed, args.face_backend
+        )
         print(analyzer_table(analyzer), flush=True)
     points = [] if args.skip_box else run_async(run_box(args))
     text = entry(args, analyzer, points, notes_of(points))

@@ -117,6 +117,37 @@ def test_blazeface_counts_the_faces_of_packaged_images(analyzer: FrameAnalyzer, 
         assert face.confidence >= 0.5 and len(face.keypoints) == 6
 
 
+@pytest.fixture(scope="module")
+def short_range() -> FrameAnalyzer:
+    return FrameAnalyzer(msgspec.convert({"face_backend": "blazeface-short"}, VisionConfig))
+
+
+# The short-range model is trained on faces within about 2 m, as in front of a webcam: the
+# group photo's distant faces are beyond it (the full-range model finds all six).
+SHORT_RANGE_COUNTS = {**{name: count for name, (_, count) in SAMPLES.items()}, "t1": 0}
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_blazeface_short_range_counts_the_faces_near_the_camera(
+    short_range: FrameAnalyzer, name: str
+) -> None:
+    make, _ = SAMPLES[name]
+    verdict = short_range.analyze(jpeg(make()), detect_objects=False)
+    assert verdict.face_count == SHORT_RANGE_COUNTS[name] == len(verdict.faces)
+    assert verdict.face_backend == "blazeface-short"
+    for face in verdict.faces:
+        assert 0 <= face.box.x1 < face.box.x2 <= 1 and face.confidence >= 0.5
+
+
+def test_short_range_boxes_land_on_the_faces(short_range: FrameAnalyzer) -> None:
+    # Its boxes are tighter than full-range's: the face inside the pasted 140x140 crop.
+    faces = short_range.analyze(jpeg(composite()), detect_objects=False).faces
+    pasted = max(faces, key=lambda face: face.box.x1).box
+    x1, y1, x2, y2 = (round(v * 512) for v in (pasted.x1, pasted.y1, pasted.x2, pasted.y2))
+    assert 350 <= x1 < x2 <= 510 and 10 <= y1 < y2 <= 170
+    assert (x2 - x1) * (y2 - y1) >= 0.4 * 140 * 140
+
+
 def test_face_boxes_land_on_the_faces(analyzer: FrameAnalyzer) -> None:
     # Tom Hanks was pasted over x 360-500, y 20-160 of the 512x512 astronaut.
     faces = analyzer.analyze(jpeg(composite()), detect_objects=False).faces

@@ -12,10 +12,10 @@ import numpy as np
 
 from app.vision.config import VisionConfig
 from app.vision.errors import FrameRejected
-from app.vision.faces import BlazeFace, FaceDetector
+from app.vision.faces import FULL_RANGE, SHORT_RANGE, BlazeFace, BlazeFaceModel, FaceDetector
 from app.vision.image import decode_jpeg
 from app.vision.insightface_backend import InsightFaceDetector, pack_folder
-from app.vision.models import BLAZEFACE_FULL_RANGE, object_model_path, packaged_file
+from app.vision.models import object_model_path, packaged_file
 from app.vision.objects import ObjectDetector
 from app.vision.quality import FrameQuality, assess
 from app.vision.similarity import similar, thumbnail
@@ -47,7 +47,7 @@ def check_models(config: VisionConfig) -> None:
     if config.face_backend == "insightface":
         pack_folder(config.insightface_root, config.insightface_pack)
     else:
-        packaged_file(BLAZEFACE_FULL_RANGE)
+        packaged_file(_blazeface_model(config).packaged)
     object_model_path(config.object_model)
 
 
@@ -62,7 +62,12 @@ def face_detector(config: VisionConfig) -> FaceDetector:
     return BlazeFace(
         min_confidence=config.face_min_confidence,
         looking_away_yaw=config.looking_away_yaw_degrees,
+        spec=_blazeface_model(config),
     )
+
+
+def _blazeface_model(config: VisionConfig) -> BlazeFaceModel:
+    return SHORT_RANGE if config.face_backend == "blazeface-short" else FULL_RANGE
 
 
 def _ms(start: float, end: float) -> float:

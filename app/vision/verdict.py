@@ -10,7 +10,7 @@ from app.vision.boxes import Box
 from app.vision.quality import FrameQuality
 
 ObjectLabel = Literal["person", "cell phone", "book", "laptop"]
-FaceBackendName = Literal["blazeface", "insightface"]
+FaceBackendName = Literal["blazeface", "blazeface-short", "insightface"]
 
 
 class Face(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Final
 
 import cv2
+import msgspec
 
 from app.vision.analyzer import FrameAnalyzer
 from app.vision.config import VisionConfig
@@ -34,17 +35,24 @@ class AnalyzerRow:
     stages_ms: str  # median decode / quality / faces / objects
 
 
-def bench_analyzer(cpu: int, images: list[str], frames: int, seed: int) -> list[AnalyzerRow]:
+def bench_analyzer(
+    cpu: int, images: list[str], frames: int, seed: int, face_backend: str | None = None
+) -> list[AnalyzerRow]:
     """Run in a fresh process of its own (spawned), pinned to `cpu`."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(_bench, cpu, images, frames, seed).result()
+        return pool.submit(_bench, cpu, images, frames, seed, face_backend).result()
 
 
-def _bench(cpu: int, images: list[str], frames: int, seed: int) -> list[AnalyzerRow]:
+def _bench(
+    cpu: int, images: list[str], frames: int, seed: int, face_backend: str | None
+) -> list[AnalyzerRow]:
     os.sched_setaffinity(0, {cpu})
     cv2.setNumThreads(1)
-    analyzer = FrameAnalyzer(VisionConfig())
+    config = VisionConfig()
+    if face_backend is not None:
+        config = msgspec.convert({"face_backend": face_backend}, VisionConfig)
+    analyzer = FrameAnalyzer(config)
     rows: list[AnalyzerRow] = []
     for index, name in enumerate(images):
         maker = FrameMaker(name, still=False, seed=seed + index)

@@ -42,6 +42,8 @@ async def run_point(
         env["VIGIL_VISION_QUEUE_SIZE"] = str(args.queue_size)
     if args.object_every is not None:
         env["VIGIL_VISION_OBJECT_EVERY_SECONDS"] = str(args.object_every)
+    if args.face_backend is not None:
+        env["VIGIL_VISION_FACE_BACKEND"] = args.face_backend
     server = spawn_server(args, storage, None, env)
     try:
         await wait_healthy(server, timeout_s=60)

@@ -200,7 +200,8 @@ def setup(args: argparse.Namespace) -> list[str]:
         f"{args.warmup:g} s, window {args.duration:g} s",
         f"- server: fresh per point, unpinned, vision.queue_size="
         f"{args.queue_size or 'default'}, vision.object_every_seconds="
-        f"{args.object_every or 'default'}",
+        f"{args.object_every or 'default'}, vision.face_backend="
+        f"{args.face_backend or 'default'}",
     ]
 
 
