@@ -9,8 +9,8 @@ from typing import BinaryIO, Final
 
 import msgspec
 
-from app.mirror import MirrorMessage
-from app.store import SessionRecord, SqliteStore
+from app.mirror import message_of
+from app.store import LoggedEvent, SessionRecord, SqliteStore
 
 EVENT_PAGE: Final = 5000
 SESSION_PAGE: Final = 500
@@ -56,19 +56,10 @@ async def _write_events(
         page = await store.events(record.id, after, EVENT_PAGE)
         lines = bytearray()
         for event in page:
-            message = MirrorMessage(
-                eventId=f"{record.id}:{event.offset}",
-                sessionId=record.id,
-                assessmentId=record.assessmentId,
-                offset=event.offset,
-                type=event.type,
-                ts=event.ts,
-                nodeId=node_id,
-                origin=event.origin,
-                seq=event.seq,
-                questionId=event.questionId,
-                data=event.data,
+            logged = LoggedEvent(
+                id=0, session_id=record.id, assessment_id=record.assessmentId, event=event
             )
+            message = message_of(logged, node_id, None)
             _ENCODER.encode_into(message, lines, len(lines))
             lines += b"\n"
         out.write(lines)

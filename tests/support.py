@@ -185,16 +185,20 @@ async def running_server(
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        with anyio.fail_after(10):
-            while not server.started:
-                await anyio.sleep(0.01)
-        try:
-            yield RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings, app)
-        finally:
-            server.should_exit = True
-    sock.close()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            with anyio.fail_after(10):
+                while not server.started:
+                    await anyio.sleep(0.01)
+            try:
+                yield RunningServer(
+                    f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings, app
+                )
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()  # also when the test failed: a leaked socket would fail the next test
 
 
 class ServerProcess:

@@ -30,25 +30,30 @@ async def test_finished_sessions_are_purged_after_the_period(tmp_path: Path) -> 
                 await own.post(f"/candidate-sessions/{finished}/submit", json={})
             ).status_code == 200
 
+        def purges() -> list[tuple[str, str]]:
+            with sqlite3.connect(database_path(server.settings.storage_dir)) as conn:
+                return conn.execute(
+                    "SELECT actor, session_id FROM audit WHERE action = 'retention purge'"
+                ).fetchall()
+
         async def erased() -> bool:
-            return await server.services.store.session(finished) is None
+            # The session reads as gone once its data key is (crypto-erasure comes first); its
+            # frames go next, and the audit row last.
+            gone = await server.services.store.session(finished) is None
+            return gone and not (tmp_path / "frames" / finished).exists() and bool(purges())
 
         with anyio.fail_after(10):  # the job runs every 0.2 s
             while not await erased():
                 await anyio.sleep(0.05)
         assert await server.services.store.session(running) is not None
-        assert not (tmp_path / "frames" / finished).exists()
         async with server.http() as admin:
             gone = await admin.get(f"/candidate-sessions/{finished}")
         assert gone.status_code == 404
         with sqlite3.connect(database_path(server.settings.storage_dir)) as conn:
-            purges = conn.execute(
-                "SELECT actor, session_id FROM audit WHERE action = 'retention purge'"
-            ).fetchall()
             leftovers = conn.execute(
                 "SELECT count(*) FROM event_log WHERE session_id = ?", (finished,)
             ).fetchone()
-        assert purges == [("server:retention", finished)]
+        assert purges() == [("server:retention", finished)]
         assert leftovers == (0,)
 
 
