@@ -110,10 +110,9 @@ async def _read_events(
             if _frame_fits(link, metrics, frame, max_frame) and vision is not None:
                 vision.submit(session_id, frame)
             continue
-        if len(text) > max_event:
-            _reject(
-                link, metrics, "too_large", f"event is {len(text)} bytes; the limit is {max_event}"
-            )
+        size = _utf8_size(text, max_event)
+        if size > max_event:
+            _reject(link, metrics, "too_large", f"event is {size} bytes; the limit is {max_event}")
             continue
         over = _over_limit(pace, guard, address, limits)
         if over is not None:
@@ -162,6 +161,14 @@ def _over_limit(
         f"more than {rate:g} events per second {which}, bursts of {burst}; this one was not "
         "stored: send it again later"
     )
+
+
+def _utf8_size(text: str, limit: int) -> int:
+    """The text's size in bytes on the wire. A character is 1 to 4 bytes: only text that might
+    be over the limit is encoded to find out."""
+    if len(text) * 4 <= limit:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _frame_fits(link: CandidateSocketLink, metrics: Metrics, frame: bytes, max_frame: int) -> bool:

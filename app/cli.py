@@ -175,6 +175,10 @@ def serve_forever(settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         ws="websockets-sansio",
+        # Only a proxy named here may say who the client is: the address feeds the IP-change
+        # risk factor, the per-address limits and the audit log.
+        proxy_headers=bool(settings.server.forwarded_allow_ips),
+        forwarded_allow_ips=",".join(settings.server.forwarded_allow_ips) or None,
         ws_per_message_deflate=settings.server.ws_per_message_deflate,
         # Past this uvicorn closes the socket (1009); below it Vigil answers too_large itself.
         ws_max_size=max(settings.candidate.max_frame_bytes, settings.candidate.max_event_bytes) * 2,

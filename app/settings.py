@@ -39,6 +39,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # Browsers may open sockets only from these origins ("https://exam.example.edu"); empty: any.
     allowed_origins: list[str] = []
+    # Client addresses are taken from X-Forwarded-For only on connections from these (a proxy).
+    forwarded_allow_ips: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
 
 
 class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

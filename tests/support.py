@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,9 +205,14 @@ class ServerProcess:
     """`vigil serve` in a subprocess, for tests that kill it."""
 
     def __init__(
-        self, storage: Path, port: int, extra_env: Mapping[str, str] | None = None
+        self,
+        storage: Path,
+        port: int,
+        extra_env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.storage = storage
+        self.args = list(args)
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"
@@ -227,7 +232,7 @@ class ServerProcess:
         self.storage.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve"],
+                [sys.executable, "-m", "app.cli", "serve", *self.args],
                 cwd=REPO,
                 env=self.env,
                 stdout=log,

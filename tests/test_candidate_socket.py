@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -132,6 +133,13 @@ async def test_oversized_frames_are_refused(tmp_path: Path) -> None:
         async with server.candidate(session_id, token) as candidate:
             await candidate.event(1, data={"pad": "x" * 2000})
             assert (await candidate.recv())["code"] == "too_large"
+            # The limit is in bytes: 400 four-byte characters are 1,600 bytes on the wire.
+            await candidate.ws.send(
+                json.dumps({"type": "heartbeat", "seq": 1, "d": "😀" * 400}, ensure_ascii=False)
+            )
+            refused = await candidate.recv()
+            assert refused["code"] == "too_large"
+            assert int(refused["message"].split()[2]) > 1600  # "event is N bytes; ..."
             await candidate.ws.send(b"\xff\xd8" + b"\0" * 3000)
             assert (await candidate.recv())["code"] == "too_large"
             await candidate.ws.send(

@@ -3,6 +3,9 @@ in each of its formats, the pages and their files, errors, and answers to unexpe
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import msgspec
 import pytest
 from httpx import Response
@@ -11,7 +14,7 @@ from starlette.requests import Request
 from app.errors import on_unexpected
 from app.pages import WebFiles
 from app.server import ENDPOINTS
-from tests.support import RunningServer
+from tests.support import ADMIN_TOKEN, RunningServer, ServerProcess, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +89,26 @@ async def test_an_unexpected_error_answers_with_the_security_headers() -> None:
     assert response.headers["cache-control"] == "no-store"
     body = msgspec.json.decode(bytes(response.body))
     assert body["error"]["code"] == "internal"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "seen"), [('["127.0.0.1"]', "203.0.113.5"), ("[]", "127.0.0.1")]
+)
+def test_only_a_trusted_proxy_may_name_the_client_address(
+    tmp_path: Path, trusted: str, seen: str
+) -> None:
+    config = tmp_path / "vigil.toml"
+    config.write_text(f"[server]\nforwarded_allow_ips = {trusted}\n")
+    server = ServerProcess(tmp_path / "storage", free_port(), args=["--config", str(config)])
+    server.start()
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Forwarded-For": "203.0.113.5"}
+        created = httpx.post(
+            f"{server.url}/candidate-sessions",
+            json={"assessmentId": "exam-1", "candidateName": "A", "candidateEmail": "a@b.org"},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["ipAddress"] == seen
+    finally:
+        server.stop()
