@@ -7,8 +7,10 @@ and counted for its session (the counts travel in its next `frame_analyzed`, or 
 `frames_skipped` event). The event loop never waits for a worker.
 
 Objects are looked for every `object_every_seconds` per camera, and on the next frame after any
-anomaly (to catch the phone behind a missing face, and to confirm an object). A frame that
-barely differs from the camera's last analysed frame reuses its verdict (counted as reused).
+anomaly (to catch the phone behind a missing face, and to confirm an object). While frames wait
+for a worker, object checks take at most `max_object_share` of the workers' time and the rest
+wait for a later frame (app/object_budget.py): faces first. A frame that barely differs from the
+camera's last analysed frame reuses its verdict (counted as reused).
 
 When the pool breaks (a worker died) or the models are missing, vision is unavailable: each
 session that sends a frame then gets one `vision_unavailable` (manual review required, document
@@ -37,6 +39,7 @@ from actors.mailbox import Doorbell, Mailbox
 from actors.messages import FrameAnalyzedIn, RecordEvent, VisionUnavailable
 from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
 from app.metrics import Histogram, Metrics
+from app.object_budget import ObjectBudget
 from app.vision.analyzer import (
     CAMERA_RESULT_DECODER,
     analyze_camera_frame,
@@ -110,6 +113,7 @@ class VisionService:
         self.now_iso = now_iso
         self.clock = clock
         self.stats = VisionStats()
+        self.objects = ObjectBudget(config.max_object_share, backlog=config.workers)
         self.available = False
         self.unavailable_reason = "the vision pool is starting"
         self._queue: Mailbox[_Frame] = Mailbox(config.queue_size)
@@ -132,6 +136,9 @@ class VisionService:
                         lambda: stats.skipped)  # fmt: skip
         metrics.counter("vigil_vision_frames_rejected_total", "Frames that were no usable JPEG.",
                         lambda: stats.rejected)  # fmt: skip
+        metrics.counter("vigil_vision_object_checks_held_total",
+                        "Due object checks put off to a later frame while frames waited.",
+                        lambda: self.objects.held)  # fmt: skip
         metrics.counter("vigil_vision_frames_unavailable_total",
                         "Frames received while vision was unavailable.",
                         lambda: stats.unavailable)  # fmt: skip
@@ -274,7 +281,9 @@ class VisionService:
         # Due half a frame early: a camera sending every 2.5 s would otherwise meet a 10 s
         # schedule only when its fourth frame happens to come late (checks every 12.5 s).
         since = now - camera.objects_at + camera.interval / 2
-        objects_due = camera.look_again or since >= self.config.object_every_seconds
+        objects_due = (
+            camera.look_again or since >= self.config.object_every_seconds
+        ) and self.objects.allows(frames_waiting=len(self._queue))
         try:
             raw = await asyncio.get_running_loop().run_in_executor(
                 pool, analyze_camera_frame, frame.jpeg, objects_due, camera.thumbnail
@@ -295,6 +304,8 @@ class VisionService:
         if result.verdict is not None:
             camera.verdict = result.verdict
             self.stats.analyzed += 1
+            timings = result.verdict.timings
+            self.objects.spent(timings.total_ms, timings.objects_ms or 0.0)
         else:
             self.stats.reused += 1
         verdict = camera.verdict

@@ -44,7 +44,10 @@ MEASURED = 30.0  # seconds more, at the end of which memory is read again
 # connection's objects one time in three, or ~10 KB of native memory per connection, passes
 # this bound.
 MAX_RSS_GROWTH_MB = 40.0
-MAX_WAIT = 3.0  # seconds a new candidate may wait in all, on a loaded, shared 2-core box
+# Seconds a new candidate may wait in all (create, connect, first ack) while the thousand
+# misbehave: a check that the server still serves, not a speed target (those are benchmarks).
+# Measured 0.4-4.0 s on a loaded, shared 2-core box; a server that stopped serving waits forever.
+MAX_WAIT = 15.0
 
 FLOODERS = 100  # valid events in bursts past both limits
 GARBLERS = 300  # garbage, oversized and deep text frames, oversized binary frames
