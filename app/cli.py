@@ -31,8 +31,6 @@ from app.config_sources import Flag, effective, overrides, render
 from app.data_keys import (
     MASTER_KEY_ENV,
     MASTER_KEY_FILE,
-    MASTER_KEY_FILE_ENV,
-    RETIRED_KEYS_ENV,
     KeyConfigError,
     MasterKeys,
 )
@@ -146,19 +144,13 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def master_key_source(environ: Mapping[str, str]) -> str:
     """Where the master keys come from, checked (KeyConfigError if malformed), never shown."""
-    if environ.get(MASTER_KEY_FILE_ENV, "").strip():
-        path = Path(environ[MASTER_KEY_FILE_ENV].strip())
-        keys = MasterKeys.from_file(path)
-        where = f"{MASTER_KEY_FILE_ENV} ({path})"
-    elif environ.get(MASTER_KEY_ENV, "").strip():
-        retired = [k for k in environ.get(RETIRED_KEYS_ENV, "").split(",") if k.strip()]
-        keys = MasterKeys(environ[MASTER_KEY_ENV], retired)
-        where = MASTER_KEY_ENV
-    else:
+    found = MasterKeys.configured(environ)
+    if found is None:
         return (
             f"none in the environment: the server generates one into <storage>/{MASTER_KEY_FILE} "
             f"(set {MASTER_KEY_ENV} on a real server)"
         )
+    keys, where = found
     retired_ids = ", ".join(keys.retired) or "none"
     return f"{where}, current {keys.current.id}, retired {retired_ids}"
 

@@ -86,13 +86,10 @@ class MasterKeys:
     ) -> tuple[MasterKeys, bool]:
         """The configured keys, and whether the current one was just generated into the
         storage folder (neither `VIGIL_MASTER_KEY_FILE` nor `VIGIL_MASTER_KEY`)."""
-        key_file = environ.get(MASTER_KEY_FILE_ENV, "").strip()
-        if key_file:
-            return cls.from_file(Path(key_file)), False
+        found = cls.configured(environ)
+        if found is not None:
+            return found[0], False
         retired = [part for part in environ.get(RETIRED_KEYS_ENV, "").split(",") if part.strip()]
-        configured = environ.get(MASTER_KEY_ENV, "").strip()
-        if configured:
-            return cls(configured, retired), False
         path = storage_dir / MASTER_KEY_FILE
         generated = False
         if not path.exists():
@@ -107,6 +104,19 @@ class MasterKeys:
             partial.replace(path)
             generated = True
         return cls(path.read_text(), retired), generated
+
+    @classmethod
+    def configured(cls, environ: Mapping[str, str]) -> tuple[MasterKeys, str] | None:
+        """The keys the environment gives, and which variable gave them; None if it gives
+        none (the server then uses, or makes, `<storage>/master-key`)."""
+        key_file = environ.get(MASTER_KEY_FILE_ENV, "").strip()
+        if key_file:
+            return cls.from_file(Path(key_file)), f"{MASTER_KEY_FILE_ENV} ({key_file})"
+        current = environ.get(MASTER_KEY_ENV, "").strip()
+        if current:
+            retired = [k for k in environ.get(RETIRED_KEYS_ENV, "").split(",") if k.strip()]
+            return cls(current, retired), MASTER_KEY_ENV
+        return None
 
     @classmethod
     def from_file(cls, path: Path) -> MasterKeys:

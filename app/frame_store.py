@@ -32,6 +32,7 @@ log = logging.getLogger("vigil.frames")
 KeepPolicy = Literal["flagged", "all", "none"]
 _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _SUFFIX: Final = ".frame"
+_SEALED_MARKER: Final = ".sealed"  # every plain .jpg of an earlier version has been sealed
 CipherLookup = Callable[[str], Awaitable[SessionCipher | None]]
 
 
@@ -136,8 +137,15 @@ class FrameStore:
         self.kept_total += 1
 
     async def seal_plain_frames(self) -> None:
-        """Seal the plain JPEGs an earlier version kept; delete those whose session is gone."""
+        """Seal the plain JPEGs an earlier version kept; delete those whose session is gone.
+        Once per folder: a marker file says it was done, so a start does not walk every
+        session's folder again."""
+        marker = self.root / _SEALED_MARKER
+        if marker.exists():
+            return
         if not self.root.is_dir():
+            await anyio.Path(self.root).mkdir(parents=True, exist_ok=True)
+            await anyio.Path(marker).touch()
             return
         sealed = 0
         for folder in sorted(self.root.iterdir()):
@@ -154,6 +162,7 @@ class FrameStore:
                     )
                     sealed += 1
                 await anyio.Path(path).unlink()
+        await anyio.Path(marker).touch()
         if sealed:
             log.warning("frames: sealed %d plain frames kept by an earlier version", sealed)
 

@@ -20,7 +20,6 @@ from anyio.abc import TaskStatus
 from actors.events import iso_ms
 from actors.mailbox import Mailbox
 from actors.ports import EventEntry, RequestMark, SnapshotEntry
-from actors.state import SessionState
 from app.audit_log import AuditRow, chain_hash
 from app.data_keys import DataKeys, MasterKeys, SessionCipher
 from app.idempotency import expired_before
@@ -37,6 +36,7 @@ from app.metrics import Metrics
 from app.schema import open_checkpointer, open_database
 from app.sealed_rows import (
     Identity,
+    blank_name,
     seal_event_data,
     seal_identity,
     seal_response,
@@ -580,7 +580,7 @@ def _write_batch(
             created.append(
                 (
                     row.id, row.assessment_id, seal_identity(cipher, identity), row.token_hash,
-                    row.start_time, row.status, _state_without_name(row.state), row.created_at,
+                    row.start_time, row.status, blank_name(row.state.decode()), row.created_at,
                     row.created_at,
                 )
             )  # fmt: skip
@@ -646,10 +646,3 @@ def _append_audit(conn: sqlite3.Connection, rows: list[AuditRow]) -> None:
                 previous,
             ),
         )  # fmt: skip
-
-
-_STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
-
-
-def _state_without_name(state: bytes) -> str:
-    return ENCODER.encode(without_name(_STATE_DECODER.decode(state))).decode()

@@ -66,15 +66,12 @@ def master_keys(settings: Settings, environ: Mapping[str, str]) -> MasterKeys:
     """The server's master keys. Unlike the server, never generates one: a command that found
     none would only make a key that opens nothing."""
     kept = settings.storage_dir / MASTER_KEY_FILE
-    configured = any(
-        environ.get(name, "").strip() for name in (MASTER_KEY_ENV, MASTER_KEY_FILE_ENV)
-    )
-    if not configured and not kept.exists():
-        raise StorageError(
-            f"neither {MASTER_KEY_ENV} nor {MASTER_KEY_FILE_ENV} is set and {kept} does not "
-            f"exist: set {MASTER_KEY_ENV} to the master key the server runs with"
-        )
     try:
+        if MasterKeys.configured(environ) is None and not kept.exists():
+            raise StorageError(
+                f"neither {MASTER_KEY_ENV} nor {MASTER_KEY_FILE_ENV} is set and {kept} does not "
+                f"exist: set {MASTER_KEY_ENV} to the master key the server runs with"
+            )
         return MasterKeys.from_environment(environ, settings.storage_dir)[0]
     except KeyConfigError as exc:
         raise StorageError(str(exc)) from None

@@ -11,12 +11,11 @@ SCHEMA_VERSION: Final = 4
 PLAINTEXT_VERSION: Final = 3
 DATABASE_FILE: Final = "vigil.db"
 
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
+
+# Pieces the 3 -> 4 migration (app/sealing_migration.py) also runs, one statement each.
+def sessions_table(name: str) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {name} (
     key INTEGER PRIMARY KEY,          -- compact key the events refer to
     id TEXT NOT NULL UNIQUE,          -- the public session id
     assessment_id TEXT NOT NULL,
@@ -31,9 +30,27 @@ CREATE TABLE IF NOT EXISTS sessions (
     state TEXT NOT NULL,              -- SessionState JSON as of last_offset (derived data)
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
+)"""
+
+
+SESSIONS_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS sessions_by_assessment ON sessions (assessment_id)",
+    "CREATE INDEX IF NOT EXISTS sessions_by_token ON sessions (token_hash)",
+)
+EVENT_LOG_VIEW: Final = """
+CREATE VIEW IF NOT EXISTS event_log AS
+    SELECT s.id AS session_id, e.event_offset, e.seq, e.type, e.ts, e.question_id, e.origin, e.data
+    FROM events AS e JOIN sessions AS s ON s.key = e.session_key
+"""
+
+_SCHEMA: Final = (
+    """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS sessions_by_assessment ON sessions (assessment_id);
-CREATE INDEX IF NOT EXISTS sessions_by_token ON sessions (token_hash);
+{sessions}
+{sessions_indexes}
 -- Append-only, in commit order. A table clustered by (session, offset) cost 110-180 us per event
 -- at 200k rows, because a thousand interleaved sessions dirty a page per event; appending rows
 -- and indexing a compact integer key costs a third of that (docs/architecture.md, "Storage").
@@ -51,9 +68,7 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT                         -- JSON sealed with the session's data key, in base64
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_session ON events (session_key, event_offset);
-CREATE VIEW IF NOT EXISTS event_log AS
-    SELECT s.id AS session_id, e.event_offset, e.seq, e.type, e.ts, e.question_id, e.origin, e.data
-    FROM events AS e JOIN sessions AS s ON s.key = e.session_key;
+{event_log}
 CREATE TABLE IF NOT EXISTS assessments (
     id TEXT PRIMARY KEY,
     definition TEXT NOT NULL,         -- actors.grading.Assessment JSON; never changed
@@ -100,7 +115,10 @@ CREATE TABLE IF NOT EXISTS snapshots (
     event_offset INTEGER NOT NULL,
     state BLOB NOT NULL               -- SessionSnapshot JSON, sealed with the session's data key
 );
-"""
+""".replace("{sessions}", sessions_table("sessions").strip() + ";")
+    .replace("{sessions_indexes}", "".join(f"{statement};\n" for statement in SESSIONS_INDEXES))
+    .replace("{event_log}", EVENT_LOG_VIEW.strip() + ";")
+)
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection) -> None:

@@ -16,27 +16,17 @@ from datetime import UTC, datetime
 from actors.events import iso_ms
 from app.data_keys import DataKeys, SessionCipher
 from app.keystore import load_cipher, store_keys
-from app.schema import PLAINTEXT_VERSION, SCHEMA_VERSION, schema_version
+from app.schema import (
+    EVENT_LOG_VIEW,
+    PLAINTEXT_VERSION,
+    SCHEMA_VERSION,
+    SESSIONS_INDEXES,
+    schema_version,
+    sessions_table,
+)
 from app.sealed_rows import Identity, blank_name, seal_event_data, seal_identity
 
 log = logging.getLogger("vigil.migration")
-
-_SESSIONS_V4 = """
-CREATE TABLE sessions_v4 (
-    key INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    assessment_id TEXT NOT NULL,
-    identity BLOB NOT NULL,
-    token_hash TEXT NOT NULL,
-    start_time TEXT NOT NULL,
-    end_time TEXT,
-    status TEXT NOT NULL,
-    last_offset INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-"""
 
 
 def seal_plaintext_database(
@@ -88,7 +78,7 @@ def _cipher(ciphers: dict[str, SessionCipher | None], session_id: str) -> Sessio
 
 def _rebuild_sessions(conn: sqlite3.Connection, ciphers: dict[str, SessionCipher | None]) -> None:
     conn.execute("DROP VIEW IF EXISTS event_log")
-    conn.execute(_SESSIONS_V4)
+    conn.execute(sessions_table("sessions_v4"))
     rows = conn.execute(
         "SELECT key, id, assessment_id, candidate_name, candidate_email, candidate_phone, "
         "token_hash, ip_address, user_agent, start_time, end_time, status, last_offset, state, "
@@ -114,13 +104,8 @@ def _rebuild_sessions(conn: sqlite3.Connection, ciphers: dict[str, SessionCipher
         )  # fmt: skip
     conn.execute("DROP TABLE sessions")
     conn.execute("ALTER TABLE sessions_v4 RENAME TO sessions")
-    conn.execute("CREATE INDEX IF NOT EXISTS sessions_by_assessment ON sessions (assessment_id)")
-    conn.execute("CREATE INDEX IF NOT EXISTS sessions_by_token ON sessions (token_hash)")
-    conn.execute(
-        "CREATE VIEW IF NOT EXISTS event_log AS SELECT s.id AS session_id, e.event_offset, e.seq, "
-        "e.type, e.ts, e.question_id, e.origin, e.data FROM events AS e "
-        "JOIN sessions AS s ON s.key = e.session_key"
-    )
+    for statement in (*SESSIONS_INDEXES, EVENT_LOG_VIEW):
+        conn.execute(statement)
 
 
 def _seal_events(conn: sqlite3.Connection, ciphers: dict[str, SessionCipher | None]) -> None:

@@ -12,14 +12,13 @@ import msgspec
 
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
+from app.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, RETIRED_KEYS_ENV
 from app.vision.config import VisionConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
 # Secrets read from the environment only, never from config.toml (app/data_keys.py).
-ENV_NOT_SETTINGS = frozenset(
-    {"VIGIL_MASTER_KEY", "VIGIL_MASTER_KEY_FILE", "VIGIL_RETIRED_MASTER_KEYS"}
-)
+ENV_NOT_SETTINGS = frozenset({MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, RETIRED_KEYS_ENV})
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Rate = Annotated[float, msgspec.Meta(ge=0)]
 

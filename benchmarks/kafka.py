@@ -66,7 +66,7 @@ from loadgen.kafka_nodes import (
 )
 from loadgen.kafka_record import Node, Outcome, Sample
 from loadgen.kafka_report import LAG_EVENTS, LAG_SECONDS, delta, missing_events, notes_of, render
-from loadgen.report import RESULTS_HEADER, RESULTS_MD, git_revision, machine, num
+from loadgen.report import append_results, git_revision, machine, num
 from loadgen.server import (
     cpu_seconds,
     create_sessions,
@@ -339,11 +339,7 @@ def finish(args: argparse.Namespace, outcomes: list[Outcome], pinning: str) -> i
     print()
     print(text, flush=True)
     if not args.no_results:
-        fresh = not RESULTS_MD.exists()
-        with RESULTS_MD.open("a", encoding="utf-8") as sink:
-            sink.write(RESULTS_HEADER + "\n" if fresh else "\n")
-            sink.write(text)
-        print(f"appended to {RESULTS_MD}")
+        append_results(text)
     return 1 if any(missing_events(o) or o.consumer is None for o in outcomes) else 0
 
 

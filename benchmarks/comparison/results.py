@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from importlib import metadata
 
-from loadgen.report import RESULTS_HEADER, RESULTS_MD, git_revision, machine
+from loadgen.report import append_results, git_revision, machine
 
 from .mix import describe_mix
 from .node import NODE_MODULES, node_binary
@@ -139,8 +139,4 @@ def write_entry(
     print()
     print(text, flush=True)
     if not args.no_results:
-        fresh = not RESULTS_MD.exists()
-        with RESULTS_MD.open("a", encoding="utf-8") as sink:
-            sink.write(RESULTS_HEADER + "\n" if fresh else "\n")
-            sink.write(text)
-        print(f"appended to {RESULTS_MD}")
+        append_results(text)

@@ -143,6 +143,15 @@ def delta(run: Run, metric: str) -> float | None:
     return None if before is None or after is None else after - before
 
 
+def append_results(text: str) -> None:
+    """Append one entry to benchmarks/RESULTS.md (creating it with its header)."""
+    fresh = not RESULTS_MD.exists()
+    with RESULTS_MD.open("a", encoding="utf-8") as out:
+        out.write(RESULTS_HEADER + "\n" if fresh else "\n")
+        out.write(text)
+    print(f"appended to {RESULTS_MD}")
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     with contextlib.suppress(OSError):
@@ -240,11 +249,7 @@ def finish(run: Run) -> int:
     print()
     print(text, flush=True)
     if not run.args.no_results:
-        fresh = not RESULTS_MD.exists()
-        with RESULTS_MD.open("a", encoding="utf-8") as out:
-            out.write(RESULTS_HEADER + "\n" if fresh else "\n")
-            out.write(text)
-        print(f"appended to {RESULTS_MD}")
+        append_results(text)
     if run.server.log is not None and run.server.keep_storage:
         print(f"server log: {run.server.log}")
     return 1 if run.lost else 0

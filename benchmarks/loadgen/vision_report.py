@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-from .report import RESULTS_MD, git_revision, machine
+from .report import git_revision, machine
 from .vision_analyzer import AnalyzerRow
 from .vision_frames import IMAGES
 from .vision_point import OBJECT_SLACK_S, Point, quantile
@@ -226,9 +226,3 @@ def entry(
     if notes:
         lines += ["Notes:", "", *(f"- {n}" for n in notes), ""]
     return "\n".join(lines)
-
-
-def append(text: str) -> None:
-    with RESULTS_MD.open("a", encoding="utf-8") as out:
-        out.write("\n" + text)
-    print(f"appended to {RESULTS_MD}")
