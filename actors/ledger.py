@@ -16,7 +16,14 @@ from actors import scoring
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
 from actors.lifecycle import ScoreCache, fold
-from actors.scoring import RiskLevel, ScoreState, Severity, TrustLevel, Violation
+from actors.scoring import (
+    RiskLevel,
+    ScoreState,
+    Severity,
+    TrustLevel,
+    Violation,
+    reviews_a_tab_switch,
+)
 from actors.state import SessionSnapshot
 from actors.vision_episodes import VISION_EPISODE_ENDED
 
@@ -218,7 +225,7 @@ class LedgerBuilder:
             )
         )
         counted = entry.violationId not in self.record.score.dismissed
-        if counted != entry.counted and data.get("event") == "tab_switch_detected":
+        if counted != entry.counted and reviews_a_tab_switch(data):
             tabs = self.risk_offsets["tabSwitches"]
             if counted:
                 tabs.append(entry.offsets[0])

@@ -209,8 +209,14 @@ def _review(config: ScoringConfig, state: ScoreState, data: dict[str, Any]) -> N
     else:
         return
     _count_violation(config, state, str(data["type"]), data["severity"], sign)
-    if data.get("event") == "tab_switch_detected" and data["type"] == "TAB_SWITCH":
+    if reviews_a_tab_switch(data):
         state.tab_switches += sign  # the risk score's tab part counts the same switch
+
+
+def reviews_a_tab_switch(review: dict[str, Any]) -> bool:
+    """Whether a `violation_reviewed` is about a tab switch's own violation, which the risk
+    score's tab part also counts (not a MULTIPLE_VIOLATIONS the same event raised)."""
+    return review.get("event") == "tab_switch_detected" and review.get("type") == "TAB_SWITCH"
 
 
 def penalty_for(config: ScoringConfig, severity: Severity) -> int:

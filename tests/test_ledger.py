@@ -103,3 +103,22 @@ def test_a_dismissal_gives_back_exactly_its_penalty(specs: list[Any], picks: Any
     confirmed = build_ledger(CONFIG, SESSION, log)
     assert confirmed.reviewed == before.reviewed
     assert all(entry.counted for entry in confirmed.verification)
+
+
+def test_dismissing_the_multiple_violations_a_tab_switch_raised_keeps_the_switch() -> None:
+    # Found by the property above in CI: the third violation on q1 is a tab switch, which also
+    # raises MULTIPLE_VIOLATIONS. Dismissing that one (and then the switch itself too) must
+    # take the switch out of the risk's tab part once, when its own violation goes.
+    log = log_of([("copy_attempt", None, "q1")] * 2 + [("tab_switch_detected", None, "q1")])
+    before = build_ledger(CONFIG, SESSION, log)
+    multiple = next(e for e in before.verification if e.type == "MULTIPLE_VIOLATIONS")
+    assert multiple.offsets[0] == 3
+    review(log, str(multiple.violationId), "dismiss", before)
+    after = build_ledger(CONFIG, SESSION, log)
+    sums_up(after)
+    assert next(p for p in after.risk if p.part == "tabSwitches").offsets == [3]
+    switch = next(e for e in before.verification if e.type == "TAB_SWITCH")
+    review(log, str(switch.violationId), "dismiss", before)
+    last = build_ledger(CONFIG, SESSION, log)
+    sums_up(last)
+    assert next(p for p in last.risk if p.part == "tabSwitches").offsets == []
