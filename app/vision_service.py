@@ -6,8 +6,9 @@ at most `[vision] queue_size` frames; a frame that finds either full is skipped,
 and counted for its session (the counts travel in its next `frame_analyzed`, or in a
 `frames_skipped` event). The event loop never waits for a worker.
 
-Objects are looked for every `object_every_seconds` per camera, and on the next frame after any
-anomaly (to catch the phone behind a missing face, and to confirm an object). While frames wait
+Objects are looked for every `object_every_seconds` per camera, and on the next frame after a new
+anomaly begins (to catch the phone behind a missing face, and to confirm an object), not on every
+anomalous frame. While frames wait
 for a worker, object checks take at most `max_object_share` of the workers' time and the rest
 wait for a later frame (app/object_budget.py): faces first. A frame that barely differs from the
 camera's last analysed frame reuses its verdict (counted as reused).
@@ -71,7 +72,8 @@ class _Camera:
     thumbnail: bytes | None = None  # of the last analysed frame
     verdict: FrameVerdict | None = None  # the last verdict, reused for near-identical frames
     objects_at: float = -math.inf
-    look_again: bool = False  # the last frame had an anomaly: look for objects on this one
+    anomalies: frozenset[str] = frozenset()  # what the last verdicts showed (see _anomalies)
+    look_again: bool = False  # the last frame showed a new anomaly: look for objects on this one
     interval: float = 2.5  # seconds between this camera's frames (a moving average)
     last_frame_at: float | None = None
     told_unavailable: bool = False
@@ -313,7 +315,11 @@ class VisionService:
             return  # reused with nothing to reuse cannot happen: the worker had no thumbnail
         if verdict.objects is not None and not result.reused:
             camera.objects_at = now
-        camera.look_again = _anomalous(verdict)
+        anomalies = _anomalies(verdict, camera.anomalies)
+        # Once per new anomaly, not on every anomalous frame: an absent candidate would otherwise
+        # cost an object check on every frame, three times a present one's.
+        camera.look_again = bool(anomalies - camera.anomalies)
+        camera.anomalies = anomalies
         data = frame_data(verdict, result.reused, camera.counts(self.clock()))
         self.stats.latency.observe(self.clock() - frame.received_at)
         await self._send(frame.session_id, FrameAnalyzedIn(data=data, jpeg=frame.jpeg))
@@ -382,11 +388,26 @@ def frame_data(verdict: FrameVerdict, reused: bool, counts: dict[str, int]) -> d
     return data
 
 
-def _anomalous(verdict: FrameVerdict) -> bool:
-    objects = {found.label for found in verdict.objects or ()}
-    return (
-        verdict.face_count is not None and (verdict.face_count != 1 or bool(verdict.looking_away))
-    ) or bool(objects & _ANOMALOUS_OBJECTS)
+def _anomalies(verdict: FrameVerdict, before: frozenset[str]) -> frozenset[str]:
+    """The anomalies a camera shows after this verdict. What the verdict could not judge (faces
+    on an unusable frame, objects on a frame not checked for them) stays as it was."""
+    if verdict.face_count is None:
+        faces = before - _ANOMALOUS_OBJECTS
+    else:
+        faces = frozenset(
+            kind
+            for kind, shown in (
+                ("no face", verdict.face_count == 0),
+                ("several faces", verdict.face_count > 1),
+                ("looking away", bool(verdict.looking_away)),
+            )
+            if shown
+        )
+    if verdict.objects is None:
+        objects = before & _ANOMALOUS_OBJECTS
+    else:
+        objects = frozenset(found.label for found in verdict.objects) & _ANOMALOUS_OBJECTS
+    return faces | objects
 
 
 def _backoff(failures: int) -> float:

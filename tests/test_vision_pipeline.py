@@ -80,13 +80,19 @@ async def test_a_missing_face_is_one_episode_with_its_frames_kept(tmp_path: Path
             again = await analysed(admin, candidate, FACE)
             assert again["data"]["reused"] is True  # the same picture: the verdict is reused
             assert again["data"]["objects"] is None  # ...but no object check ran on it
-            away_frames = 0
+            away_frames, checked = 0, []
             with anyio.fail_after(30):
                 while "face_not_detected" not in await stored_types(server, session_id):
                     away = await analysed(admin, candidate, NO_FACE)
                     assert away["data"]["faces"] == 0
+                    checked.append(away["data"]["objects"] is not None)
                     away_frames += 1
             assert away_frames >= 2  # never on a single frame
+            still_away = await analysed(admin, candidate, NO_FACE)
+            checked.append(still_away["data"]["objects"] is not None)
+            away_frames += 1
+            # Objects are looked for once after the face went missing, not on every such frame.
+            assert checked[:2] == [False, True] and not any(checked[2:])
             back = await analysed(admin, candidate, FACE)
             assert back["data"]["faces"] == 1
             ended, _ = await admin.recv_until(
