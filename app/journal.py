@@ -151,6 +151,10 @@ class SqliteJournal:
             deque()
         )  # (written at, session), in time order
         self._checkpoint_interval = checkpoint_interval
+        # Set by the background checkpointer once it has nearly caught up with the WAL: the
+        # writer then copies the last few pages itself, between two commits (see
+        # _checkpoint_forever).
+        self._wal_tail_due = False
 
     # --- the port actors use -------------------------------------------------------------------
 
@@ -303,19 +307,35 @@ class SqliteJournal:
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
             await self._commit(batch)
+            if self._wal_tail_due:
+                self._wal_tail_due = False
+                await anyio.to_thread.run_sync(
+                    _checkpoint_counts, self._conn, "PASSIVE", limiter=self._thread
+                )
         if self._unwritten_states:
             await self._commit([])  # closing: write every state still pending
 
     async def _checkpoint_forever(self) -> None:
-        """Copy the WAL back into the database now and then, beside the writer, never in a commit."""
+        """Copy the WAL back into the database now and then, beside the writer, never in a commit.
+
+        SQLite starts the WAL over only when a write transaction begins with every page of it
+        copied back. Under a steady stream of commits a checkpointer beside the writer never
+        gets there: the writer adds pages while it copies, and the WAL grew by 15 MB/s without
+        end (RESULTS.md 2026-11-23 03:30). So this copies, again at once, until fewer than
+        _WAL_TAIL_PAGES are left, and then has the writer copy those few itself between two
+        commits (about a millisecond); its next transaction then starts the WAL over."""
         conn = await anyio.to_thread.run_sync(open_checkpointer, self._path)
         try:
             while True:
                 await anyio.sleep(self._checkpoint_interval)
                 try:
-                    await anyio.to_thread.run_sync(
-                        _checkpoint, conn, "PASSIVE", abandon_on_cancel=False
-                    )
+                    for _ in range(_CATCH_UP_ROUNDS):
+                        _busy, pages, copied = await anyio.to_thread.run_sync(
+                            _checkpoint_counts, conn, "PASSIVE", abandon_on_cancel=False
+                        )
+                        if pages - copied < _WAL_TAIL_PAGES:
+                            self._wal_tail_due = pages > 0
+                            break
                 except sqlite3.Error as exc:
                     log.warning(
                         "journal: checkpoint failed (%s); the WAL grows until one succeeds", exc
@@ -478,9 +498,21 @@ _UPSERT_SNAPSHOTS: Final = (
 
 def _checkpoint(conn: sqlite3.Connection | None, mode: str) -> bool:
     """Run a checkpoint; True if it could not finish (busy)."""
+    busy, _pages, _copied = _checkpoint_counts(conn, mode)
+    return busy
+
+
+def _checkpoint_counts(conn: sqlite3.Connection | None, mode: str) -> tuple[bool, int, int]:
+    """Run a checkpoint: (busy, pages in the WAL, pages of it now copied to the database)."""
     assert conn is not None, "the journal is not open"
-    busy, _log_frames, _checkpointed = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
-    return bool(busy)
+    busy, pages, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return bool(busy), int(pages), int(copied)
+
+
+# The background checkpointer copies again at once while more than this many WAL pages (4 KiB
+# each) are left, at most _CATCH_UP_ROUNDS times per interval; the writer copies the rest.
+_WAL_TAIL_PAGES: Final = 256
+_CATCH_UP_ROUNDS: Final = 8
 
 
 _INSERT_REQUESTS: Final = (

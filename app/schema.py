@@ -149,6 +149,9 @@ def database_path(storage_dir: Path) -> Path:
     return storage_dir / DATABASE_FILE
 
 
+WAL_SIZE_LIMIT: Final = 64 * 2**20
+
+
 def open_checkpointer(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=5000")
@@ -167,6 +170,8 @@ def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
     # Checkpoints run on their own connection and thread (SqliteJournal._checkpoint_forever): an
     # automatic one inside a commit held acks back by 30-60 ms.
     conn.execute("PRAGMA wal_autocheckpoint=0")
+    # When the WAL starts over, a file grown past this by a burst is cut back to it.
+    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     # Erasure (DELETE /candidate-sessions/:id) must leave no trace: deleted content is zeroed.
     conn.execute("PRAGMA secure_delete=ON")
     conn.executescript(_SCHEMA)

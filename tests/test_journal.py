@@ -87,3 +87,39 @@ async def test_group_commit_acks_after_commit_and_throttles_state_rows(tmp_path:
         await journal.close()
         tg.cancel_scope.cancel()
     assert stored_state(path, "s") == 303  # close wrote what was pending
+
+
+async def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path: Path) -> None:
+    """A checkpointer beside a busy writer never copies the whole WAL back by itself, and SQLite
+    only starts the WAL over once it has: the file grew without end under steady load."""
+    path = tmp_path / "vigil.db"
+    wal = tmp_path / "vigil.db-wal"
+    journal = SqliteJournal(
+        path, keystore=tmp_path / "keys.db", keys=DataKeys(MasterKeys(TEST_MASTER_KEY)),
+        synchronous="NORMAL", queue_size=1000, max_batch=500, on_committed=lambda entries: None,
+        metrics=Metrics(), state_interval=0.0, checkpoint_interval=0.02,
+    )  # fmt: skip
+    sessions = [f"s{i}" for i in range(20)]
+    largest = 0
+    async with anyio.create_task_group() as tg:
+        await tg.start(journal.run)
+        for session_id in sessions:
+            row = SessionRow(
+                id=session_id, assessment_id="a", candidate_name="n", candidate_email="e",
+                candidate_phone=None, token_hash="h", ip_address=None, user_agent=None,
+                start_time="t", status="IN_PROGRESS",
+                state=msgspec.json.encode(state(session_id, 0)), created_at="t",
+            )  # fmt: skip
+            await journal.create_session(row)
+        written = 0
+        for offset in range(1, 151):
+            for session_id in sessions:
+                await journal.append(entry(session_id, offset, changed=True))
+                await journal.flush()  # one commit each: the writer never pauses for long
+                written += 1
+                largest = max(largest, wal.stat().st_size)
+        await journal.close()
+        tg.cancel_scope.cancel()
+    assert written == 3000
+    # 3,000 commits of a few 4 KiB pages each: 25-40 MB of WAL if it never starts over.
+    assert largest < 8 * 2**20, f"the WAL grew to {largest / 2**20:.1f} MiB"
