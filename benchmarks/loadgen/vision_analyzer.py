@@ -36,22 +36,35 @@ class AnalyzerRow:
 
 
 def bench_analyzer(
-    cpu: int, images: list[str], frames: int, seed: int, face_backend: str | None = None
+    cpu: int,
+    images: list[str],
+    frames: int,
+    seed: int,
+    face_backend: str | None = None,
+    object_input: tuple[int, int] | None = None,
 ) -> list[AnalyzerRow]:
     """Run in a fresh process of its own (spawned), pinned to `cpu`."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(_bench, cpu, images, frames, seed, face_backend).result()
+        return pool.submit(_bench, cpu, images, frames, seed, face_backend, object_input).result()
 
 
 def _bench(
-    cpu: int, images: list[str], frames: int, seed: int, face_backend: str | None
+    cpu: int,
+    images: list[str],
+    frames: int,
+    seed: int,
+    face_backend: str | None,
+    object_input: tuple[int, int] | None,
 ) -> list[AnalyzerRow]:
     os.sched_setaffinity(0, {cpu})
     cv2.setNumThreads(1)
-    config = VisionConfig()
+    chosen: dict[str, object] = {}
     if face_backend is not None:
-        config = msgspec.convert({"face_backend": face_backend}, VisionConfig)
+        chosen["face_backend"] = face_backend
+    if object_input is not None:
+        chosen["object_input"] = object_input
+    config = msgspec.convert(chosen, VisionConfig)
     analyzer = FrameAnalyzer(config)
     rows: list[AnalyzerRow] = []
     for index, name in enumerate(images):

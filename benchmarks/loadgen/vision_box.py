@@ -44,6 +44,8 @@ async def run_point(
         env["VIGIL_VISION_OBJECT_EVERY_SECONDS"] = str(args.object_every)
     if args.face_backend is not None:
         env["VIGIL_VISION_FACE_BACKEND"] = args.face_backend
+    if args.object_input is not None:
+        env["VIGIL_VISION_OBJECT_INPUT"] = str(list(args.object_input))
     server = spawn_server(args, storage, None, env)
     try:
         await wait_healthy(server, timeout_s=60)

@@ -201,7 +201,8 @@ def setup(args: argparse.Namespace) -> list[str]:
         f"- server: fresh per point, unpinned, vision.queue_size="
         f"{args.queue_size or 'default'}, vision.object_every_seconds="
         f"{args.object_every or 'default'}, vision.face_backend="
-        f"{args.face_backend or 'default'}",
+        f"{args.face_backend or 'default'}, vision.object_input="
+        f"{'x'.join(map(str, args.object_input)) if args.object_input else 'default'}",
     ]
 
 
