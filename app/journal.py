@@ -122,8 +122,9 @@ class SqliteJournal:
         max_batch: int,
         on_committed: Callable[[list[EventEntry]], None],
         metrics: Metrics,
-        state_interval: float = 1.0,
-        checkpoint_interval: float = 1.0,
+        state_interval: float = 10.0,
+        checkpoint_interval: float = 0.1,
+        wal_restart_pages: int = 4096,
     ) -> None:
         self._path = path
         self._keystore_path = keystore
@@ -150,7 +151,10 @@ class SqliteJournal:
         self._write_order: deque[tuple[float, str]] = (
             deque()
         )  # (written at, session), in time order
+        # Often: each checkpoint syncs the WAL, and a sync with a second's worth of pages to
+        # write stalled commits (and acks) for 30-40 ms once a second (RESULTS.md 2026-11-23).
         self._checkpoint_interval = checkpoint_interval
+        self._wal_restart_pages = wal_restart_pages
         # Set by the background checkpointer once it has nearly caught up with the WAL: the
         # writer then copies the last few pages itself, between two commits (see
         # _checkpoint_forever).
@@ -323,7 +327,8 @@ class SqliteJournal:
         gets there: the writer adds pages while it copies, and the WAL grew by 15 MB/s without
         end (RESULTS.md 2026-11-23 03:30). So this copies, again at once, until fewer than
         _WAL_TAIL_PAGES are left, and then has the writer copy those few itself between two
-        commits (about a millisecond); its next transaction then starts the WAL over."""
+        commits (about a millisecond), once the WAL holds `wal_restart_pages`; its next
+        transaction then starts the WAL over."""
         conn = await anyio.to_thread.run_sync(open_checkpointer, self._path)
         try:
             while True:
@@ -334,7 +339,7 @@ class SqliteJournal:
                             _checkpoint_counts, conn, "PASSIVE", abandon_on_cancel=False
                         )
                         if pages - copied < _WAL_TAIL_PAGES:
-                            self._wal_tail_due = pages > 0
+                            self._wal_tail_due = pages >= self._wal_restart_pages
                             break
                 except sqlite3.Error as exc:
                     log.warning(

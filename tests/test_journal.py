@@ -97,7 +97,7 @@ async def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path: Pa
     journal = SqliteJournal(
         path, keystore=tmp_path / "keys.db", keys=DataKeys(MasterKeys(TEST_MASTER_KEY)),
         synchronous="NORMAL", queue_size=1000, max_batch=500, on_committed=lambda entries: None,
-        metrics=Metrics(), state_interval=0.0, checkpoint_interval=0.02,
+        metrics=Metrics(), state_interval=0.0, checkpoint_interval=0.02, wal_restart_pages=256,
     )  # fmt: skip
     sessions = [f"s{i}" for i in range(20)]
     largest = 0
