@@ -152,7 +152,7 @@ class SqliteJournal:
             deque()
         )  # (written at, session), in time order
         # Often: each checkpoint syncs the WAL, and a sync with a second's worth of pages to
-        # write stalled commits (and acks) for 30-40 ms once a second (RESULTS.md 2026-11-23).
+        # write stalled commits (and acks) for 30-40 ms once a second (RESULTS.md 2026-11-23 04:10).
         self._checkpoint_interval = checkpoint_interval
         self._wal_restart_pages = wal_restart_pages
         # Set by the background checkpointer once it has nearly caught up with the WAL: the
@@ -325,7 +325,7 @@ class SqliteJournal:
         SQLite starts the WAL over only when a write transaction begins with every page of it
         copied back. Under a steady stream of commits a checkpointer beside the writer never
         gets there: the writer adds pages while it copies, and the WAL grew by 15 MB/s without
-        end (RESULTS.md 2026-11-23 03:30). So this copies, again at once, until fewer than
+        end (RESULTS.md 2026-11-23 04:10). So this copies, again at once, until fewer than
         _WAL_TAIL_PAGES are left, and then has the writer copy those few itself between two
         commits (about a millisecond), once the WAL holds `wal_restart_pages`; its next
         transaction then starts the WAL over."""
