@@ -413,8 +413,13 @@ async def test_the_sdk_on_another_origin_reports_idle_heartbeats_paste_fullscree
         width, height = await page.evaluate("[innerWidth, innerHeight]")
         await page.set_viewport_size({"width": width - 400, "height": height})
         await stored_when(server, session_id, has("inspect_element_opened"))
+        # The SDK must see it closed before it opens again. innerWidth changes at once but the
+        # resize event comes a frame later: waiting for innerWidth alone let the next change
+        # land first, and the SDK saw devtools stay open (1 run in ~15). A listener added after
+        # the SDK's runs after it.
+        await page.evaluate("addEventListener('resize', () => { window.resizesSeen = true; })")
         await page.set_viewport_size({"width": width, "height": height})  # closed
-        await page.wait_for_function(f"innerWidth === {width}")
+        await page.wait_for_function(f"window.resizesSeen === true && innerWidth === {width}")
         await page.set_viewport_size({"width": width, "height": height - 300})  # docked below
 
         events = await stored_when(
