@@ -169,11 +169,6 @@ async def running_server(
 ) -> AsyncIterator[RunningServer]:
     settings = settings_for(storage, **sections)
     app = build_app(settings)
-    # IPPROTO_TCP spelled out: asyncio turns TCP_NODELAY on only for sockets that say so, and
-    # without it every small answer waits ~40 ms for the client's delayed ack (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
         http="httptools",
@@ -184,6 +179,19 @@ async def running_server(
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
+    async with serving(config) as port:
+        yield RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings, app)
+
+
+@asynccontextmanager
+async def serving(config: uvicorn.Config) -> AsyncIterator[int]:
+    """Serve `config`'s app in this task on a free loopback port, yielded once it listens; stop
+    it on the way out and close its socket, also when the block failed (a leaked socket would
+    fail the next test's setup)."""
+    # IPPROTO_TCP spelled out: asyncio turns TCP_NODELAY on only for sockets that say so, and
+    # without it every small answer waits ~40 ms for the client's delayed ack (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(config)
     try:
         async with anyio.create_task_group() as tg:
@@ -192,13 +200,11 @@ async def running_server(
                 while not server.started:
                     await anyio.sleep(0.01)
             try:
-                yield RunningServer(
-                    f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings, app
-                )
+                yield sock.getsockname()[1]
             finally:
                 server.should_exit = True
     finally:
-        sock.close()  # also when the test failed: a leaked socket would fail the next test
+        sock.close()
 
 
 class ServerProcess:

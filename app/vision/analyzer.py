@@ -199,8 +199,8 @@ def analyze_camera_frame(jpeg: bytes, detect_objects: bool, previous: bytes | No
     A frame that barely differs reuses that verdict, unless objects are due (they are looked
     for on a schedule, and a still scene can still hold a phone). Encoded `CameraResult`.
     The thumbnail comes from the frame decoded for analysis: most webcam frames differ (sensor
-    noise, a candidate moving), so one decode is cheaper than a quick one to compare plus a
-    full one (6.9 against 7.5 ms a frame at 320x240)."""
+    noise, a candidate moving), so one decode is cheaper than a quick 1/8-scale one to compare
+    plus a full one (that quick decode alone is 0.6 ms of a 640x480 frame on one core here)."""
     if _analyzer is None:
         raise RuntimeError("analyze_camera_frame runs in a vision pool worker built by init_worker")
     frame = _analyzer.decode(jpeg)
