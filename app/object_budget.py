@@ -6,8 +6,11 @@ through, so the pool spends itself on objects and analyses ever fewer frames (RE
 2026-11-23 00:55: 46.9 frames/s at 160 cameras, 35.7 at 250). While frames wait (at least
 `backlog` of them: a moment's queue is not overload), object checks are therefore held to
 `share` of the workers' recent time; faces take the rest, and the object interval stretches
-instead. On schedule, objects take about 70% of the work (one check per four frames): a share
-below that (the default 0.6) also stretches the interval a little whenever the box is full.
+instead. On schedule (one check per four frames), objects take about 60% of the work with
+today's detectors (4 x 7.2 ms of faces against 44 ms of objects with the cheapest setup; 4 x 12
+against 64 with the defaults). The default share, 0.7, leaves that schedule alone on a box that
+is merely busy and caps objects only past capacity; at 0.6 a busy box at 250 cameras held
+checks and stretched the worst camera's interval to 12.5-15 s (RESULTS.md, 2026-11-23 06:49).
 Otherwise every due check runs."""
 
 from __future__ import annotations

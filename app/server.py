@@ -43,6 +43,7 @@ from app.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE, DataKeys, MasterKeys
 from app.endpoints import Endpoint, routes
 from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from app.frame_store import FrameStore
+from app.gc_pacer import GcPacer
 from app.http_io import now_iso
 from app.idempotency import Idempotency
 from app.journal import SqliteJournal
@@ -168,6 +169,14 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         _register_gauges(services)
         await record_lost_connections(services)
         tg.start_soon(purge_forever, services)
+        pacer = GcPacer(
+            settings.server.gc_young_seconds,
+            settings.server.gc_full_seconds,
+            open_sockets=lambda: services.sockets.open_total,
+            closed_sockets=lambda: services.sockets.closed_total,
+        )
+        pacer.register_metrics(metrics)
+        tg.start_soon(pacer.run)
         tg.start_soon(reload_master_keys_on_sighup, storage, journal, mirror)
         log.info("vigil ready: storage %s, node %s", database_path(storage), services.node_id)
         try:

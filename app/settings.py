@@ -35,6 +35,10 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ws_per_message_deflate: bool = False
     max_body_bytes: Positive = 1024 * 1024
     shutdown_grace_seconds: Seconds = 10.0
+    # The cyclic garbage collector by the clock (app/gc_pacer.py): the young generation this
+    # often (0: Python's own schedule instead), and everything this often.
+    gc_young_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.1
+    gc_full_seconds: Seconds = 3600.0
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # Browsers may open sockets only from these origins ("https://exam.example.edu"); empty: any.
     allowed_origins: list[str] = []

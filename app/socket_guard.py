@@ -40,6 +40,8 @@ class SocketGuard:
         self.events = RateLimiter(events_per_second, events_burst, clock)
         self._clock = clock
         self._closed: OrderedDict[str, float] = OrderedDict()  # address -> when to drop, in order
+        self.open_total = 0
+        self.closed_total = 0  # since start: the garbage collector's pacer watches the churn
 
     def refusal(self, websocket: WebSocket) -> tuple[int, str] | None:
         """Why this socket may not open (close code, reason), or None."""
@@ -60,12 +62,15 @@ class SocketGuard:
         """Count the socket against its address while it is open."""
         address = client_address(websocket)
         self._open[address] += 1
+        self.open_total += 1
         self._closed.pop(address, None)
         self._drop_refilled()
         try:
             yield
         finally:
             self._open[address] -= 1
+            self.open_total -= 1
+            self.closed_total += 1
             if not self._open[address]:
                 del self._open[address]
                 if self.events.rate:

@@ -51,7 +51,7 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     object_input: tuple[int, int] = (416, 320)
     # While frames wait for a worker, object checks may take at most this share of the workers'
     # time (app/object_budget.py); 1.0: no limit.
-    max_object_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.6
+    max_object_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.7
     face_min_confidence: Confidence = 0.5
     object_min_confidence: Confidence = 0.35
     looking_away_yaw_degrees: Degrees = 35.0

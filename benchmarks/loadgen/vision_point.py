@@ -56,6 +56,7 @@ class Point:
     reused: float
     skipped: float
     rejected: float
+    held: float  # due object checks the server's budget put off (per s)
     verdict_ms: list[float]  # frame sent -> frame_analyzed at the admin, matched frames only
     server_verdict_ms: tuple[float | None, float | None]  # p50, p99 from the histogram
     beat_ms: list[float]
@@ -167,6 +168,7 @@ def summarise(
         reused=rate("vigil_vision_frames_reused_total"),
         skipped=rate("vigil_vision_frames_skipped_total"),
         rejected=rate("vigil_vision_frames_rejected_total"),
+        held=rate("vigil_vision_object_checks_held_total"),
         verdict_ms=[ms for ms in matched if ms >= 0],
         server_verdict_ms=(
             histogram_quantile(start.buckets, end.buckets, 0.5),

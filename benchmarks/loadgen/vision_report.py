@@ -119,6 +119,7 @@ ROWS: Final[tuple[tuple[str, Callable[[Point], str]], ...]] = (
         "cameras with objects at most every 10 s",
         lambda p: str(sum(1 for m in p.object_medians if m <= 10 + OBJECT_SLACK_S)),
     ),
+    ("due object checks held while frames waited (per s)", lambda p: f"{p.held:.2f}"),
     (
         "object checks by period of the object cycle",
         lambda p: " / ".join(map(str, p.object_slots)) if len(p.object_slots) <= 12 else "-",
