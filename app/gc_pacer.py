@@ -4,10 +4,11 @@ counts.
 Python collects its young generation when allocations minus deallocations pass a threshold. A
 live session replaces objects on every event: the coroutines and futures its socket reader,
 actor and acknowledger wait on, about 30 tracked objects. Each new one is paid for by freeing an
-old one, so the count hardly moves while the young generation fills up with replacements. With
-10,000 candidates, one young collection found about 350,000 objects and paused the loop for
-147 ms. While those 10,000 sockets connected, middle-generation collections paused it for about
-300 ms, twice (benchmarks/RESULTS.md, 2026-11-23 06:24).
+old one, so the count hardly moves while the young generation fills up with replacements
+(65-73k young objects at 2,000 candidates, with the count at ~18,600). With 10,000 candidates,
+one young collection paused the loop for 135-147 ms. While those 10,000 sockets connected,
+middle-generation collections paused it for about 300 ms, twice (benchmarks/RESULTS.md,
+2026-11-23 06:24).
 
 So while the server runs, automatic collection is off and `GcPacer` does this:
 - Every `young_seconds` it collects the young generation. The pause lasts as long as what
