@@ -190,10 +190,11 @@ def serve_forever(settings: Settings) -> int:
 
 
 def tune_garbage_collector() -> None:
-    """Fewer, shorter cyclic-GC pauses. With 1,000 live sessions the default thresholds paused
-    the loop up to ~120 ms in full collections (p99 latency 40 ms); freezing what start-up made
-    and collecting less often keeps pauses under ~10 ms (benchmarks/RESULTS.md, 2026-11-22).
-    Reference counting still frees everything that is not in a cycle at once."""
+    """Freeze what start-up made, so that no collection walks it again. The thresholds matter
+    only with `server.gc_young_seconds = 0`: otherwise `GcPacer` (app/gc_pacer.py) turns
+    automatic collection off while the server runs. With 1,000 live sessions the default
+    thresholds paused the loop up to ~120 ms (benchmarks/RESULTS.md, 2026-11-22); these raised
+    ones still let a young collection pause it 135-147 ms at 10,000 (2026-11-23 06:24)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)

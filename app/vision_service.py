@@ -121,8 +121,8 @@ class VisionService:
         self._queue: Mailbox[_Frame] = Mailbox(config.queue_size)
         # Two frames in flight per worker: the next one already waits in the pool's call queue
         # when a worker finishes, instead of one round trip through this loop later. With one per
-        # worker, the workers idled about a fifth of the time at 250 cameras while frames waited
-        # here (RESULTS.md, 2026-11-23 06:49).
+        # worker, the workers used 156-158% of the two cores at 250 cameras while frames waited
+        # here; with two, 161-169% (RESULTS.md, 2026-11-23 06:49).
         self._slots = anyio.Semaphore(2 * config.workers)
         self._cameras: dict[str, _Camera] = {}
         self._to_tell: set[str] = set()  # sessions to tell that vision is unavailable
