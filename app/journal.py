@@ -5,6 +5,7 @@ acks and admin fan-out happen in that callback, never before the commit."""
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 from collections import deque
@@ -105,6 +106,10 @@ Operation = (
 )
 
 
+# Operations whose transaction writes the keystore first, which syncs to disk.
+_SYNCS_KEYS: Final = (CreateSession, EraseSession)
+
+
 class JournalClosed(RuntimeError):
     def __init__(self) -> None:
         super().__init__("the journal is closed: the server is shutting down")
@@ -122,6 +127,8 @@ class SqliteJournal:
         max_batch: int,
         on_committed: Callable[[list[EventEntry]], None],
         metrics: Metrics,
+        commit_interval: float = 0.0,
+        cache_mb: int = 64,
         state_interval: float = 10.0,
         checkpoint_interval: float = 0.1,
         wal_restart_pages: int = 4096,
@@ -135,6 +142,8 @@ class SqliteJournal:
         self._keys_changed = anyio.Event()
         self._synchronous = synchronous
         self._max_batch = max_batch
+        self._commit_interval = commit_interval
+        self._cache_mb = cache_mb
         self._on_committed = on_committed
         self._metrics = metrics
         # Overflow policy: producers wait for room (back-pressure up to the candidate's TCP).
@@ -238,7 +247,7 @@ class SqliteJournal:
         keys_conn = open_keystore(self._keystore_path)
         try:
             check_master_keys(keys_conn, self._keys.master)
-            conn = open_database(self._path, self._synchronous)
+            conn = open_database(self._path, self._synchronous, cache_mb=self._cache_mb)
         except BaseException:
             keys_conn.close()
             raise
@@ -299,12 +308,22 @@ class SqliteJournal:
             self._keys_changed = anyio.Event()
 
     async def _write_until_closed(self) -> None:
+        """Group commit: a transaction starts at most every `commit_interval`, taking everything
+        queued by then. Each commit has a fixed cost (~0.3 ms of CPU: statements, WAL pages, their
+        checkpoint) that one event per commit pays alone; at 2,734 events/s, waiting up to 3 ms
+        to share it cut the server's CPU per event by a fifth (RESULTS.md 2026-11-23 10:40). An
+        event arriving after a quiet spell is written at once."""
         queue = self._queue
+        started = -math.inf
         while True:
             try:
                 batch = [await queue.get()]
             except anyio.EndOfStream:
                 break
+            wait = started + self._commit_interval - anyio.current_time()
+            if wait > 0:
+                await anyio.sleep(wait)
+            started = anyio.current_time()
             while len(batch) < self._max_batch:
                 try:
                     batch.append(queue.get_nowait())
@@ -410,9 +429,7 @@ class SqliteJournal:
         while True:
             started = time.perf_counter()
             try:
-                await anyio.to_thread.run_sync(
-                    self._write_batch_sealed, batch, states, limiter=self._thread
-                )
+                await self._write(batch, states)
                 break
             except sqlite3.Error as exc:
                 # Nothing in the batch was acknowledged; keep it and try again rather than drop it.
@@ -440,6 +457,21 @@ class SqliteJournal:
                 op, Barrier | CreateSession | CreateAssessment | EraseSession | AppendAudit
             ):
                 op.done.set()
+
+    async def _write(self, batch: list[Operation], states: list[EventEntry]) -> None:
+        """Write one transaction on the event loop when it cannot wait on the disk: with
+        `synchronous = NORMAL` a WAL commit only copies pages to the OS (about 0.3 ms for a few
+        events), while a hop to a worker thread and back cost 110 us of CPU by itself and, on a
+        one-core server, lost the GIL back and forth for milliseconds (RESULTS.md 2026-11-23
+        10:40). What syncs to disk goes to the thread: every commit with `synchronous = FULL`,
+        and new or erased sessions' data keys (the keystore is always FULL)."""
+        if self._synchronous == "FULL" or any(isinstance(op, _SYNCS_KEYS) for op in batch):
+            await anyio.to_thread.run_sync(
+                self._write_batch_sealed, batch, states, limiter=self._thread
+            )
+            return
+        async with self._thread:  # the connection's one user, as in the thread
+            self._write_batch_sealed(batch, states)
 
     def _write_batch_sealed(self, batch: list[Operation], states: list[EventEntry]) -> None:
         """New sessions' data keys are committed to the keystore before anything sealed with

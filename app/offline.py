@@ -104,6 +104,8 @@ async def writing(settings: Settings, environ: Mapping[str, str]) -> AsyncIterat
         synchronous=settings.storage.synchronous,
         queue_size=settings.storage.journal_queue_size,
         max_batch=settings.storage.journal_max_batch,
+        commit_interval=settings.storage.commit_interval_ms / 1000,
+        cache_mb=settings.storage.cache_mb,
         on_committed=_nobody_waits,
         metrics=Metrics(),
     )

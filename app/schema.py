@@ -158,7 +158,9 @@ def open_checkpointer(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
+def open_database(
+    path: Path, synchronous: str, *, cache_mb: int | None = None
+) -> sqlite3.Connection:
     """Open (creating if needed) the database in WAL mode, in autocommit: callers BEGIN/COMMIT.
     A database older than version 3 is brought to 3 here; from 3 to 4 needs the data keys
     (app/sealing_migration.py), so the journal does it next."""
@@ -167,6 +169,8 @@ def open_database(path: Path, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
     conn.execute("PRAGMA busy_timeout=5000")
+    if cache_mb is not None:
+        conn.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
     # Checkpoints run on their own connection and thread (SqliteJournal._checkpoint_forever): an
     # automatic one inside a commit held acks back by 30-60 ms.
     conn.execute("PRAGMA wal_autocheckpoint=0")

@@ -51,6 +51,10 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     journal_queue_size: Positive = 20000
     journal_max_batch: Positive = 2000
+    # Group commit: a transaction starts at most this often (0: as soon as the last one ended).
+    commit_interval_ms: Annotated[float, msgspec.Meta(ge=0, le=100)] = 3.0
+    # Page cache of the journal's connection: the per-session index pages every commit touches.
+    cache_mb: Annotated[int, msgspec.Meta(ge=2, le=4096)] = 64
 
 
 TokenHash = Annotated[str, msgspec.Meta(pattern=r"^sha256:[0-9a-f]{64}$")]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -123,3 +125,89 @@ async def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path: Pa
     assert written == 3000
     # 3,000 commits of a few 4 KiB pages each: 25-40 MB of WAL if it never starts over.
     assert largest < 8 * 2**20, f"the WAL grew to {largest / 2**20:.1f} MiB"
+
+
+def journal_at(tmp_path: Path, synchronous: str, **options: object) -> SqliteJournal:
+    return SqliteJournal(
+        tmp_path / "vigil.db", keystore=tmp_path / "keys.db",
+        keys=DataKeys(MasterKeys(TEST_MASTER_KEY)), synchronous=synchronous, queue_size=1000,
+        max_batch=500, on_committed=lambda entries: None, metrics=Metrics(), **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def session_row(session_id: str) -> SessionRow:
+    return SessionRow(
+        id=session_id, assessment_id="a", candidate_name="n", candidate_email="e",
+        candidate_phone=None, token_hash="h", ip_address=None, user_agent=None,
+        start_time=iso_ms(datetime.now(UTC)), status="IN_PROGRESS",
+        state=msgspec.json.encode(state(session_id, 0, connected=False)), created_at="t",
+    )  # fmt: skip
+
+
+def record_writer_threads(journal: SqliteJournal) -> list[bool]:
+    """Whether each transaction ran on the event loop's thread."""
+    loop_thread = threading.get_ident()
+    on_loop: list[bool] = []
+    write = journal._write_batch_sealed
+
+    def recording(*args: Any) -> None:
+        on_loop.append(threading.get_ident() == loop_thread)
+        write(*args)
+
+    journal._write_batch_sealed = recording  # type: ignore[method-assign]
+    return on_loop
+
+
+async def test_commits_that_do_not_sync_run_on_the_loop_and_key_writes_in_a_thread(
+    tmp_path: Path,
+) -> None:
+    journal = journal_at(tmp_path / "normal", "NORMAL")
+    on_loop = record_writer_threads(journal)
+    async with anyio.create_task_group() as tg:
+        await tg.start(journal.run)
+        await journal.create_session(session_row("s"))  # stores a data key: synced, in a thread
+        await journal.append(entry("s", 1))
+        await journal.flush()
+        await journal.close()
+    assert on_loop[0] is False
+    assert on_loop[1:] and all(on_loop[1:])
+    assert stored_state(tmp_path / "normal" / "vigil.db", "s") == 1
+
+    journal = journal_at(tmp_path / "full", "FULL")
+    on_loop = record_writer_threads(journal)
+    async with anyio.create_task_group() as tg:
+        await tg.start(journal.run)
+        await journal.create_session(session_row("s"))
+        await journal.append(entry("s", 1))
+        await journal.flush()
+        await journal.close()
+    assert on_loop and not any(on_loop)  # FULL syncs every commit: never on the loop
+
+
+async def test_a_commit_interval_gathers_events_into_one_transaction(tmp_path: Path) -> None:
+    metrics = Metrics()
+    journal = journal_at(tmp_path, "NORMAL", commit_interval=0.2)
+    journal._metrics = metrics
+    async with anyio.create_task_group() as tg:
+        await tg.start(journal.run)
+        await journal.create_session(session_row("s"))
+        before = metrics.journal_batches
+        started = anyio.current_time()
+        await journal.append(entry("s", 1))
+        await anyio.sleep(0.05)  # inside the interval that began with create_session's commit
+        await journal.append(entry("s", 2))
+        await journal.flush()
+        waited = anyio.current_time() - started
+        await journal.close()
+    assert metrics.journal_batches - before == 1  # both events, one transaction
+    assert 0.1 <= waited < 1.0
+    assert stored_state(tmp_path / "vigil.db", "s") == 2
+
+
+async def test_the_journal_connection_keeps_its_configured_page_cache(tmp_path: Path) -> None:
+    journal = journal_at(tmp_path, "NORMAL", cache_mb=48)
+    async with anyio.create_task_group() as tg:
+        await tg.start(journal.run)
+        assert journal._conn is not None
+        assert journal._conn.execute("PRAGMA cache_size").fetchone()[0] == -48 * 1024
+        await journal.close()
