@@ -17,6 +17,9 @@ InterventionAction = Literal["warn", "pause", "resume", "terminate"]
 class CandidateEventIn(msgspec.Struct, frozen=True):
     event: AnyCandidateEvent
     link: CandidateLink
+    # time.perf_counter() when the frame was read off the socket: the journal measures from it
+    # to the commit that makes the event's ack due (vigil_candidate_event_commit_seconds).
+    received: float | None = None
 
 
 class CandidateAttached(msgspec.Struct, frozen=True):

@@ -74,6 +74,8 @@ class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
     # Answered with this entry once it is committed (a REST request waits for it, like an ack).
     committed: Reply[EventEntry] | None = None
     request: RequestMark | None = None
+    # A candidate event's CandidateEventIn.received, carried to the commit.
+    received: float | None = None
 
 
 class SnapshotEntry(msgspec.Struct, frozen=True, kw_only=True):

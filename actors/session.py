@@ -189,7 +189,7 @@ class SessionActor:
             )
             return
         stored = stored_from_candidate(event, self.record.offset + 1, link.remote_address)
-        await self._store(stored, acks=self.acks)
+        await self._store(stored, acks=self.acks, received=message.received)
 
     async def _on_attached(self, link: CandidateLink) -> None:
         self._attach(link)
@@ -347,6 +347,7 @@ class SessionActor:
         acks: AckTracker | None = None,
         committed: Reply[EventEntry] | None = None,
         request: RequestMark | None = None,
+        received: float | None = None,
     ) -> int:
         violations = fold(self.deps.scoring, self.record, event)
         state = self.summary()
@@ -365,6 +366,7 @@ class SessionActor:
                 state_changed=state_changed,
                 committed=committed,
                 request=request,
+                received=received,
             )
         )
         if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Final
 
 import anyio
@@ -102,6 +103,7 @@ async def _read_events(
     guard, address = services.sockets, client_address(websocket)
     while True:
         message = await receive()
+        received = time.perf_counter()
         if message["type"] == "websocket.disconnect":
             return int(message.get("code", 1000))
         text = message.get("text")
@@ -131,7 +133,7 @@ async def _read_events(
             continue
         metrics.events_received += 1
         try:
-            await send(session_id, CandidateEventIn(event, link))
+            await send(session_id, CandidateEventIn(event, link, received))
         except (UnknownSession, SessionFailed, RegistryClosed) as exc:
             code, reason = _refusal(exc)
             link.close(code, reason)  # the writer sends the close; the client resends later

@@ -442,9 +442,14 @@ class SqliteJournal:
                 )
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        self._metrics.observe_commit(time.perf_counter() - started)
+        committed_at = time.perf_counter()
+        self._metrics.observe_commit(committed_at - started)
         events = [op for op in batch if isinstance(op, EventEntry)]
         self._metrics.events_stored += len(events)
+        waited = self._metrics.event_commit_seconds
+        for entry in events:
+            if entry.received is not None:
+                waited.observe(committed_at - entry.received)
         if events:
             self._on_committed(events)
         erased = [op.session_id for op in batch if isinstance(op, EraseSession)]

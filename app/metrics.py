@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Final
 
 _COMMIT_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+_EVENT_BUCKETS: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Histogram:
@@ -48,6 +49,7 @@ class Metrics:
         self.journal_errors = 0
         self.journal_batches = 0
         self.commit_seconds = Histogram(_COMMIT_BUCKETS)
+        self.event_commit_seconds = Histogram(_EVENT_BUCKETS)
         self.http_requests = 0
         self.http_rate_limited = 0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
@@ -127,6 +129,13 @@ class Metrics:
         lines.extend(
             self.commit_seconds.render(
                 "vigil_journal_commit_seconds", "Time to write and commit one journal batch."
+            )
+        )
+        lines.extend(
+            self.event_commit_seconds.render(
+                "vigil_candidate_event_commit_seconds",
+                "From reading a candidate event off its socket to the commit that makes its ack "
+                "due: the server's share of the ack latency.",
             )
         )
         for name, (help_text, read) in self.gauges.items():

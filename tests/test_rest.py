@@ -189,6 +189,9 @@ async def test_metrics_are_prometheus_text(server: RunningServer) -> None:
     text = response.text
     assert "vigil_candidate_connections 1" in text
     assert "vigil_events_received_total 1" in text and "vigil_events_stored_total 1" in text
+    # the acked event's wait from its socket to its commit
+    assert "vigil_candidate_event_commit_seconds_count 1" in text
+    assert 'vigil_candidate_event_commit_seconds_bucket{le="+Inf"} 1' in text
     for name in (
         "vigil_journal_commit_seconds_bucket",
         "vigil_mailbox_depth_max",

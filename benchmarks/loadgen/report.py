@@ -118,6 +118,12 @@ def report(run: Run) -> list[tuple[str, str]]:
             f"{ms(commit_s * 1000 / batches if batches and commit_s is not None else None)}, "
             f"{num(acked_window / batches if batches else None, 1)}",
         ),
+        (
+            "server's share: read->commit p50 / p99 (ms, histogram bucket it falls in)",
+            " / ".join(
+                bucket_bound(run, "vigil_candidate_event_commit_seconds", q) for q in (0.5, 0.99)
+            ),
+        ),
         ("server error frames", ", ".join(f"{k}={v}" for k, v in errors.items()) or "0"),
         (
             "candidate sockets closed before their first ack (retried)",
@@ -141,6 +147,25 @@ def delta(run: Run, metric: str) -> float | None:
     """Change of a server metric over the window; None when a scrape failed."""
     before, after = run.window_start.metrics.get(metric), run.window_end.metrics.get(metric)
     return None if before is None or after is None else after - before
+
+
+def bucket_bound(run: Run, histogram: str, quantile: float) -> str:
+    """The upper bound (ms) of the server histogram's bucket that holds `quantile` of what it
+    observed in the window, such as "<= 5"; "n/a" when the scrapes do not have it."""
+    total = delta(run, f"{histogram}_count")
+    if not total:
+        return "n/a"
+    prefix = f'{histogram}_bucket{{le="'
+    bounds = sorted(
+        float(name[len(prefix) : -2])
+        for name in run.window_end.metrics
+        if name.startswith(prefix) and not name.endswith('"+Inf"}')
+    )
+    for bound in bounds:
+        below = delta(run, f'{prefix}{bound}"}}')
+        if below is not None and below >= quantile * total:
+            return f"<= {bound * 1000:g}"
+    return f"> {bounds[-1] * 1000:g}" if bounds else "n/a"
 
 
 def append_results(text: str) -> None:

@@ -236,7 +236,7 @@ async def scrape_metrics(
             )
         for line in response.text.splitlines():
             name, _, value = line.partition(" ")
-            if line and not line.startswith("#") and "{" not in name:
+            if line and not line.startswith("#"):
                 with contextlib.suppress(ValueError):
                     values[name] = float(value)
     return values
