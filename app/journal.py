@@ -475,8 +475,17 @@ class SqliteJournal:
                 self._write_batch_sealed, batch, states, limiter=self._thread
             )
             return
-        async with self._thread:  # the connection's one user, as in the thread
+        # The connection has one user at a time, as in the thread. It is nearly always free, and
+        # then the commit runs at once: `async with` would first yield, putting the commit (and
+        # every ack waiting on it) behind everything else the loop has ready.
+        try:
+            self._thread.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._thread.acquire()
+        try:
             self._write_batch_sealed(batch, states)
+        finally:
+            self._thread.release()
 
     def _write_batch_sealed(self, batch: list[Operation], states: list[EventEntry]) -> None:
         """New sessions' data keys are committed to the keystore before anything sealed with

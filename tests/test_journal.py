@@ -184,6 +184,42 @@ async def test_commits_that_do_not_sync_run_on_the_loop_and_key_writes_in_a_thre
     assert on_loop and not any(on_loop)  # FULL syncs every commit: never on the loop
 
 
+async def test_a_commit_on_the_loop_runs_at_once_while_the_connection_is_free(
+    tmp_path: Path,
+) -> None:
+    journal = journal_at(tmp_path, "NORMAL")
+    database = tmp_path / "vigil.db"
+    async with anyio.create_task_group() as tg:
+        await tg.start(journal.run)
+        await journal.create_session(session_row("s"))
+        commit = journal._write([entry("s", 1)], [])
+        try:
+            commit.send(None)
+        except StopIteration:
+            pass  # done in one step: nothing else ran before it
+        else:
+            pytest.fail("the commit yielded to the event loop before writing")
+        assert stored_offsets(database) == [1]
+
+        await journal._thread.acquire()  # another user of the connection, e.g. a checkpoint
+        tg.start_soon(journal._write, [entry("s", 2)], [])
+        await anyio.sleep(0.05)
+        assert stored_offsets(database) == [1]
+        journal._thread.release()
+        with anyio.fail_after(5):
+            while stored_offsets(database) != [1, 2]:
+                await anyio.sleep(0.01)
+        await journal.close()
+
+
+def stored_offsets(path: Path) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT event_offset FROM events ORDER BY 1")]
+    finally:
+        conn.close()
+
+
 async def test_a_commit_interval_gathers_events_into_one_transaction(tmp_path: Path) -> None:
     metrics = Metrics()
     journal = journal_at(tmp_path, "NORMAL", commit_interval=0.2)
