@@ -156,16 +156,16 @@ def bucket_bound(run: Run, histogram: str, quantile: float) -> str:
     if not total:
         return "n/a"
     prefix = f'{histogram}_bucket{{le="'
-    bounds = sorted(
-        float(name[len(prefix) : -2])
+    buckets = sorted(
+        (float(name[len(prefix) : -2]), name)
         for name in run.window_end.metrics
         if name.startswith(prefix) and not name.endswith('"+Inf"}')
     )
-    for bound in bounds:
-        below = delta(run, f'{prefix}{bound}"}}')
+    for bound, name in buckets:
+        below = delta(run, name)
         if below is not None and below >= quantile * total:
             return f"<= {bound * 1000:g}"
-    return f"> {bounds[-1] * 1000:g}" if bounds else "n/a"
+    return f"> {buckets[-1][0] * 1000:g}" if buckets else "n/a"
 
 
 def append_results(text: str) -> None:
