@@ -50,7 +50,7 @@ class AssessmentDefinition(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
         seen: set[str] = set()
         for index, question in enumerate(self.questions):
             # msgspec reports a ValueError raised here as a validation error of the body; the
-            # path in the text is what app.errors.validation_field names as the field.
+            # path in the text is what app.http.errors.validation_field names as the field.
             if question.id in seen:
                 raise ValueError(
                     f"question id {question.id!r} appears twice - at `$.questions[{index}].id`"

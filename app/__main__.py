@@ -12,14 +12,14 @@ def main() -> int:
     # tracker are this same executable started with multiprocessing's own arguments:
     # freeze_support() runs them and exits before the CLI parses anything. (No-op unfrozen.)
     multiprocessing.freeze_support()
-    if sys.argv[1:3] == ["-m", "app.mirror_process"]:
-        # The Kafka mirror's child is started as `sys.executable -m app.mirror_process`; in
+    if sys.argv[1:3] == ["-m", "app.kafka.mirror_process"]:
+        # The Kafka mirror's child is started as `sys.executable -m app.kafka.mirror_process`; in
         # the binary sys.executable is vigil itself, so the module is run from here.
-        from app import mirror_process
+        from app.kafka import mirror_process
 
         mirror_process.main()
         return 0
-    from app.cli import main as cli_main
+    from app.commands.cli import main as cli_main
 
     return cli_main()
 

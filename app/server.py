@@ -8,7 +8,6 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final
 
 import anyio
 from starlette.applications import Starlette
@@ -22,47 +21,37 @@ from actors.messages import RecordEvent
 from actors.registry import Registry
 from actors.session import ActorDeps
 from actors.vision_episodes import EpisodeRules
-from app import (
-    __version__,
-    assessment_routes,
-    audit_routes,
-    demo,
-    event_routes,
-    frame_routes,
-    recording_routes,
-    report_routes,
-    rest,
-    review_routes,
-)
-from app.admin_socket import admin_socket
-from app.audit_routes import AuditMiddleware
-from app.auth import resolve_admin_token
-from app.candidate_socket import candidate_socket
-from app.cluster import ClusterView
-from app.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE, DataKeys, MasterKeys
-from app.endpoints import Endpoint, routes
-from app.errors import ApiError, on_api_error, on_http_exception, on_unexpected
-from app.frame_store import FrameStore
-from app.gc_pacer import GcPacer
-from app.http_io import now_iso
-from app.idempotency import Idempotency
-from app.journal import SqliteJournal
-from app.key_rotation import reload_master_keys_on_sighup
-from app.keystore import keystore_path
-from app.metrics import Metrics
-from app.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
-from app.openapi import openapi_handler
-from app.pages import WebFiles, page_routes
-from app.ratelimit import RequestLimits
-from app.retention import purge_forever
-from app.schema import database_path
-from app.security_headers import SecurityHeadersMiddleware
+from app import __version__
+from app.access.idempotency import Idempotency
+from app.access.ratelimit import RequestLimits
+from app.access.signing import UrlSigner, signing_key
+from app.access.socket_guard import SocketGuard
+from app.access.tokens import resolve_admin_token
+from app.http.bodies import now_iso
+from app.http.endpoints import routes
+from app.http.errors import ApiError, on_api_error, on_http_exception, on_unexpected
+from app.http.openapi import openapi_handler
+from app.http.pages import WebFiles, page_routes
+from app.http.routes import ENDPOINTS
+from app.http.routes.audit import AuditMiddleware
+from app.http.security_headers import SecurityHeadersMiddleware
+from app.kafka.cluster_view import ClusterView
+from app.kafka.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
+from app.process.gc_pacer import GcPacer
+from app.process.key_rotation import reload_master_keys_on_sighup
 from app.services import Services
 from app.settings import Settings
-from app.signing import UrlSigner, signing_key
-from app.socket_guard import SocketGuard
-from app.store import SqliteStore
-from app.vision_service import VisionService
+from app.sockets.admin import admin_socket
+from app.sockets.candidate import candidate_socket
+from app.storage.frames import FrameStore
+from app.storage.journal import SqliteJournal
+from app.storage.retention import purge_forever
+from app.storage.schema import database_path
+from app.storage.sealing.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE, DataKeys, MasterKeys
+from app.storage.sealing.keystore import keystore_path
+from app.storage.store import SqliteStore
+from app.telemetry.metrics import Metrics
+from app.vision.service import VisionService
 
 log = logging.getLogger("vigil.server")
 
@@ -334,20 +323,6 @@ def _register_kafka_gauges(
             "Sessions of other nodes known here.",
             lambda: cluster.remote_count,
         )
-
-
-# Every HTTP endpoint: the router and /openapi.json are built from this one list.
-ENDPOINTS: Final[list[Endpoint]] = [
-    *rest.ENDPOINTS,
-    *recording_routes.ENDPOINTS,
-    *review_routes.ENDPOINTS,
-    *report_routes.ENDPOINTS,
-    *event_routes.ENDPOINTS,
-    *frame_routes.ENDPOINTS,
-    *assessment_routes.ENDPOINTS,
-    *demo.ENDPOINTS,
-    *audit_routes.ENDPOINTS,
-]
 
 
 def build_app(settings: Settings) -> Starlette:

@@ -10,19 +10,19 @@ import msgspec
 from actors.fanout import Fanout
 from actors.registry import Registry
 from actors.state import FINISHED, SessionState
-from app.auth import HASH_PREFIX, Access, hash_token, matches_configured, same
-from app.cluster import ClusterView
-from app.frame_store import FrameStore
-from app.idempotency import Idempotency
-from app.journal import SqliteJournal
-from app.metrics import Metrics
-from app.mirror_process import MirrorProcess
-from app.ratelimit import RequestLimits
+from app.access.idempotency import Idempotency
+from app.access.ratelimit import RequestLimits
+from app.access.signing import UrlSigner
+from app.access.socket_guard import SocketGuard
+from app.access.tokens import HASH_PREFIX, Access, hash_token, matches_configured, same
+from app.kafka.cluster_view import ClusterView
+from app.kafka.mirror_process import MirrorProcess
 from app.settings import Settings
-from app.signing import UrlSigner
-from app.socket_guard import SocketGuard
-from app.store import SqliteStore
-from app.vision_service import VisionService
+from app.storage.frames import FrameStore
+from app.storage.journal import SqliteJournal
+from app.storage.store import SqliteStore
+from app.telemetry.metrics import Metrics
+from app.vision.service import VisionService
 
 
 @dataclass(frozen=True, slots=True)

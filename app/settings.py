@@ -12,12 +12,12 @@ import msgspec
 
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
-from app.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, RETIRED_KEYS_ENV
+from app.storage.sealing.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, RETIRED_KEYS_ENV
 from app.vision.config import VisionConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
-# Secrets read from the environment only, never from config.toml (app/data_keys.py).
+# Secrets read from the environment only, never from config.toml (app/storage/sealing/data_keys.py).
 ENV_NOT_SETTINGS = frozenset({MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, RETIRED_KEYS_ENV})
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Rate = Annotated[float, msgspec.Meta(ge=0)]
@@ -35,7 +35,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     ws_per_message_deflate: bool = False
     max_body_bytes: Positive = 1024 * 1024
     shutdown_grace_seconds: Seconds = 10.0
-    # The cyclic garbage collector by the clock (app/gc_pacer.py): the young generation this
+    # The cyclic garbage collector by the clock (app/process/gc_pacer.py): the young generation this
     # often (0: Python's own schedule instead), and everything this often.
     gc_young_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.1
     gc_full_seconds: Seconds = 3600.0

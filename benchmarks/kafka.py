@@ -17,7 +17,7 @@ Tansu does not answer a waiting fetch when data arrives (it waits out much of
 view uses their own `[kafka] fetch_max_wait_ms` (config.toml), which shows in the cross-node
 latency.
 The servers are pinned to CPU 0; the broker, candidates, consumer and admin to the other CPUs.
-Each server's mirror child (`python -m app.mirror_process`) inherits CPU 0: once the server is
+Each server's mirror child (`python -m app.kafka.mirror_process`) inherits CPU 0: once the server is
 healthy, every thread of it is moved to the other CPUs too, and its CPU and RSS are reported on
 rows of their own (the server's rows exclude it).
 After the window the candidates close, the servers stop with SIGTERM (the mirror drains first),

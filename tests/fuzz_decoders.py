@@ -22,12 +22,12 @@ import atheris
 import msgspec
 
 # Only the modules on the decoding path: instrumenting all of app/ takes seconds at start.
-with atheris.instrument_imports(include=["app.http_io", "app.errors"]):
-    from app.errors import ApiError, validation_field
-    from app.http_io import decode_json
+with atheris.instrument_imports(include=["app.http.bodies", "app.http.errors"]):
+    from app.http.bodies import decode_json
+    from app.http.errors import ApiError, validation_field
 from actors.events import CANDIDATE_EVENT_DECODER, FRAME_HEADER_DECODER
-from app.admin_socket import COMMAND_DECODER
 from app.server import ENDPOINTS
+from app.sockets.admin import COMMAND_DECODER
 
 Target = Callable[[bytes], None]
 REFUSALS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)

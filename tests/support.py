@@ -238,7 +238,7 @@ class ServerProcess:
         self.storage.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", *self.args],
+                [sys.executable, "-m", "app.commands.cli", "serve", *self.args],
                 cwd=REPO,
                 env=self.env,
                 stdout=log,

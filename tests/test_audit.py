@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.auth import HASH_PREFIX, hash_token, token_id
-from app.schema import database_path
+from app.access.tokens import HASH_PREFIX, hash_token, token_id
+from app.storage.schema import database_path
 from tests.support import ADMIN_TOKEN, RunningServer, running_server
 
 pytestmark = pytest.mark.anyio

@@ -13,10 +13,10 @@ from typing import Any
 import anyio
 import pytest
 
-from app.auth import HASH_PREFIX, hash_token
-from app.cli import main
-from app.data_keys import MasterKeys
+from app.access.tokens import HASH_PREFIX, hash_token
+from app.commands.cli import main
 from app.settings import Settings
+from app.storage.sealing.data_keys import MasterKeys
 from tests.support import ADMIN_TOKEN, RunningServer, free_port, running_server
 
 pytestmark = pytest.mark.anyio

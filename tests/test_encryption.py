@@ -14,7 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.data_keys import (
+from app.settings import load_settings
+from app.storage.schema import database_path
+from app.storage.sealing.data_keys import (
     MASTER_KEY_ENV,
     MASTER_KEY_FILE_ENV,
     RETIRED_KEYS_ENV,
@@ -23,10 +25,8 @@ from app.data_keys import (
     MasterKeys,
     UnreadableData,
 )
-from app.keystore import check_master_keys, keystore_path, open_keystore
-from app.schema import database_path
-from app.settings import load_settings
-from app.store import SqliteStore
+from app.storage.sealing.keystore import check_master_keys, keystore_path, open_keystore
+from app.storage.store import SqliteStore
 from tests.support import (
     ADMIN_TOKEN,
     TEST_MASTER_KEY,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.keystore import keystore_path
-from app.schema import database_path
+from app.storage.schema import database_path
+from app.storage.sealing.keystore import keystore_path
 from tests.support import ADMIN_TOKEN, RunningServer
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ import weakref
 import anyio
 import pytest
 
-from app.gc_pacer import GcPacer
+from app.process.gc_pacer import GcPacer
 
 pytestmark = pytest.mark.anyio
 

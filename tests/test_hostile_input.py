@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.events import CANDIDATE_EVENT_DECODER
-from app.http_io import TOO_DEEP
+from app.http.bodies import TOO_DEEP
 from app.server import ENDPOINTS
 from tests.support import RunningServer
 
@@ -73,7 +73,7 @@ def test_the_candidate_decoder_only_ever_refuses_cleanly(text: str) -> None:
     try:
         CANDIDATE_EVENT_DECODER.decode(text)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-        pass  # each is answered with an error frame by app/candidate_socket.py
+        pass  # each is answered with an error frame by app/sockets/candidate.py
 
 
 async def test_garbage_on_a_candidate_socket_gets_errors_and_stores_nothing(

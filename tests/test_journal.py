@@ -15,9 +15,9 @@ import pytest
 from actors.events import StoredEvent, iso_ms
 from actors.ports import EventEntry
 from actors.state import SessionState
-from app.data_keys import DataKeys, MasterKeys
-from app.journal import SessionRow, SqliteJournal
-from app.metrics import Metrics
+from app.storage.journal import SessionRow, SqliteJournal
+from app.storage.sealing.data_keys import DataKeys, MasterKeys
+from app.telemetry.metrics import Metrics
 from tests.support import TEST_MASTER_KEY
 
 pytestmark = pytest.mark.anyio

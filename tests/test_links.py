@@ -9,10 +9,10 @@ from typing import Any
 import anyio
 import pytest
 
-from app.admin_socket import AdminConnection
-from app.auth import Access
-from app.links import CandidateSocketLink
-from app.session_access import Principal
+from app.access.tokens import Access
+from app.http.session_calls import Principal
+from app.sockets.admin import AdminConnection
+from app.sockets.candidate_writer import CandidateSocketLink
 
 pytestmark = pytest.mark.anyio
 

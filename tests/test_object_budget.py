@@ -1,4 +1,4 @@
-"""The object-check budget (app/object_budget.py): past the vision pool's capacity, every camera
+"""The object-check budget (app/vision/budget.py): past the vision pool's capacity, every camera
 is due for objects on almost every frame; the budget keeps faces going by holding object checks
 to a share of the workers' time while frames wait."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.object_budget import ObjectBudget
+from app.vision.budget import ObjectBudget
 
 FACES_MS, OBJECTS_MS = 9.6, 92.0  # measured per frame (RESULTS.md, 2026-11-23 00:55)
 

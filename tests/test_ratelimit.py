@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from app.auth import Access
-from app.errors import ApiError
-from app.metrics import Metrics
-from app.ratelimit import RateLimiter, RequestLimits
+from app.access.ratelimit import RateLimiter, RequestLimits
+from app.access.tokens import Access
+from app.http.errors import ApiError
 from app.settings import LimitsSettings
+from app.telemetry.metrics import Metrics
 from tests.support import running_server
 
 VIOLATION = {"type": "TAB_SWITCH", "severity": "LOW"}

@@ -22,9 +22,9 @@ from actors.events import CANDIDATE_EVENT_DECODER
 from actors.messages import CandidateAttached, CandidateDetached, CandidateEventIn
 from actors.registry import SessionFailed, UnknownSession
 from actors.reply import ActorStopped
-from app.journal import SessionRow
 from app.server import run_services
 from app.services import Services
+from app.storage.journal import SessionRow
 from tests.support import TS, eventually, settings_for
 
 pytestmark = pytest.mark.anyio

@@ -9,8 +9,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from app.retention import purge_forever
-from app.schema import database_path
+from app.storage.retention import purge_forever
+from app.storage.schema import database_path
 from tests.support import eventually, running_server
 
 pytestmark = pytest.mark.anyio

@@ -12,9 +12,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.auth import HASH_PREFIX, hash_token
-from app.cli import main
-from app.endpoints import Endpoint
+from app.access.tokens import HASH_PREFIX, hash_token
+from app.commands.cli import main
+from app.http.endpoints import Endpoint
 from app.server import ENDPOINTS as SERVER_ENDPOINTS
 from app.settings import ConfigError, load_settings
 from tests.support import ADMIN_TOKEN, eventually, running_server

@@ -6,11 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from app.data_keys import DataKeys, MasterKeys
-from app.keystore import open_keystore
-from app.schema import PLAINTEXT_VERSION, SCHEMA_VERSION, open_database, schema_version
-from app.sealed_rows import open_event_data, open_identity, open_snapshot
-from app.sealing_migration import seal_plaintext_database
+from app.storage.schema import PLAINTEXT_VERSION, SCHEMA_VERSION, open_database, schema_version
+from app.storage.sealing.data_keys import DataKeys, MasterKeys
+from app.storage.sealing.keystore import open_keystore
+from app.storage.sealing.migration import seal_plaintext_database
+from app.storage.sealing.rows import open_event_data, open_identity, open_snapshot
 from tests.support import TEST_MASTER_KEY
 
 V1_EVENTS = """

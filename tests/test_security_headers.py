@@ -11,8 +11,8 @@ import pytest
 from httpx import Response
 from starlette.requests import Request
 
-from app.errors import on_unexpected
-from app.pages import WebFiles
+from app.http.errors import on_unexpected
+from app.http.pages import WebFiles
 from app.server import ENDPOINTS
 from tests.support import ADMIN_TOKEN, RunningServer, ServerProcess, free_port
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.schema import database_path
+from app.storage.schema import database_path
 from tests.support import RunningServer, eventually
 
 pytestmark = pytest.mark.anyio

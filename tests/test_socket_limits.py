@@ -10,7 +10,7 @@ from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.socket_guard import SocketGuard
+from app.access.socket_guard import SocketGuard
 from tests.support import ADMIN_TOKEN, eventually, running_server
 
 pytestmark = pytest.mark.anyio

@@ -50,7 +50,7 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # with its area (YOLO11n: 147 ms at 640x480, 64 at 416x320, 39 at 320x256 on one core).
     object_input: tuple[int, int] = (416, 320)
     # While frames wait for a worker, object checks may take at most this share of the workers'
-    # time (app/object_budget.py); 1.0: no limit.
+    # time (app/vision/budget.py); 1.0: no limit.
     max_object_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.7
     face_min_confidence: Confidence = 0.5
     object_min_confidence: Confidence = 0.35

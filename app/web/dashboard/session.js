@@ -7,7 +7,7 @@ import { ScoreChart } from "./chart.js";
 import { el, eventKind, formatDateTime, formatRisk, formatTime } from "./format.js";
 import { Timeline } from "./timeline.js";
 
-const EVENTS_PAGE = 5000; // app/event_routes.py MAX_PAGE
+const EVENTS_PAGE = 5000; // app/http/routes/events.py MAX_PAGE
 
 const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 100;

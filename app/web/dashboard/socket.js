@@ -1,7 +1,7 @@
 // The admin WebSocket (CONTRACT.md section 5): keeps the wanted channels subscribed across drops,
 // reconnecting with backoff, and matches each command to its reply.
 
-// Close codes of app/admin_socket.py. 4401/4403 are terminal (a wrong token stays wrong); 4408
+// Close codes of app/sockets/admin.py. 4401/4403 are terminal (a wrong token stays wrong); 4408
 // means this page fell behind and was evicted: a new subscription brings a fresh snapshot.
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_FORBIDDEN = 4403;

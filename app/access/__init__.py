@@ -1,0 +1,1 @@
+"""Who may do what: tokens and roles, rate limits, socket admission, signed links, idempotency."""

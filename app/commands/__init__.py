@@ -1,0 +1,1 @@
+"""The `vigil` command line and the commands it runs."""

@@ -1,0 +1,74 @@
+"""Reading request bodies within the size limit, and writing msgspec-encoded JSON answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors.events import iso_ms
+from app.http.errors import ApiError, invalid_body, invalid_query
+
+T = TypeVar("T")
+_ENCODER = msgspec.json.Encoder()
+JSON = "application/json"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too_large", f"body is {declared} bytes; the limit is {limit}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, schema: type[T], limit: int) -> T:
+    return decode_json(await read_body(request, limit), schema)
+
+
+# msgspec raises RecursionError, not DecodeError, on JSON nested deeper than Python's stack.
+TOO_DEEP: Final = "the JSON is nested too deeply to read; flatten it"
+
+
+def decode_json(body: bytes, schema: type[T]) -> T:
+    if not body.strip():
+        raise ApiError(400, "invalid_json", "the request body is empty; send a JSON object")
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", TOO_DEEP) from None
+    except UnicodeDecodeError as exc:  # msgspec's error for bad UTF-8 inside a JSON string
+        raise ApiError(
+            400, "invalid_json", f"the request body is not valid UTF-8 ({exc}); encode it as UTF-8"
+        ) from None
+    try:
+        return msgspec.convert(raw, schema)
+    except msgspec.ValidationError as exc:
+        raise invalid_body(exc) from None
+
+
+def decode_query(request: Request, schema: type[T]) -> T:
+    """The query string as `schema`, or 422 naming the parameter."""
+    try:
+        return msgspec.convert(dict(request.query_params), schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise invalid_query(exc) from None
+
+
+def now_iso() -> str:
+    return iso_ms(datetime.now(UTC))
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(_ENCODER.encode(value), status_code=status, media_type="application/json")

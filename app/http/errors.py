@@ -1,0 +1,109 @@
+"""The error format of CONTRACT.md section 3, `{"error": {"code", "message", "field"?}}`, for
+every HTTP error, and the translation of msgspec's validation errors into it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.http.security_headers import SECURITY_HEADERS
+
+log = logging.getLogger("vigil.http")
+
+_PATH: Final = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING: Final = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
+_HTTP_CODES: Final = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid_body",
+    429: "rate_limited",
+}
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorEnvelope(msgspec.Struct, frozen=True):
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers
+
+
+def validation_field(error: msgspec.ValidationError) -> str | None:
+    """The dotted path of the field msgspec complained about ("data.timeSpent"), if any."""
+    text = str(error)
+    path = _PATH.search(text)
+    prefix = path.group(1) if path and path.group(1) else ""
+    missing = _MISSING.search(text)
+    if missing:
+        return f"{prefix}.{missing.group(1)}" if prefix else missing.group(1)
+    return prefix or None
+
+
+def invalid_body(error: msgspec.ValidationError) -> ApiError:
+    return ApiError(422, "invalid_body", str(error), validation_field(error))
+
+
+def invalid_query(error: msgspec.ValidationError) -> ApiError:
+    return ApiError(422, "invalid_query", str(error), validation_field(error))
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = msgspec.json.encode(ErrorEnvelope(ErrorBody(code=code, message=message, field=field)))
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error serving %s %s", request.method, request.url.path)
+    return error_response(
+        500,
+        "internal",
+        "the server failed to handle this request; it was logged",
+        headers=dict(SECURITY_HEADERS),
+    )

@@ -1,0 +1,97 @@
+"""The browser side (CONTRACT.md section 8), served from files inside the package so the one
+`vigil serve` carries it: `/dashboard`, `/demo` and `/sdk/vigil-client.js`.
+
+The files are read once, when the app is built, and served from memory with an ETag. Only the
+files in `app/web/` are reachable: a name is looked up, never joined to a path."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.http.errors import ApiError
+
+WEB: Final = Path(__file__).parent.parent / "web"
+_MEDIA_TYPES: Final = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+# Pages load only their own files, talk only to this server (its sockets included), and show
+# webcam frames from blob: URLs. No inline script, no framing by other sites.
+_PAGE_POLICY: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+_COMMON_HEADERS: Final = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",  # revalidate by ETag: a new release is seen at once
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WebFile:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+class WebFiles:
+    """`app/web/<folder>/<name>`, read into memory once."""
+
+    def __init__(self, root: Path = WEB) -> None:
+        self.files: dict[str, WebFile] = {}
+        for path in sorted(root.rglob("*")):
+            media_type = _MEDIA_TYPES.get(path.suffix)
+            if path.is_file() and media_type is not None:
+                body = path.read_bytes()
+                etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+                self.files[path.relative_to(root).as_posix()] = WebFile(body, media_type, etag)
+
+    def response(self, request: Request, name: str, cross_origin: bool = False) -> Response:
+        found = self.files.get(name)
+        if found is None:
+            raise ApiError(404, "not_found", f"no page or file {request.url.path!r}")
+        headers = {**_COMMON_HEADERS, "etag": found.etag}
+        if found.media_type.startswith("text/html"):
+            headers["content-security-policy"] = _PAGE_POLICY
+        if cross_origin:
+            # The SDK is imported by integrators' pages on their own origins (ES modules are
+            # fetched with CORS).
+            headers["access-control-allow-origin"] = "*"
+        if request.headers.get("if-none-match") == found.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(found.body, media_type=found.media_type, headers=headers)
+
+
+def page_routes(files: WebFiles) -> list[Route]:
+    async def sdk(request: Request) -> Response:
+        return files.response(request, "sdk/vigil-client.js", cross_origin=True)
+
+    async def dashboard(request: Request) -> Response:
+        return files.response(request, "dashboard/index.html")
+
+    async def demo(request: Request) -> Response:
+        return files.response(request, "demo/index.html")
+
+    async def asset(request: Request) -> Response:
+        folder = request.url.path.split("/")[1]
+        return files.response(request, f"{folder}/{request.path_params['name']}")
+
+    return [
+        Route("/sdk/vigil-client.js", sdk, methods=["GET", "HEAD"]),
+        Route("/dashboard", dashboard, methods=["GET", "HEAD"]),
+        Route("/dashboard/{name}", asset, methods=["GET", "HEAD"]),
+        Route("/demo", demo, methods=["GET", "HEAD"]),
+        Route("/demo/{name}", asset, methods=["GET", "HEAD"]),
+    ]

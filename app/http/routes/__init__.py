@@ -1,0 +1,31 @@
+"""The handlers of the REST API, one module per resource."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from app.http.endpoints import Endpoint
+from app.http.routes import (
+    assessments,
+    audit,
+    demo,
+    events,
+    frames,
+    recordings,
+    reports,
+    reviews,
+    sessions,
+)
+
+# Every HTTP endpoint: the router and /openapi.json are built from this one list.
+ENDPOINTS: Final[list[Endpoint]] = [
+    *sessions.ENDPOINTS,
+    *recordings.ENDPOINTS,
+    *reviews.ENDPOINTS,
+    *reports.ENDPOINTS,
+    *events.ENDPOINTS,
+    *frames.ENDPOINTS,
+    *assessments.ENDPOINTS,
+    *demo.ENDPOINTS,
+    *audit.ENDPOINTS,
+]

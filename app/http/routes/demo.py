@@ -1,0 +1,113 @@
+"""The demo assessment behind `/demo`: a few questions anyone can take to see Vigil work end to end.
+
+`POST /demo/sessions` opens a session in it without the admin token, so it is off unless
+`[demo] enabled`, and limited per client address. The questions' text lives here so the page and
+the grading agree; the correct answers never leave the server."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors.grading import Assessment, AssessmentDefinition, Question
+from app.http.bodies import decode_json, json_response, now_iso, read_body
+from app.http.endpoints import Endpoint
+from app.http.errors import ApiError
+from app.http.routes.sessions import CreateSessionBody, open_session
+from app.http.session_calls import services_of
+
+DEMO_ASSESSMENT_ID: Final = "vigil-demo"
+
+
+class DemoQuestion(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    text: str
+    choices: list[str] | None = None  # None: a free answer
+
+
+class DemoSessionBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    candidateName: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "Demo candidate"
+
+
+class DemoSession(msgspec.Struct, frozen=True, kw_only=True):
+    sessionId: str
+    candidateToken: str
+    assessmentId: str
+    title: str
+    questions: list[DemoQuestion]
+
+
+_QUESTIONS: Final = [
+    (DemoQuestion(id="q1", text="Which planet is known as the Red Planet?",
+                  choices=["Venus", "Mars", "Jupiter", "Saturn"]), "Mars"),
+    (DemoQuestion(id="q2", text="What is 12 x 12?"), 144),
+    (DemoQuestion(id="q3", text="Which HTTP status code means 'Not Found'?",
+                  choices=["200", "301", "404", "500"]), "404"),
+    (DemoQuestion(id="q4", text="In one sentence: why should a proctoring verdict be "
+                  "explainable?"), None),
+]  # fmt: skip
+TITLE: Final = "Vigil demo assessment"
+DEFINITION: Final = AssessmentDefinition(
+    id=DEMO_ASSESSMENT_ID,
+    title=TITLE,
+    questions=[
+        Question(id=question.id, category="demo", maxScore=1.0, correctAnswer=correct)
+        for question, correct in _QUESTIONS
+    ],
+    passMark=50.0,
+)
+
+
+async def create_demo_session(request: Request) -> Response:
+    services = services_of(request)
+    if not services.settings.demo.enabled:
+        raise ApiError(
+            404, "not_found", "the demo is off on this server; set [demo] enabled = true"
+        )
+    services.limits.check_anonymous(request.client.host if request.client else "unknown")
+    raw = await read_body(request, services.settings.server.max_body_bytes)
+    body = decode_json(raw or b"{}", DemoSessionBody)
+    await _ensure_assessment(request)
+    created: dict[str, Any] = msgspec.json.decode(
+        await open_session(
+            services,
+            request,
+            CreateSessionBody(
+                candidateEmail="demo@vigil.invalid",
+                candidateName=body.candidateName,
+                assessmentId=DEMO_ASSESSMENT_ID,
+            ),
+            None,
+        )
+    )
+    answer = DemoSession(
+        sessionId=created["id"],
+        candidateToken=created["candidateToken"],
+        assessmentId=DEMO_ASSESSMENT_ID,
+        title=TITLE,
+        questions=[question for question, _ in _QUESTIONS],
+    )
+    return json_response(answer, status=201)
+
+
+async def _ensure_assessment(request: Request) -> None:
+    services = services_of(request)
+    if await services.store.assessment(DEMO_ASSESSMENT_ID) is not None:
+        return
+    assessment = Assessment(**msgspec.structs.asdict(DEFINITION), createdAt=now_iso())
+    # False when another request defined it first: the same definition either way.
+    await services.journal.create_assessment(
+        assessment.id, msgspec.json.encode(assessment), assessment.createdAt, None
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST", "/demo/sessions", create_demo_session,
+        "Open a session in the demo assessment (when [demo] enabled)", DemoSession, status=201,
+        body=DemoSessionBody, auth="none", errors=(400, 404, 413, 422, 429),
+    ),
+]  # fmt: skip

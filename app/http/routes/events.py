@@ -1,0 +1,47 @@
+"""`GET /candidate-sessions/:id/events`: a session's stored events as JSON, in offset order and
+by pages (`?after=<offset>&limit=`), as the admin socket sends them; for dashboards that load a
+session's history and for exports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors.events import StoredEvent
+from app.http.bodies import decode_query, json_response
+from app.http.endpoints import Endpoint
+from app.http.session_calls import record_or_404, require, services_of
+
+MAX_PAGE: Final = 5000
+
+
+class EventsQuery(msgspec.Struct, frozen=True, kw_only=True):
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = MAX_PAGE
+
+
+async def list_events(request: Request) -> Response:
+    """The next page, if any, starts `?after=` the last offset (also in `X-Next-Cursor`)."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id, allow="reviewer")
+    query = decode_query(request, EventsQuery)
+    await record_or_404(services, session_id)
+    events = await services.store.events(session_id, query.after, query.limit + 1)
+    page = events[: query.limit]
+    response = json_response(page)
+    if len(events) > query.limit:
+        response.headers["X-Next-Cursor"] = str(page[-1].offset)
+    return response
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET", "/candidate-sessions/{session_id}/events", list_events,
+        "A session's stored events, in offset order", list[StoredEvent], query=EventsQuery,
+        errors=(404, 422), auth="reviewer",
+    ),
+]  # fmt: skip

@@ -1,0 +1,103 @@
+"""`GET /candidate-sessions/:id/report`: document 002's report as JSON (the default), as a page
+to read and print (`?format=html`), or the session's events as CSV (`?format=csv`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Final, Literal
+
+import anyio
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from actors.report import ProctorAnalysisReport, build_report
+from app.http.bodies import decode_query, json_response, now_iso
+from app.http.endpoints import Endpoint
+from app.http.report_csv import events_csv
+from app.http.report_html import report_page
+from app.http.session_calls import record_or_404, records_of, require, services_of
+from app.services import Services
+
+# The page has no script and loads nothing: forbid everything but its own inline style.
+_PAGE_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:"
+_PAGE_FRAMES: Final = 24  # flagged frames shown in the page; the JSON lists them all
+
+
+class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
+    format: Literal["json", "html", "csv"] = "json"
+
+
+async def get_report(request: Request) -> Response:
+    """Provisional until the session finishes; built from the committed log."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id, allow="reviewer")
+    query = decode_query(request, ReportQuery)
+    record = await record_or_404(services, session_id)
+    events = await services.store.events(session_id)
+    if query.format == "csv":
+        return Response(
+            events_csv(events),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{session_id}-events.csv"'},
+        )
+    view, records = await records_of(services, record, events=events)
+    kept: set[int] = set()
+    if services.frames is not None:
+        kept = await anyio.to_thread.run_sync(services.frames.kept, session_id)
+    report = build_report(
+        services.settings.scoring, view.state, view.record, records, events, now_iso(), kept
+    )
+    report = _with_signed_frames(services, report)
+    if query.format == "html":
+        images = await _flagged_images(services, session_id, kept, report)
+        return Response(
+            report_page(report, events, images),
+            media_type="text/html; charset=utf-8",
+            headers={
+                "content-security-policy": _PAGE_POLICY,
+                "x-content-type-options": "nosniff",
+                "referrer-policy": "no-referrer",
+            },
+        )
+    return json_response(report)
+
+
+def _with_signed_frames(services: Services, report: ProctorAnalysisReport) -> ProctorAnalysisReport:
+    """Flagged frames as signed links: an <img> can show them without the bearer token."""
+    if services.signer is None:
+        return report
+    expires_at = int(time.time()) + services.settings.auth.media_url_seconds
+    findings = report.detailedFindings
+    signed = [services.signer.sign(path, expires_at) for path in findings.flaggedFrames]
+    return msgspec.structs.replace(
+        report, detailedFindings=msgspec.structs.replace(findings, flaggedFrames=signed)
+    )
+
+
+async def _flagged_images(
+    services: Services, session_id: str, kept: set[int], report: ProctorAnalysisReport
+) -> dict[str, bytes]:
+    """The flagged frames' JPEGs, to show in the page (the request carried the admin token; an
+    <img> could not), at most `_PAGE_FRAMES` of them."""
+    images: dict[str, bytes] = {}
+    if services.frames is None:
+        return images
+    for link in report.detailedFindings.flaggedFrames[:_PAGE_FRAMES]:
+        path = link.split("?", 1)[0]
+        offset = int(path.rsplit("/", 1)[1].removesuffix(".jpg"))
+        found = await services.frames.read(session_id, offset) if offset in kept else None
+        if found is not None:
+            images[link] = found
+    return images
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET", "/candidate-sessions/{session_id}/report", get_report,
+        "The post-test analysis report (JSON, or ?format=html / ?format=csv)",
+        ProctorAnalysisReport, query=ReportQuery, errors=(404, 422), auth="reviewer",
+        alternates=("text/html", "text/csv"),
+    ),
+]  # fmt: skip

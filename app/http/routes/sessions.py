@@ -1,0 +1,348 @@
+"""The session endpoints of CONTRACT.md section 3 (create, list, read, update, erase, verify,
+report) and section 1's health and metrics."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated, Final, Literal
+from urllib.parse import urlencode
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from actors.lifecycle import SESSION_UPDATED, summarize
+from actors.messages import Intervene, InterventionAction
+from actors.ports import RequestMark
+from actors.reply import Reply
+from actors.scoring import Verification
+from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState, Status
+from app.access.tokens import Access, hash_token, new_candidate_token
+from app.http.answers import (
+    CandidateSession,
+    CreatedSession,
+    Health,
+    SessionDetail,
+    candidate_session,
+    created_session,
+    session_detail,
+)
+from app.http.bodies import JSON, decode_json, decode_query, json_response, now_iso, read_body
+from app.http.endpoints import Endpoint
+from app.http.errors import ApiError
+from app.http.session_calls import (
+    actor_errors,
+    live_view,
+    record_event,
+    record_or_404,
+    records_of,
+    replayed,
+    replayed_if,
+    require,
+    services_of,
+)
+from app.services import Services
+from app.storage.journal import SessionRow
+from app.storage.retention import erase_session
+from app.storage.store import SessionRecord
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+Phone = Annotated[str, msgspec.Meta(max_length=40)]
+MAX_PAGE: Final = 1000
+PROMETHEUS: Final = "text/plain; version=0.0.4"
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class CreateSessionBody(msgspec.Struct, frozen=True, kw_only=True):
+    candidateEmail: Email
+    candidateName: Name
+    assessmentId: Ident
+    candidatePhone: Phone | None = None
+
+
+async def healthz(request: Request) -> Response:
+    return json_response(Health("ok"))
+
+
+async def metrics(request: Request) -> Response:
+    services = services_of(request)
+    await require(request, services)
+    return PlainTextResponse(services.metrics.render(), media_type=PROMETHEUS)
+
+
+async def create_session(request: Request) -> Response:
+    services = services_of(request)
+    await require(request, services)
+    raw = await read_body(request, services.settings.server.max_body_bytes)
+    async with services.idempotency.attempt(request, raw, 201) as attempt:
+        if attempt.replay is not None and attempt.replay.response is not None:
+            return replayed(Response(attempt.replay.response, 201, media_type=JSON))
+        body = decode_json(raw, CreateSessionBody)
+        answer = await open_session(services, request, body, attempt.mark)
+        return Response(answer, 201, media_type=JSON)
+
+
+async def open_session(
+    services: Services, request: Request, body: CreateSessionBody, mark: RequestMark | None
+) -> bytes:
+    """Create a session, committed before this returns; its JSON answer, with the candidate
+    token that only this answer ever shows."""
+    now = now_iso()
+    token = new_candidate_token()
+    info = SessionInfo(
+        sessionId=_new_session_id(services.settings.server.node_id),
+        assessmentId=body.assessmentId,
+        candidateName=body.candidateName,
+        candidateEmail=body.candidateEmail,
+        candidatePhone=body.candidatePhone,
+        startTime=now,
+        tokenHash=hash_token(token),
+    )
+    initial = summarize(services.settings.scoring, info, SessionSnapshot(), connected=False)
+    row = SessionRow(
+        id=info.sessionId,
+        assessment_id=info.assessmentId,
+        candidate_name=info.candidateName,
+        candidate_email=info.candidateEmail,
+        candidate_phone=info.candidatePhone,
+        token_hash=info.tokenHash,
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        start_time=now,
+        status="IN_PROGRESS",
+        state=msgspec.json.encode(initial),
+        created_at=now,
+    )
+    created = created_session(_created_record(row, initial), token)
+    answer = msgspec.json.encode(created)
+    await services.journal.create_session(row, mark, answer)
+    services.fanout.publish_state(initial)  # a dashboard shows it before its first event
+    return answer
+
+
+def _new_session_id(node_id: str) -> str:
+    """A session is hosted by the node that created it. With several nodes, its id starts with
+    that node's id, so a load balancer can route its requests and socket by a prefix rule."""
+    session = str(uuid.uuid4())
+    return f"{node_id}-{session}" if node_id else session
+
+
+def _created_record(row: SessionRow, state: SessionState) -> SessionRecord:
+    """The stored row as the store would read it back (it is committed before we answer)."""
+    return SessionRecord(
+        id=row.id,
+        assessmentId=row.assessment_id,
+        candidateName=row.candidate_name,
+        candidateEmail=row.candidate_email,
+        candidatePhone=row.candidate_phone,
+        tokenHash=row.token_hash,
+        ipAddress=row.ip_address,
+        userAgent=row.user_agent,
+        startTime=row.start_time,
+        endTime=None,
+        status=row.status,
+        lastOffset=0,
+        state=state,
+        createdAt=row.created_at,
+        updatedAt=row.created_at,
+        key=0,
+    )
+
+
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    assessmentId: Ident | None = None
+    status: Status | None = None
+    trustLevel: Literal["HIGH", "MEDIUM", "LOW"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = MAX_PAGE
+    cursor: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+async def list_sessions(request: Request) -> Response:
+    """A JSON list, as the contract says; the next page, if any, is named by the `Link` and
+    `X-Next-Cursor` headers (pass it back as `?cursor=`)."""
+    services = services_of(request)
+    await require(request, services, allow="reviewer")
+    query = decode_query(request, ListQuery)
+    records = await services.store.sessions(
+        assessment_id=query.assessmentId,
+        status=query.status,
+        trust_level=query.trustLevel,
+        after_key=_cursor_key(query.cursor),
+        limit=query.limit + 1,
+    )
+    page = records[: query.limit]
+    response = json_response([candidate_session(r, services.current_state(r.state)) for r in page])
+    if len(records) > query.limit:
+        cursor = _cursor_of(page[-1].key)
+        params = {**dict(request.query_params), "cursor": cursor}
+        response.headers["X-Next-Cursor"] = cursor
+        response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return response
+
+
+def _cursor_of(key: int) -> str:
+    return base64.urlsafe_b64encode(f"k{key}".encode()).decode().rstrip("=")
+
+
+def _cursor_key(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith("k"):
+            raise ValueError(text)
+        return int(text[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            422, "invalid_query", "cursor is not one this server gave out", "cursor"
+        ) from None
+
+
+async def get_session(request: Request) -> Response:
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    access = await require(request, services, session_id, allow="reader")
+    record = await record_or_404(services, session_id)
+    # A candidate must not learn, mid-exam, which answers score: grades are for the institution.
+    view, records = await records_of(services, record, graded=access is Access.ADMIN)
+    return json_response(session_detail(record, view.state, records, view.verification, view.risk))
+
+
+class UpdateSessionBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    status: Status | None = None
+    currentQuestionIndex: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+
+
+# A status a PUT asks for -> how the session gets there. COMPLETED is a submission (with no
+# answers: use POST .../submit to send them); the rest are a proctor's interventions.
+_STATUS_ACTIONS: Final[dict[str, InterventionAction]] = {
+    "PAUSED": "pause",
+    "IN_PROGRESS": "resume",
+    "TERMINATED": "terminate",
+}
+
+
+async def put_session(request: Request) -> Response:
+    """Document 001's "Update Session". Idempotent: asking for the status the session already
+    has, or the question index it already shows, changes nothing."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    access = await require(request, services, session_id, allow="candidate")
+    record = await record_or_404(services, session_id)
+    raw = await read_body(request, services.settings.server.max_body_bytes)
+    async with services.idempotency.attempt(request, raw, 200) as attempt:
+        if attempt.replay is None:
+            body = decode_json(raw, UpdateSessionBody)
+            if body.status is None and body.currentQuestionIndex is None:
+                raise ApiError(422, "invalid_body", "send status, currentQuestionIndex or both")
+            await _update_session(services, session_id, access, body, attempt.mark)
+        view = await live_view(services, session_id)
+        return replayed_if(attempt, json_response(candidate_session(record, view.state)))
+
+
+async def _update_session(
+    services: Services,
+    session_id: str,
+    access: Access,
+    body: UpdateSessionBody,
+    mark: RequestMark | None,
+) -> None:
+    current = (await live_view(services, session_id)).state
+    change_status = body.status is not None and body.status != current.status
+    if change_status and body.status not in ("COMPLETED", *_STATUS_ACTIONS):
+        raise ApiError(
+            422, "invalid_body", f"status {body.status} cannot be set; it is the server's", "status"
+        )
+    if change_status and current.status in FINISHED:
+        raise ApiError(
+            409,
+            "session_finished",
+            f"the session is {current.status}; its status can no longer change",
+            "status",
+        )
+    if change_status and body.status != "COMPLETED" and access is not Access.ADMIN:
+        raise ApiError(
+            403, "forbidden", "only a proctor (the admin token) may pause, resume or terminate"
+        )
+    if body.currentQuestionIndex not in (None, current.currentQuestionIndex):
+        await record_event(
+            services,
+            session_id,
+            type=SESSION_UPDATED,
+            ts=now_iso(),
+            data={"currentQuestionIndex": body.currentQuestionIndex},
+            request=None if change_status else mark,
+        )
+    if not change_status:
+        return
+    if body.status == "COMPLETED":
+        await record_event(
+            services,
+            session_id,
+            type="assessment_submitted",
+            ts=now_iso(),
+            data={"answers": [], "via": "PUT /candidate-sessions/:id"},
+            unless_submitted=True,
+            request=mark,
+        )
+        return
+    reply: Reply[int] = Reply()
+    action = _STATUS_ACTIONS[str(body.status)]
+    with actor_errors(session_id):
+        await services.registry.ask(
+            session_id,
+            Intervene(action=action, message="", by="rest", reply=reply, request=mark),
+            reply,
+        )
+
+
+async def delete_session(request: Request) -> Response:
+    """Right to erasure: the session and everything stored for it, gone from the files too."""
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id)
+    await record_or_404(services, session_id)
+    await erase_session(services, session_id)
+    return Response(status_code=204)
+
+
+async def calculate_verification_score(request: Request) -> Response:
+    services = services_of(request)
+    session_id = request.path_params["session_id"]
+    await require(request, services, session_id, allow="reviewer")
+    await record_or_404(services, session_id)
+    view = await live_view(services, session_id)
+    return json_response(view.verification)
+
+
+SESSION = "/candidate-sessions/{session_id}"
+ENDPOINTS = [
+    Endpoint("GET", "/healthz", healthz, "Liveness", Health, auth="none"),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", str, media_type=PROMETHEUS),
+    Endpoint(
+        "POST", "/candidate-sessions", create_session, "Create a session", CreatedSession,
+        status=201, body=CreateSessionBody, errors=(400, 413, 422), idempotent_key=True,
+    ),
+    Endpoint(
+        "GET", "/candidate-sessions", list_sessions, "List sessions", list[CandidateSession],
+        query=ListQuery, errors=(422,), auth="reviewer",
+    ),
+    Endpoint(
+        "GET", SESSION, get_session, "A session with its records", SessionDetail,
+        auth="reader", errors=(404,),
+    ),
+    Endpoint(
+        "PUT", SESSION, put_session, "Update a session", CandidateSession, body=UpdateSessionBody,
+        auth="candidate", errors=(400, 404, 409, 413, 422), idempotent_key=True,
+    ),
+    Endpoint(
+        "DELETE", SESSION, delete_session, "Erase a session for good", None, status=204,
+        errors=(404,),
+    ),
+    Endpoint(
+        "POST", f"{SESSION}/calculate-verification-score", calculate_verification_score,
+        "The verification score now", Verification, errors=(404,), auth="reviewer",
+    ),
+]  # fmt: skip

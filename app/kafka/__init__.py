@@ -1,0 +1,1 @@
+"""The Kafka mirror, its process, and the cluster view other nodes feed."""

@@ -1,0 +1,1 @@
+"""What the server process runs around its services: GC pacing, master-key reload on SIGHUP."""

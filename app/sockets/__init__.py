@@ -1,0 +1,1 @@
+"""The candidate and admin WebSockets and the tasks that write to them."""
