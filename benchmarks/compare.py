@@ -11,7 +11,10 @@ Systems (benchmarks/peers/README.md says what each does and does not do):
 - seed-pipeline: document 000 as its authors would build it: FastAPI + uvicorn takes an HTTP
   POST per event and produces it with aiokafka to a Tansu broker; a Node server consumes the
   topic with kafkajs and pushes each event to the admins over Socket.IO;
-- socketio-relay: a bare Node Socket.IO server relaying candidate events to the admins.
+- socketio-relay: a bare Node Socket.IO server relaying candidate events to the admins;
+- vigil-base: another build of Vigil (`--vigil-base CMD`, e.g. a script that runs a checkout of
+  the commit before a change with `python -m app`), measured as a peer: before against after in
+  one run, each at its own saturation and at Vigil's 50% rate.
 Each system runs on the server CPU (its every process: for seed-pipeline the broker, uvicorn
 and Node), the Node load generator on the other. Per system and round: bring it up, connect the
 admins, sample RSS, connect the candidates, sample RSS again; then step the offered rate up
@@ -132,6 +135,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--vigil", default=str(Path(sys.executable).parent / "vigil"), help="Vigil's server command"
     )
+    add(
+        "--vigil-base",
+        help="another Vigil server command, measured as the peer `vigil-base` (added to "
+        "--systems): the same load before and after a change, alternating, in one run",
+    )
     add("--server-cpus", help="CPUs of the systems, e.g. 0 (default: the first)")
     add("--client-cpus", help="CPUs of the generator (default: all but the systems')")
     add("--no-pin", action="store_true", help="do not pin anything to CPUs")
@@ -142,6 +150,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if args.vigil_base and "vigil-base" not in args.systems:
+        args.systems.append("vigil-base")
     unknown = [s for s in args.systems if s not in SYSTEMS]
     if unknown or not args.systems:
         parser.error(f"--systems: expected some of {', '.join(SYSTEMS)}, got {unknown or 'none'}")

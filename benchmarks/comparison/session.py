@@ -16,7 +16,7 @@ from loadgen.server import cpu_seconds
 from .mix import event_cycle
 from .node import Generator
 from .record import Point, SystemRun
-from .systems import System, start
+from .systems import PROTOCOL_OF, System, start
 
 ADMIN_SETTLE_S = 1.0
 
@@ -47,7 +47,7 @@ class Session:
         print(f"[{self.system.name}] starting", flush=True)
         await start(self.system, args)
         config: dict[str, Any] = {
-            "system": self.system.name,
+            "system": PROTOCOL_OF.get(self.system.name, self.system.name),
             "admins": args.admins,
             "mix": event_cycle(args.seed),
             "connectConcurrency": args.connect_concurrency,

@@ -25,7 +25,9 @@ from loadgen.server import create_sessions, free_port, spawn_server, wait_health
 
 from .node import PEERS, node_binary, pinned
 
-SYSTEMS: Final = ("vigil", "seed-pipeline", "socketio-relay")
+SYSTEMS: Final = ("vigil", "vigil-base", "seed-pipeline", "socketio-relay")
+# The generator's adapter for a system that speaks another's protocol.
+PROTOCOL_OF: Final = {"vigil-base": "vigil"}
 TOPIC_PARTITIONS: Final = 12  # as Vigil's own mirror creates its topic (config.toml)
 
 
@@ -119,10 +121,21 @@ def fake_sessions(count: int) -> list[tuple[str, str]]:
 
 
 async def start_vigil(system: System, args: argparse.Namespace) -> None:
-    spawn_args = argparse.Namespace(vigil=args.vigil, storage_dir=None)
+    await _start_vigil(system, args, args.vigil)
+
+
+async def start_vigil_base(system: System, args: argparse.Namespace) -> None:
+    """Another build of Vigil (`--vigil-base`), measured as a peer: before against after."""
+    if not args.vigil_base:
+        raise SystemExit("--systems vigil-base needs --vigil-base CMD (a server command)")
+    await _start_vigil(system, args, args.vigil_base)
+
+
+async def _start_vigil(system: System, args: argparse.Namespace, command: str) -> None:
+    spawn_args = argparse.Namespace(vigil=command, storage_dir=None)
     server = spawn_server(spawn_args, system.folder / "storage", system.cpus, vigil_env(args))
     assert server.process is not None
-    system.processes["vigil"] = server.process
+    system.processes[system.name] = server.process
     await wait_healthy(server, timeout_s=60)
     assessment = f"compare-{uuid.uuid4().hex[:8]}"
     sessions = await create_sessions(server, args.candidates, assessment)
@@ -191,6 +204,7 @@ async def start_socketio_relay(system: System, args: argparse.Namespace) -> None
 
 STARTERS: Final = {
     "vigil": start_vigil,
+    "vigil-base": start_vigil_base,
     "seed-pipeline": start_seed_pipeline,
     "socketio-relay": start_socketio_relay,
 }
