@@ -11,6 +11,9 @@ Systems (benchmarks/peers/README.md says what each does and does not do):
 - seed-pipeline: document 000 as its authors would build it: FastAPI + uvicorn takes an HTTP
   POST per event and produces it with aiokafka to a Tansu broker; a Node server consumes the
   topic with kafkajs and pushes each event to the admins over Socket.IO;
+- starlette-relay: the contract's hot path alone on the design card's stack (uvicorn
+  websockets-sansio, uvloop, httptools, deflate off, Starlette): decode with msgspec, ack at once,
+  relay to the admins; no storage, scoring or auth. Issue 26's targets are ratios against it;
 - socketio-relay: a bare Node Socket.IO server relaying candidate events to the admins;
 - vigil-base: another build of Vigil (`--vigil-base CMD`, e.g. a script that runs a checkout of
   the commit before a change with `python -m app`), measured as a peer: before against after in
@@ -43,7 +46,7 @@ from comparison.node import ensure_node_modules
 from comparison.plan import measure_system
 from comparison.record import SystemRun
 from comparison.results import write_entry
-from comparison.systems import SYSTEMS
+from comparison.systems import DEFAULT_SYSTEMS, SYSTEMS
 from loadgen.ipc import pin
 from loadgen.run import cpu_sets
 
@@ -86,7 +89,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--quick", action="store_true", help="a smoke run: fewer candidates, short steps")
-    add("--systems", default=",".join(SYSTEMS), help="comma-separated, from " + ", ".join(SYSTEMS))
+    add(
+        "--systems",
+        default=",".join(DEFAULT_SYSTEMS),
+        help="comma-separated, from " + ", ".join(SYSTEMS),
+    )
     add("--rounds", type=int, help="times every system is measured, alternating (full 2, quick 1)")
     add(
         "--candidates",

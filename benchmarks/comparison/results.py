@@ -58,6 +58,9 @@ def configuration(args: argparse.Namespace, same_rate: float | None) -> list[str
         "no access log), aiokafka `send_and_wait` per request (acks=1), topic of 12 partitions; "
         "Node push server, kafkajs group consumer (maxWaitTimeInMs "
         f"{args.kafka_max_wait_ms}), Socket.IO defaults",
+        "- starlette-relay: uvicorn (websockets-sansio, uvloop, httptools, deflate off, no "
+        "access log) + Starlette; msgspec decode, ack at once, relay to the admins inline; no "
+        "storage, scoring or auth",
         "- socketio-relay: one Node Socket.IO server, defaults, no storage, no acks",
         f"- load: {args.candidates} candidates and {args.admins} admin(s) watching every session; "
         f"event mix {describe_mix()}; each event carries `data.sentNs`",
@@ -126,7 +129,7 @@ def write_entry(
     if ratio_lines:
         lines += ["Ratios (Vigil / peer; above 1 is more for Vigil):", "", *ratio_lines, ""]
     if target_lines:
-        lines += ["Issue 9 targets:", "", *target_lines, ""]
+        lines += ["Targets (issue 26; issue 9 for seed-pipeline):", "", *target_lines, ""]
     notes = notes_of(by_system)
     if max(loads) > 1.0:
         notes.append(

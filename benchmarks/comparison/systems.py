@@ -25,9 +25,11 @@ from loadgen.server import create_sessions, free_port, spawn_server, wait_health
 
 from .node import PEERS, node_binary, pinned
 
-SYSTEMS: Final = ("vigil", "vigil-base", "seed-pipeline", "socketio-relay")
+SYSTEMS: Final = ("vigil", "vigil-base", "starlette-relay", "seed-pipeline", "socketio-relay")
+# What compare.py measures unless told: vigil-base needs a command of its own.
+DEFAULT_SYSTEMS: Final = ("vigil", "starlette-relay", "seed-pipeline", "socketio-relay")
 # The generator's adapter for a system that speaks another's protocol.
-PROTOCOL_OF: Final = {"vigil-base": "vigil"}
+PROTOCOL_OF: Final = {"vigil-base": "vigil", "starlette-relay": "vigil"}
 TOPIC_PARTITIONS: Final = 12  # as Vigil's own mirror creates its topic (config.toml)
 
 
@@ -202,9 +204,26 @@ async def start_socketio_relay(system: System, args: argparse.Namespace) -> None
     }
 
 
+async def start_starlette_relay(system: System, args: argparse.Namespace) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "relay:app", "--app-dir", "starlette-relay"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command += ["--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"]
+    command += ["--ws-per-message-deflate", "false"]
+    system.spawn("relay", command)
+    await wait_port(system, port, timeout_s=30)
+    system.generator_config = {
+        "wsBase": f"ws://127.0.0.1:{port}",
+        "adminToken": "",
+        "assessmentId": f"compare-{uuid.uuid4().hex[:8]}",
+        "sessions": fake_sessions(args.candidates),
+    }
+
+
 STARTERS: Final = {
     "vigil": start_vigil,
     "vigil-base": start_vigil_base,
+    "starlette-relay": start_starlette_relay,
     "seed-pipeline": start_seed_pipeline,
     "socketio-relay": start_socketio_relay,
 }
