@@ -96,10 +96,11 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("entry point", frozenset({"__main__"})),
     ("commands", frozenset({"commands"})),
     ("composition root", frozenset({"server"})),
+    # What the process runs around its services: the GC pacer, master-key reload on SIGHUP.
+    ("process", frozenset({"process"})),
     ("sockets and HTTP", frozenset({"http", "sockets"})),
-    # `services` is the service locator being dissolved into `sessions` and `access`;
-    # `process` (GC pacer, key rotation) is process-wide policy over storage and Kafka.
-    ("sessions and access", frozenset({"sessions", "access", "services", "process"})),
+    # `services` is the service locator being dissolved into `sessions` and `access`.
+    ("sessions and access", frozenset({"sessions", "access", "services"})),
     ("outside systems", frozenset({"kafka", "vision"})),
     ("storage", frozenset({"storage"})),
     ("telemetry", frozenset({"telemetry"})),
