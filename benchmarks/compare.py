@@ -27,7 +27,7 @@ offered in the window (or, where there are acks, fewer are acked), the send->adm
 highest sustained step is the saturation; then steps at 25%, 50% and 75% of it, and, for the
 peers, at Vigil's 50% rate. Vigil runs first in each round (the peers need its 50% rate); the
 peers alternate order from round to round. Rows show the median over rounds. The table, the
-ratios Vigil/peer and the issue's targets are printed and appended to benchmarks/RESULTS.md.
+ratios Vigil/peer and the issue's targets are printed and recorded under benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--client-cpus", help="CPUs of the generator (default: all but the systems')")
     add("--no-pin", action="store_true", help="do not pin anything to CPUs")
     add("--keep-logs", action="store_true", help="keep the systems' logs and storage")
-    add("--no-results", action="store_true", help="do not append to benchmarks/RESULTS.md")
+    add("--no-results", action="store_true", help="do not record the run under benchmarks/results/")
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:

@@ -22,7 +22,7 @@ healthy, every thread of it is moved to the other CPUs too, and its CPU and RSS 
 rows of their own (the server's rows exclude it).
 After the window the candidates close, the servers stop with SIGTERM (the mirror drains first),
 and every event in each node's SQLite must have reached the consumer. The table is printed and
-appended to benchmarks/RESULTS.md.
+recorded under benchmarks/results/ (one file a day).
 """
 
 from __future__ import annotations
@@ -395,7 +395,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--workers", type=int, default=2, help="candidate worker processes per run")
     add("--vigil", default=str(Path(sys.executable).parent / "vigil"), help="server command")
     add("--no-pin", action="store_true", help="do not pin anything to CPUs")
-    add("--no-results", action="store_true", help="do not append to benchmarks/RESULTS.md")
+    add("--no-results", action="store_true", help="do not record the run under benchmarks/results/")
     args = parser.parse_args(argv)
     try:
         args.rates = [float(r) for r in args.rate.split(",") if r.strip()]

@@ -12,7 +12,7 @@ Each candidate's seq 1 is sent while connecting: its ack proves the session took
 Rates and latencies cover only the measured window (after `--warmup`); the totals cover the
 whole run. With `--kill-after` the server is SIGKILLed mid-run, and with any spawned server the
 SQLite file is then checked: every acked seq must be in `events`. The table is printed and
-appended to benchmarks/RESULTS.md.
+recorded under benchmarks/results/ (one file a day).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--no-pin", action="store_true", help="do not pin anything to CPUs")
     add("--connect-concurrency", type=int, default=50, help="handshakes in flight per worker")
     add("--seed", type=int, default=1, help="seed of the event mix")
-    add("--no-results", action="store_true", help="do not append to benchmarks/RESULTS.md")
+    add("--no-results", action="store_true", help="do not record the run under benchmarks/results/")
     args = parser.parse_args(argv)
     if args.kill_after is not None and args.url:
         parser.error("--kill-after needs a spawned server; drop --url")

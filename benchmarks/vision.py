@@ -32,7 +32,7 @@ sets `vision.object_every_seconds` so that every fourth frame is checked.
 
 A point is within the limit when under 1% of frames are skipped, every camera's median interval
 between object checks is at most 10 s (+0.25 s for delivery jitter), and the heartbeat ack p99
-is under `--beat-p99-ms`. The tables are printed and appended to benchmarks/RESULTS.md.
+is under `--beat-p99-ms`. The tables are printed and recorded under benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--seed", type=int, default=1, help="seed of the frames' shifts and noise")
     add("--skip-analyzer", action="store_true", help="no per-worker timing")
     add("--skip-box", action="store_true", help="no box runs")
-    add("--no-results", action="store_true", help="do not append to benchmarks/RESULTS.md")
+    add("--no-results", action="store_true", help="do not record the run under benchmarks/results/")
     args = parser.parse_args(argv)
     if min(args.workers, default=0) < 1 or min(args.cameras, default=0) < 1:
         parser.error("--workers and --cameras need counts >= 1")

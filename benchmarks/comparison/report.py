@@ -1,5 +1,5 @@
 """The comparison's table: per system (the median over rounds), the ratios Vigil/peer, the
-issue's targets, and the entry appended to benchmarks/RESULTS.md."""
+issue's targets, and the entry recorded under benchmarks/results/."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The entry of a comparison: what ran (versions, configuration, load, criterion, machine
-load), the table, the ratios and targets, and the notes; printed and appended to RESULTS.md."""
+load), the table, the ratios and targets, and the notes; printed and recorded under results/."""
 
 from __future__ import annotations
 

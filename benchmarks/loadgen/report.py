@@ -1,4 +1,5 @@
-"""The report of a run: percentiles, the table, the notes, and the entry appended to RESULTS.md."""
+"""The report of a run: percentiles, the table, the notes, and the record written under
+benchmarks/results/."""
 
 from __future__ import annotations
 
@@ -21,12 +22,18 @@ import psutil  # type: ignore[import-untyped,unused-ignore]
 from .record import Run
 from .server import REPO, log_findings
 
-RESULTS_MD: Final = Path(__file__).resolve().parents[1] / "RESULTS.md"
-RESULTS_HEADER: Final = """# Load benchmark results
+BENCHMARKS: Final = Path(__file__).resolve().parents[1]
+RESULTS_MD: Final = BENCHMARKS / "RESULTS.md"
+RESULTS_DIR: Final = BENCHMARKS / "results"
+RECORDS_HEADER: Final = """# Benchmark records, {day}
 
-Appended by `benchmarks/load.py`, newest last. Each entry names the command, the machine and the
-commit; rates and latencies cover only the measured window (after warm-up).
+Every run's full record, in the order it was written (by `benchmarks/load.py`, `compare.py`,
+`kafka.py` and `vision.py`); `benchmarks/RESULTS.md` holds only the current figure of each
+benchmark. Each entry names the command, the machine and the commit. Times are UTC.
 """
+# What git_revision() writes when the server's code differs from HEAD: such a run cannot be a
+# current figure, since nobody can rerun it.
+UNCOMMITTED: Final = "uncommitted server changes"
 
 
 def percentile(ordered: Sequence[int], q: float) -> float | None:
@@ -168,13 +175,29 @@ def bucket_bound(run: Run, histogram: str, quantile: float) -> str:
     return f"> {buckets[-1][0] * 1000:g}" if buckets else "n/a"
 
 
-def append_results(text: str) -> None:
-    """Append one entry to benchmarks/RESULTS.md (creating it with its header)."""
-    fresh = not RESULTS_MD.exists()
-    with RESULTS_MD.open("a", encoding="utf-8") as out:
-        out.write(RESULTS_HEADER + "\n" if fresh else "\n")
-        out.write(text)
-    print(f"appended to {RESULTS_MD}")
+def append_results(text: str) -> Path:
+    """Append one run's record to today's file under benchmarks/results/ (creating it with its
+    header). The current table in RESULTS.md is edited by hand: which run is the current figure
+    of a benchmark is a judgement (standard settings, a quiet machine), not the latest write."""
+    now = datetime.now(UTC)
+    path = RESULTS_DIR / f"{now:%Y-%m-%d}.md"
+    RESULTS_DIR.mkdir(exist_ok=True)
+    fresh = not path.exists()
+    with path.open("a", encoding="utf-8") as out:
+        out.write(RECORDS_HEADER.format(day=f"{now:%Y-%m-%d}") + "\n" if fresh else "\n")
+        out.write(text if text.endswith("\n") else text + "\n")
+    print(f"recorded in {path}")
+    if UNCOMMITTED in text:
+        print(
+            f"made with {UNCOMMITTED}: it cannot be a current figure in {RESULTS_MD}; "
+            "commit, then rerun"
+        )
+    else:
+        print(
+            f"if this run is now the current figure of its benchmark, update its row in "
+            f"{RESULTS_MD} by hand: figure, command, date, commit"
+        )
+    return path
 
 
 def machine() -> str:
@@ -207,7 +230,7 @@ def git_revision() -> str:
     if not diff:
         return rev
     digest = hashlib.sha1(diff.encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{rev} + uncommitted server changes (diff sha1 {digest})"
+    return f"{rev} + {UNCOMMITTED} (diff sha1 {digest})"
 
 
 def render(run: Run, rows: list[tuple[str, str]]) -> str:

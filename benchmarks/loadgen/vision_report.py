@@ -1,4 +1,4 @@
-"""The tables of `benchmarks/vision.py`, where the limit is, and the entry for RESULTS.md."""
+"""The tables of `benchmarks/vision.py`, where the limit is, and the entry for benchmarks/results/."""
 
 from __future__ import annotations
 
