@@ -6,6 +6,7 @@ are checked here), and describe what a real socket actually sends."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, get_args
 
 import msgspec
@@ -164,3 +165,9 @@ async def test_what_the_sockets_send_matches_it(
     assert {"snapshot", "event", "intervened", "unsubscribed"} <= kinds, kinds
     for message in seen:
         admin_messages.validate(message)
+
+
+async def test_the_protocol_doc_describes_every_message(document: dict[str, Any]) -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    missing = [name for name in document["components"]["messages"] if f"`{name}`" not in doc]
+    assert not missing, f"docs/protocol.md does not describe {missing}"

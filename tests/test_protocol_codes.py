@@ -264,3 +264,14 @@ def test_the_sdk_and_the_dashboard_import_the_generated_module() -> None:
     assert imports["sdk/vigil-client.js"] == ["./protocol.js"]
     assert imports["dashboard/socket.js"] == ["../sdk/protocol.js"]
     assert imports["dashboard/format.js"] == ["../sdk/protocol.js"]
+
+
+def test_the_protocol_doc_names_every_code_and_event_type() -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    rows = set(re.findall(r"^\| `?([\w]+)`? \|", doc, re.MULTILINE))
+    missing = [
+        *(str(c.code) for c in CLOSE_CODES if str(c.code) not in rows),
+        *(e.code for e in ERROR_CODES if e.code not in rows),
+        *(e.type for e in EVENT_TYPES if e.type not in rows),
+    ]
+    assert not missing, f"docs/protocol.md has no table row for {missing}"
