@@ -7,7 +7,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -15,14 +15,13 @@ from anyio.abc import TaskGroup, TaskStatus
 from actors.mailbox import Mailbox
 from actors.messages import CandidateEventIn, EvictIfIdle, GetState, Message
 from actors.ports import CandidateLink, SessionStore
+from actors.protocol_codes import CLOSE_NOT_FOUND, CLOSE_SESSION_FAILED
 from actors.reply import ActorStopped, Reply
 from actors.session import ActorDeps, SessionActor, SessionView
 from actors.state import SessionInfo, SessionState
 
 log = logging.getLogger("vigil.registry")
 T = TypeVar("T")
-CLOSE_SESSION_FAILED: Final = 4500
-CLOSE_ERASED: Final = 4404
 
 
 class UnknownSession(LookupError):
@@ -253,7 +252,7 @@ class Registry:
             mailbox.close()
             current = actor.link if actor is not None else link
             if session_id in self._erased and current is not None:
-                current.close(CLOSE_ERASED, "the session was erased")
+                current.close(CLOSE_NOT_FOUND, "the session was erased")
             if self._live.get(session_id) is handle:
                 del self._live[session_id]
             handle.stopped.set()

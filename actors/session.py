@@ -48,6 +48,7 @@ from actors.ports import (
     SnapshotEntry,
     StatePublisher,
 )
+from actors.protocol_codes import CLOSE_REPLACED
 from actors.reply import Rejected, Reply
 from actors.scoring import FRAME_ANALYZED
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
@@ -55,7 +56,6 @@ from actors.vision_episodes import EpisodeRules
 
 log = logging.getLogger("vigil.session")
 
-CLOSE_REPLACED: Final = 4409
 _NO_RULES: Final = AlertsConfig()
 _EPISODE_RULES: Final = EpisodeRules()
 

@@ -27,6 +27,7 @@ from app.access.ratelimit import RequestLimits
 from app.access.signing import UrlSigner, signing_key
 from app.access.socket_guard import SocketGuard
 from app.access.tokens import resolve_admin_token
+from app.http.asyncapi import asyncapi_handler
 from app.http.bodies import now_iso
 from app.http.endpoints import routes
 from app.http.errors import ApiError, on_api_error, on_http_exception, on_unexpected
@@ -41,7 +42,7 @@ from app.process.gc_pacer import GcPacer
 from app.process.key_rotation import reload_master_keys_on_sighup
 from app.services import Services
 from app.settings import Settings
-from app.sockets.admin import admin_socket
+from app.sockets.admin import COMMAND_DECODER, admin_socket
 from app.sockets.candidate import candidate_socket
 from app.storage.frames import FrameStore
 from app.storage.journal import SqliteJournal
@@ -336,6 +337,9 @@ def build_app(settings: Settings) -> Starlette:
         routes=[
             *routes(ENDPOINTS),
             Route("/openapi.json", openapi_handler(ENDPOINTS, __version__), methods=["GET"]),
+            Route(
+                "/asyncapi.json", asyncapi_handler(__version__, COMMAND_DECODER), methods=["GET"]
+            ),
             WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
             WebSocketRoute("/ws/admin", admin_socket),
             *page_routes(WebFiles()),

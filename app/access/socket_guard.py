@@ -11,14 +11,11 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Final
 
 from starlette.websockets import WebSocket
 
+from actors.protocol_codes import CLOSE_FORBIDDEN, CLOSE_TOO_MANY
 from app.access.ratelimit import RateLimiter
-
-CLOSE_ORIGIN: Final = 4403
-CLOSE_TOO_MANY: Final = 4429
 
 
 class SocketGuard:
@@ -48,7 +45,10 @@ class SocketGuard:
         origin = websocket.headers.get("origin")
         # A socket without an Origin is no browser's: a page elsewhere cannot make one.
         if origin is not None and self.allowed_origins and origin not in self.allowed_origins:
-            return CLOSE_ORIGIN, f"origin {origin} is not allowed here ([server] allowed_origins)"
+            return (
+                CLOSE_FORBIDDEN,
+                f"origin {origin} is not allowed here ([server] allowed_origins)",
+            )
         address = client_address(websocket)
         if self.max_per_address and self._open[address] >= self.max_per_address:
             return (

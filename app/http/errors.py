@@ -1,5 +1,6 @@
 """The error format of CONTRACT.md section 3, `{"error": {"code", "message", "field"?}}`, for
-every HTTP error, and the translation of msgspec's validation errors into it."""
+every HTTP error, and the translation of msgspec's validation errors into it. The codes are
+those of actors/protocol_codes.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors import protocol_codes as codes
 from app.http.security_headers import SECURITY_HEADERS
 
 log = logging.getLogger("vigil.http")
@@ -19,15 +21,15 @@ log = logging.getLogger("vigil.http")
 _PATH: Final = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING: Final = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
 _HTTP_CODES: Final = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    422: "invalid_body",
-    429: "rate_limited",
+    400: codes.BAD_REQUEST,
+    401: codes.UNAUTHORIZED,
+    403: codes.FORBIDDEN,
+    404: codes.NOT_FOUND,
+    405: codes.METHOD_NOT_ALLOWED,
+    409: codes.CONFLICT,
+    413: codes.TOO_LARGE,
+    422: codes.INVALID_BODY,
+    429: codes.RATE_LIMITED,
 }
 
 
@@ -70,11 +72,11 @@ def validation_field(error: msgspec.ValidationError) -> str | None:
 
 
 def invalid_body(error: msgspec.ValidationError) -> ApiError:
-    return ApiError(422, "invalid_body", str(error), validation_field(error))
+    return ApiError(422, codes.INVALID_BODY, str(error), validation_field(error))
 
 
 def invalid_query(error: msgspec.ValidationError) -> ApiError:
-    return ApiError(422, "invalid_query", str(error), validation_field(error))
+    return ApiError(422, codes.INVALID_QUERY, str(error), validation_field(error))
 
 
 def error_response(
@@ -95,7 +97,7 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    code = _HTTP_CODES.get(exc.status_code, codes.HTTP_ERROR)
     return error_response(exc.status_code, code, str(exc.detail))
 
 
@@ -103,7 +105,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error serving %s %s", request.method, request.url.path)
     return error_response(
         500,
-        "internal",
+        codes.INTERNAL,
         "the server failed to handle this request; it was logged",
         headers=dict(SECURITY_HEADERS),
     )

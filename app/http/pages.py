@@ -1,8 +1,9 @@
 """The browser side (CONTRACT.md section 8), served from files inside the package so the one
-`vigil serve` carries it: `/dashboard`, `/demo` and `/sdk/vigil-client.js`.
+`vigil serve` carries it: `/dashboard`, `/demo`, `/sdk/vigil-client.js`, and `/sdk/protocol.js`,
+the tables of codes and event types the SDK and the dashboard import, generated from Python.
 
-The files are read once, when the app is built, and served from memory with an ETag. Only the
-files in `app/web/` are reachable: a name is looked up, never joined to a path."""
+The files are read (or generated) once, when the app is built, and served from memory with an
+ETag. Only the files in `app/web/` are reachable: a name is looked up, never joined to a path."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from actors.protocol_codes import NOT_FOUND
 from app.http.errors import ApiError
+from app.http.protocol_js import protocol_module
 
 WEB: Final = Path(__file__).parent.parent / "web"
+PROTOCOL_MODULE: Final = "sdk/protocol.js"
 _MEDIA_TYPES: Final = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -46,22 +50,30 @@ class WebFile:
     etag: str
 
 
+def generated_files() -> dict[str, bytes]:
+    return {PROTOCOL_MODULE: protocol_module().encode()}
+
+
 class WebFiles:
-    """`app/web/<folder>/<name>`, read into memory once."""
+    """`app/web/<folder>/<name>`, read into memory once, and the generated files."""
 
     def __init__(self, root: Path = WEB) -> None:
         self.files: dict[str, WebFile] = {}
         for path in sorted(root.rglob("*")):
             media_type = _MEDIA_TYPES.get(path.suffix)
             if path.is_file() and media_type is not None:
-                body = path.read_bytes()
-                etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-                self.files[path.relative_to(root).as_posix()] = WebFile(body, media_type, etag)
+                self._add(path.relative_to(root).as_posix(), path.read_bytes(), media_type)
+        for name, body in generated_files().items():
+            self._add(name, body, _MEDIA_TYPES[".js"])
+
+    def _add(self, name: str, body: bytes, media_type: str) -> None:
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        self.files[name] = WebFile(body, media_type, etag)
 
     def response(self, request: Request, name: str, cross_origin: bool = False) -> Response:
         found = self.files.get(name)
         if found is None:
-            raise ApiError(404, "not_found", f"no page or file {request.url.path!r}")
+            raise ApiError(404, NOT_FOUND, f"no page or file {request.url.path!r}")
         headers = {**_COMMON_HEADERS, "etag": found.etag}
         if found.media_type.startswith("text/html"):
             headers["content-security-policy"] = _PAGE_POLICY
@@ -78,6 +90,9 @@ def page_routes(files: WebFiles) -> list[Route]:
     async def sdk(request: Request) -> Response:
         return files.response(request, "sdk/vigil-client.js", cross_origin=True)
 
+    async def protocol(request: Request) -> Response:
+        return files.response(request, PROTOCOL_MODULE, cross_origin=True)
+
     async def dashboard(request: Request) -> Response:
         return files.response(request, "dashboard/index.html")
 
@@ -90,6 +105,7 @@ def page_routes(files: WebFiles) -> list[Route]:
 
     return [
         Route("/sdk/vigil-client.js", sdk, methods=["GET", "HEAD"]),
+        Route("/sdk/protocol.js", protocol, methods=["GET", "HEAD"]),
         Route("/dashboard", dashboard, methods=["GET", "HEAD"]),
         Route("/dashboard/{name}", asset, methods=["GET", "HEAD"]),
         Route("/demo", demo, methods=["GET", "HEAD"]),

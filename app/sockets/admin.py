@@ -13,6 +13,20 @@ from actors import outbound
 from actors.fanout import ALERTS, ALL_SESSIONS, parse_channel
 from actors.mailbox import Mailbox
 from actors.messages import Intervene, InterventionAction
+from actors.protocol_codes import (
+    CLOSE_FORBIDDEN,
+    CLOSE_SLOW,
+    CLOSE_UNAUTHORIZED,
+    ELSEWHERE,
+    FORBIDDEN,
+    INVALID_CHANNEL,
+    INVALID_COMMAND,
+    INVALID_JSON,
+    NOT_FOUND,
+    TOO_MANY_SUBSCRIPTIONS,
+    UNAVAILABLE,
+    UNKNOWN_TYPE,
+)
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped, Rejected, Reply
 from actors.state import SessionState
@@ -26,9 +40,6 @@ from app.sockets.candidate_writer import closed_under_us
 
 log = logging.getLogger("vigil.admin")
 
-CLOSE_UNAUTHORIZED: Final = 4401
-CLOSE_FORBIDDEN: Final = 4403
-CLOSE_SLOW: Final = 4408
 MAX_COMMAND_BYTES: Final = 16 * 1024
 
 
@@ -152,7 +163,7 @@ async def _read_commands(
         if text is None or len(text) > MAX_COMMAND_BYTES:
             connection.reply(
                 _error(
-                    "invalid_command",
+                    INVALID_COMMAND,
                     f"send JSON text commands of at most {MAX_COMMAND_BYTES} bytes",
                 )
             )
@@ -161,14 +172,14 @@ async def _read_commands(
             command = COMMAND_DECODER.decode(text)
         except msgspec.ValidationError as exc:
             field = validation_field(exc)
-            code = "unknown_type" if field == "type" else "invalid_command"
+            code = UNKNOWN_TYPE if field == "type" else INVALID_COMMAND
             connection.reply(_error(code, str(exc), field=field))
             continue
         except msgspec.DecodeError as exc:
-            connection.reply(_error("invalid_json", f"command is not valid JSON: {exc}"))
+            connection.reply(_error(INVALID_JSON, f"command is not valid JSON: {exc}"))
             continue
         except RecursionError:
-            connection.reply(_error("invalid_json", TOO_DEEP))
+            connection.reply(_error(INVALID_JSON, TOO_DEEP))
             continue
         match command:
             case Subscribe(channel=channel):
@@ -177,9 +188,7 @@ async def _read_commands(
                 services.fanout.unsubscribe(connection, channel)
                 connection.reply(outbound.Unsubscribed(channel=channel))
             case InterveneCommand() if connection.principal.access is not Access.ADMIN:
-                connection.reply(
-                    _error("forbidden", "a reviewer token may watch but not intervene")
-                )
+                connection.reply(_error(FORBIDDEN, "a reviewer token may watch but not intervene"))
             case InterveneCommand():
                 await _intervene(services, connection, command)
 
@@ -189,7 +198,7 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
     if parsed is None:
         connection.reply(
             _error(
-                "invalid_channel",
+                INVALID_CHANNEL,
                 f"unknown channel {channel!r}; expected session:<id>, assessment:<id>, alerts or "
                 "sessions",
                 field="channel",
@@ -199,7 +208,7 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
     if services.fanout.subscription_count(connection) >= services.settings.admin.max_subscriptions:
         connection.reply(
             _error(
-                "too_many_subscriptions",
+                TOO_MANY_SUBSCRIPTIONS,
                 f"at most {services.settings.admin.max_subscriptions} channels per socket",
             )
         )
@@ -225,7 +234,7 @@ async def _subscribe(services: Services, connection: AdminConnection, channel: s
         elif remote is not None:
             states = [remote]  # hosted by another node; its events come through Kafka
         else:
-            connection.reply(_error("not_found", f"no session with id {ident!r}", field="channel"))
+            connection.reply(_error(NOT_FOUND, f"no session with id {ident!r}", field="channel"))
             return
     elif kind == "assessment":
         states = await services.session_states(ident)
@@ -264,11 +273,11 @@ async def _intervene(
     except UnknownSession as exc:
         host = services.cluster.hosts.get(command.sessionId) if services.cluster else None
         if host is None:
-            connection.reply(_error("not_found", str(exc), field="sessionId"))
+            connection.reply(_error(NOT_FOUND, str(exc), field="sessionId"))
         else:
             connection.reply(
                 _error(
-                    "elsewhere",
+                    ELSEWHERE,
                     f"session {command.sessionId!r} is hosted by node {host!r}; intervene "
                     "through an admin socket on that node",
                     field="sessionId",
@@ -277,7 +286,7 @@ async def _intervene(
     except Rejected as exc:
         connection.reply(_error(exc.code, exc.message, field="action"))
     except (SessionFailed, ActorStopped, RegistryClosed) as exc:
-        connection.reply(_error("unavailable", str(exc)))
+        connection.reply(_error(UNAVAILABLE, str(exc)))
     else:
         connection.reply(
             outbound.Intervened(sessionId=command.sessionId, action=command.action, offset=offset)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final
 
 import anyio
 import msgspec
@@ -13,6 +12,18 @@ from starlette.websockets import WebSocket
 from actors import outbound
 from actors.events import CANDIDATE_EVENT_DECODER, FRAME_HEADER_DECODER
 from actors.messages import CandidateAttached, CandidateDetached, CandidateEventIn
+from actors.protocol_codes import (
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_NOT_FOUND,
+    CLOSE_SESSION_FAILED,
+    CLOSE_UNAUTHORIZED,
+    INVALID_EVENT,
+    INVALID_JSON,
+    RATE_LIMITED,
+    TOO_LARGE,
+    UNKNOWN_TYPE,
+)
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from app.access.ratelimit import RateLimiter
 from app.access.socket_guard import SocketGuard, client_address
@@ -25,12 +36,6 @@ from app.sockets.candidate_writer import CandidateSocketLink
 from app.telemetry.metrics import Metrics
 
 log = logging.getLogger("vigil.candidate")
-
-CLOSE_UNAUTHORIZED: Final = 4401
-CLOSE_FORBIDDEN: Final = 4403
-CLOSE_NOT_FOUND: Final = 4404
-CLOSE_FAILED: Final = 4500
-CLOSE_GOING_AWAY: Final = 1001
 
 
 async def candidate_socket(websocket: WebSocket) -> None:
@@ -84,7 +89,7 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, UnknownSession):
         return CLOSE_NOT_FOUND, "no such session"
     if isinstance(exc, SessionFailed):
-        return CLOSE_FAILED, "session failed on the server"
+        return CLOSE_SESSION_FAILED, "session failed on the server"
     return CLOSE_GOING_AWAY, "server shutting down"
 
 
@@ -114,11 +119,11 @@ async def _read_events(
             continue
         size = _utf8_size(text, max_event)
         if size > max_event:
-            _reject(link, metrics, "too_large", f"event is {size} bytes; the limit is {max_event}")
+            _reject(link, metrics, TOO_LARGE, f"event is {size} bytes; the limit is {max_event}")
             continue
         over = _over_limit(pace, guard, address, limits)
         if over is not None:
-            _reject(link, metrics, "rate_limited", over, seq=_seq_of(text))
+            _reject(link, metrics, RATE_LIMITED, over, seq=_seq_of(text))
             continue
         try:
             event = CANDIDATE_EVENT_DECODER.decode(text)
@@ -126,10 +131,10 @@ async def _read_events(
             _reject_invalid(link, metrics, text, exc)
             continue
         except msgspec.DecodeError as exc:
-            _reject(link, metrics, "invalid_json", f"frame is not valid JSON: {exc}")
+            _reject(link, metrics, INVALID_JSON, f"frame is not valid JSON: {exc}")
             continue
         except RecursionError:
-            _reject(link, metrics, "invalid_json", TOO_DEEP)
+            _reject(link, metrics, INVALID_JSON, TOO_DEEP)
             continue
         metrics.events_received += 1
         try:
@@ -175,9 +180,7 @@ def _utf8_size(text: str, limit: int) -> int:
 
 def _frame_fits(link: CandidateSocketLink, metrics: Metrics, frame: bytes, max_frame: int) -> bool:
     if len(frame) > max_frame:
-        _reject(
-            link, metrics, "too_large", f"frame is {len(frame)} bytes; the limit is {max_frame}"
-        )
+        _reject(link, metrics, TOO_LARGE, f"frame is {len(frame)} bytes; the limit is {max_frame}")
         return False
     metrics.frames_received += 1
     return True
@@ -189,9 +192,9 @@ def _reject_invalid(
     field = validation_field(exc)
     seq = _seq_of(text)
     if field == "type":
-        code, message = "unknown_type", f"unknown or missing event type: {exc}"
+        code, message = UNKNOWN_TYPE, f"unknown or missing event type: {exc}"
     else:
-        code, message = "invalid_event", str(exc)
+        code, message = INVALID_EVENT, str(exc)
     _reject(link, metrics, code, message, seq=seq, field=field)
 
 

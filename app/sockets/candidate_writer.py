@@ -4,15 +4,13 @@ queue in a small bounded deque, and one writer task sends them in order."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Final
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
 from actors.mailbox import Doorbell
-
-CLOSE_SLOW: Final = 4408
+from actors.protocol_codes import CLOSE_SLOW
 
 
 class CandidateSocketLink:

@@ -1,5 +1,6 @@
 """What crosses the sockets: the server's frames, decoded only as far as the load generator reads
-them, and the candidate event frames it sends, mixed in the proportions of a real exam."""
+them, and the candidate event frames it sends, mixed in the proportions of a real exam. The
+event types are the server's own (actors/events.py), never copied here."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from typing import Final
 
 import msgspec
 
+from actors import events
+from actors.event_types import tag_of
+
 EVENT_MIX: Final = (
-    ("heartbeat", 60.0),
-    ("question_viewed", 36.0),
-    ("tab_switch_detected", 1.2),
-    ("copy_attempt", 0.8),
-    ("paste_attempt", 0.8),
-    ("fullscreen_exit", 0.6),
-    ("right_click_attempt", 0.6),
+    (tag_of(events.Heartbeat), 60.0),
+    (tag_of(events.QuestionViewed), 36.0),
+    (tag_of(events.TabSwitchDetected), 1.2),
+    (tag_of(events.CopyAttempt), 0.8),
+    (tag_of(events.PasteAttempt), 0.8),
+    (tag_of(events.FullscreenExit), 0.6),
+    (tag_of(events.RightClickAttempt), 0.6),
 )
 QUESTIONS: Final = 20
 
@@ -53,7 +57,7 @@ def event_prefixes(seed: int, size: int = 1000) -> list[str]:
     for kind, weight in EVENT_MIX:
         for _ in range(max(1, round(size * weight / total))):
             question = ""
-            if kind == "question_viewed":
+            if kind == tag_of(events.QuestionViewed):
                 question = f'"questionId":"q{rng.randint(1, QUESTIONS)}",'
             out.append(f'{{"type":"{kind}",{question}"seq":')
     rng.shuffle(out)

@@ -1,5 +1,7 @@
 // REST calls with the admin token (CONTRACT.md sections 2 and 3).
 
+import { ERROR } from "../sdk/protocol.js";
+
 export class ApiError extends Error {
   constructor(status, code, message, field) {
     super(message);
@@ -33,7 +35,7 @@ export class Api {
     if (response.status === 401) this.onRefused(401);
     throw new ApiError(
       response.status,
-      error.code ?? "http_error",
+      error.code ?? ERROR.HTTP_ERROR,
       error.message ?? `the server answered ${response.status} ${response.statusText}`,
       error.field,
     );

@@ -1,5 +1,7 @@
 // Small shared helpers: building elements, formatting, and what kind of thing an event is.
 
+import { EVENT_TYPES } from "../sdk/protocol.js";
+
 /** An element with properties and children; text children become text nodes (never HTML). */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -55,45 +57,18 @@ export function eventLabel(type) {
   return String(type).replaceAll("_", " ");
 }
 
-// Candidate behaviour and vision findings that can cost the candidate points (CONTRACT.md
-// section 6), plus the server's own suspicious findings.
-const WARNING_TYPES = new Set([
-  "tab_switch_detected",
-  "copy_attempt",
-  "paste_attempt",
-  "inspect_element_opened",
-  "fullscreen_exit",
-  "focus_lost",
-  "right_click_attempt",
-  "multiple_tabs_detected",
-  "idle_detected",
-  "screen_recording_stopped",
-  "face_not_detected",
-  "multiple_faces_detected",
-  "looking_away",
-  "object_detected",
-  "ip_changed",
-  "violation_reported",
-  "camera_unusable",
-]);
-const LIFECYCLE_TYPES = new Set([
-  "assessment_started",
-  "assessment_submitted",
-  "user_disconnected",
-  "user_reconnected",
-]);
-// Frequent and rarely interesting: hidden from the timeline unless asked for.
-const ROUTINE_TYPES = new Set(["heartbeat", "frame_analyzed", "audio_analyzed", "frames_skipped"]);
-
-/** One of: warning, intervention, review, lifecycle, answer, routine, info. */
+/**
+ * One of: warning (can cost the candidate points, or a suspicious finding of the server),
+ * intervention, review, lifecycle, answer, routine (frequent, hidden unless asked for), info.
+ * The kinds are the server's (actors/event_types.py); a type this page does not know is info.
+ */
 export function eventKind(type) {
-  if (WARNING_TYPES.has(type)) return "warning";
-  if (type === "intervention" || type === "alert_raised") return "intervention";
-  if (type === "violation_reviewed") return "review";
-  if (LIFECYCLE_TYPES.has(type)) return "lifecycle";
-  if (type === "answer_submitted" || type === "answer_graded") return "answer";
-  if (ROUTINE_TYPES.has(type)) return "routine";
-  return "info";
+  return Object.hasOwn(EVENT_TYPES, type) ? EVENT_TYPES[type].kind : "info";
+}
+
+/** Whether an event changes what the session's records or report show beyond its state. */
+export function changesRecords(type) {
+  return Object.hasOwn(EVENT_TYPES, type) && EVENT_TYPES[type].changesRecords;
 }
 
 function clip(text, limit = 140) {

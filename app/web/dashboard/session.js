@@ -4,15 +4,13 @@
 import { alertItem } from "./alerts.js";
 import { ApiError, sessionPath } from "./api.js";
 import { ScoreChart } from "./chart.js";
-import { el, eventKind, formatDateTime, formatRisk, formatTime } from "./format.js";
+import { changesRecords, el, eventKind, formatDateTime, formatRisk, formatTime } from "./format.js";
 import { Timeline } from "./timeline.js";
 
 const EVENTS_PAGE = 5000; // app/http/routes/events.py MAX_PAGE
 
 const $ = (id) => document.getElementById(id);
 const MAX_ALERTS = 100;
-// Events after which the violations and the report (flagged frames, alerts) are read again.
-const REFRESHING_TYPES = new Set(["violation_reviewed", "vision_episode_ended", "alert_raised"]);
 const MAX_FRAMES = 24; // thumbnails shown; the printable report has them all
 const FINISHED = new Set(["COMPLETED", "TERMINATED", "FAILED"]);
 // Which interventions make sense in which status; the server has the last word either way.
@@ -176,7 +174,7 @@ export class SessionPage {
       if (
         state.violationCount !== counted ||
         eventKind(event.type) === "warning" ||
-        REFRESHING_TYPES.has(event.type)
+        changesRecords(event.type) // the violations and the report are read again
       ) {
         this.refreshSoon();
       }

@@ -1,11 +1,13 @@
 // The admin WebSocket (CONTRACT.md section 5): keeps the wanted channels subscribed across drops,
 // reconnecting with backoff, and matches each command to its reply.
 
-// Close codes of app/sockets/admin.py. 4401/4403 are terminal (a wrong token stays wrong); 4408
-// means this page fell behind and was evicted: a new subscription brings a fresh snapshot.
-export const CLOSE_UNAUTHORIZED = 4401;
-export const CLOSE_FORBIDDEN = 4403;
-export const CLOSE_SLOW = 4408;
+import { CLOSE, CLOSE_CODES } from "../sdk/protocol.js";
+
+// The server's close codes (generated from actors/protocol_codes.py). A terminal one means the
+// token is refused (a wrong token stays wrong); TOO_SLOW means this page fell behind and was
+// evicted: a new subscription brings a fresh snapshot.
+export const CLOSE_FORBIDDEN = CLOSE.FORBIDDEN;
+export const CLOSE_SLOW = CLOSE.TOO_SLOW;
 
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 15000;
@@ -118,7 +120,7 @@ export class AdminSocket {
     this.ws = null;
     this.failPending("the connection to the server was lost");
     if (this.stopped) return;
-    if (code === CLOSE_UNAUTHORIZED || code === CLOSE_FORBIDDEN) {
+    if (CLOSE_CODES[code]?.reconnect === false) {
       this.stop();
       this.onRefused(code);
       return;

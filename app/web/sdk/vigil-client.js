@@ -39,45 +39,25 @@
  * browser's asynchronous canvas encoder is used).
  *
  * The page hears from the SDK through the `on…` callbacks; none is required.
+ *
+ * The close codes, error codes and event types come from `./protocol.js`, which the server
+ * generates from its own tables (docs/protocol.md describes the protocol).
  */
 
+import { CANDIDATE_EVENT_TYPES, CLOSE_CODES, ERROR } from "./protocol.js";
+
 /** Event types a candidate may send (CONTRACT.md section 4). */
-export const EVENT_TYPES = Object.freeze([
-  "assessment_started",
-  "question_viewed",
-  "answer_submitted",
-  "assessment_submitted",
-  "tab_switch_detected",
-  "copy_attempt",
-  "paste_attempt",
-  "inspect_element_opened",
-  "fullscreen_exit",
-  "focus_lost",
-  "right_click_attempt",
-  "multiple_tabs_detected",
-  "idle_detected",
-  "screen_recording_stopped",
-  "device_info",
-  "heartbeat",
-]);
+export const EVENT_TYPES = CANDIDATE_EVENT_TYPES;
 const KNOWN_TYPES = new Set(EVENT_TYPES);
 
-// Close codes after which reconnecting cannot help (the rest, 1006 included, are retried).
-const TERMINAL_CLOSE = new Map([
-  [4401, "rejected"], // missing or invalid token
-  [4403, "rejected"], // a token of another session
-  [4404, "erased"], // no such session (or it was erased)
-  [4409, "replaced"], // another tab or device opened this session's socket
-  [4500, "failed"], // the session failed on the server
-]);
-const TERMINAL_STATUSES = new Set([
-  "rejected",
-  "erased",
-  "replaced",
-  "failed",
-  "terminated",
-  "closed",
-]);
+// Close codes after which reconnecting cannot help, each with the status the SDK stops in (the
+// rest, 1006 included, are retried).
+const TERMINAL_CLOSE = new Map(
+  Object.values(CLOSE_CODES)
+    .filter((close) => !close.reconnect)
+    .map((close) => [close.code, close.outcome]),
+);
+const TERMINAL_STATUSES = new Set([...TERMINAL_CLOSE.values(), "terminated", "closed"]);
 
 const DEFAULTS = Object.freeze({
   camera: true,
@@ -429,7 +409,7 @@ export class VigilClient {
   }
 
   _onServerError(message) {
-    if (message.code === "seq_gap" && Number.isInteger(message.expected)) {
+    if (message.code === ERROR.SEQ_GAP && Number.isInteger(message.expected)) {
       if (this._gapHandled === message.expected) return; // the same gap, from the same burst
       this._gapHandled = message.expected;
       this._journal.pending().then((events) => this._fillGap(message.expected, events));
@@ -935,8 +915,8 @@ function devtoolsProbe(threshold) {
 /**
  * Other tabs of the same session, through a BroadcastChannel: a new tab says hello, those
  * already open answer, and the new tab reports `multiple_tabs_detected` (it is the one that
- * now holds the socket; the older one is closed with 4409). Tabs also tell each other when they
- * stored an event, so the connected one sends it.
+ * now holds the socket; the older one is closed with CLOSE.REPLACED). Tabs also tell each
+ * other when they stored an event, so the connected one sends it.
  */
 function watchTabs(client) {
   if (typeof BroadcastChannel !== "function") return { queued() {}, close() {} };
