@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.access.refused import Refused
 from app.http.security_headers import SECURITY_HEADERS
 
 log = logging.getLogger("vigil.http")
@@ -90,6 +91,11 @@ def error_response(
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+
+async def on_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
