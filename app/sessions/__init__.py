@@ -1,1 +1,1 @@
-"""What is known about sessions beyond one actor: live state merged with stored state and the cluster's view."""
+"""What is known of sessions beyond one actor: live state merged with stored and cluster state."""

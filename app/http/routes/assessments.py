@@ -93,15 +93,16 @@ class AssessmentRoutes:
 
 ENDPOINTS = [
     Endpoint(
-        "POST", "/assessments", AssessmentRoutes.create_assessment, "Define an assessment", Assessment,
-        status=201, body=AssessmentDefinition, errors=(400, 409, 413, 422), idempotent_key=True,
+        "POST", "/assessments", AssessmentRoutes.create_assessment, "Define an assessment",
+        Assessment, status=201, body=AssessmentDefinition, errors=(400, 409, 413, 422),
+        idempotent_key=True,
     ),
     Endpoint(
-        "GET", "/assessments", AssessmentRoutes.list_assessments, "List assessments", list[Assessment],
-        query=AssessmentQuery, errors=(422,), auth="reviewer",
+        "GET", "/assessments", AssessmentRoutes.list_assessments, "List assessments",
+        list[Assessment], query=AssessmentQuery, errors=(422,), auth="reviewer",
     ),
     Endpoint(
-        "GET", "/assessments/{assessment_id}", AssessmentRoutes.get_assessment, "An assessment", Assessment,
-        errors=(404,), auth="reviewer",
+        "GET", "/assessments/{assessment_id}", AssessmentRoutes.get_assessment, "An assessment",
+        Assessment, errors=(404,), auth="reviewer",
     ),
 ]  # fmt: skip

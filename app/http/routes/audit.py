@@ -131,10 +131,11 @@ class AuditRoutes:
 
 ENDPOINTS = [
     Endpoint(
-        "GET", "/audit", AuditRoutes.list_audit, "Who read or changed session data", list[AuditRecord],
-        query=AuditQuery, errors=(422,),
+        "GET", "/audit", AuditRoutes.list_audit, "Who read or changed session data",
+        list[AuditRecord], query=AuditQuery, errors=(422,),
     ),
     Endpoint(
-        "GET", "/audit/verify", AuditRoutes.verify_audit, "Check the audit log's hash chain", AuditChain,
+        "GET", "/audit/verify", AuditRoutes.verify_audit, "Check the audit log's hash chain",
+        AuditChain,
     ),
 ]  # fmt: skip

@@ -263,7 +263,8 @@ class RecordingRoutes:
             raise ApiError(
                 409,
                 "no_assessment",
-                f"assessment {call.record.assessmentId!r} was never defined; POST /assessments first",
+                f"assessment {call.record.assessmentId!r} was never defined; "
+                "POST /assessments first",
             )
         question = assessment.question(body.questionId)
         if question is None:
@@ -275,7 +276,8 @@ class RecordingRoutes:
             )
         if question.auto_graded:
             raise ApiError(
-                409, "auto_graded", f"question {body.questionId!r} has a correct answer: it is graded "
+                409, "auto_graded",
+                f"question {body.questionId!r} has a correct answer: it is graded "
                 "automatically",
             )  # fmt: skip
         if body.score > question.maxScore:
@@ -313,8 +315,9 @@ ENDPOINTS = [
         body=SubmitBody, auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
     ),
     Endpoint(
-        "PUT", f"{SESSION}/device-info", RecordingRoutes.put_device_info, "Report the device", DeviceInfo,
-        body=DeviceInfoData, auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+        "PUT", f"{SESSION}/device-info", RecordingRoutes.put_device_info, "Report the device",
+        DeviceInfo, body=DeviceInfoData, auth="candidate", errors=_WRITE_ERRORS,
+        idempotent_key=True,
     ),
     Endpoint(
         "PUT", f"{SESSION}/behavioral-profile", RecordingRoutes.put_behavioral_profile,
@@ -332,8 +335,8 @@ ENDPOINTS = [
         auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
     ),
     Endpoint(
-        "POST", f"{SESSION}/grades", RecordingRoutes.post_grade, "Grade an answer by hand", CandidateAnswer,
-        status=201, body=GradeBody, errors=_WRITE_ERRORS, idempotent_key=True,
+        "POST", f"{SESSION}/grades", RecordingRoutes.post_grade, "Grade an answer by hand",
+        CandidateAnswer, status=201, body=GradeBody, errors=_WRITE_ERRORS, idempotent_key=True,
         auth="reviewer",
     ),
 ]  # fmt: skip

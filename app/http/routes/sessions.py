@@ -347,29 +347,35 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/healthz", SessionRoutes.healthz, "Liveness", Health, auth="none", counted=False,
     ),
-    Endpoint("GET", "/metrics", SessionRoutes.metrics, "Prometheus metrics", str, media_type=PROMETHEUS),
     Endpoint(
-        "POST", "/candidate-sessions", SessionRoutes.create_session, "Create a session", CreatedSession,
-        status=201, body=CreateSessionBody, errors=(400, 413, 422), idempotent_key=True,
+        "GET", "/metrics", SessionRoutes.metrics, "Prometheus metrics", str,
+        media_type=PROMETHEUS,
     ),
     Endpoint(
-        "GET", "/candidate-sessions", SessionRoutes.list_sessions, "List sessions", list[CandidateSession],
-        query=ListQuery, errors=(422,), auth="reviewer",
+        "POST", "/candidate-sessions", SessionRoutes.create_session, "Create a session",
+        CreatedSession, status=201, body=CreateSessionBody, errors=(400, 413, 422),
+        idempotent_key=True,
+    ),
+    Endpoint(
+        "GET", "/candidate-sessions", SessionRoutes.list_sessions, "List sessions",
+        list[CandidateSession], query=ListQuery, errors=(422,), auth="reviewer",
     ),
     Endpoint(
         "GET", SESSION, SessionRoutes.get_session, "A session with its records", SessionDetail,
         auth="reader", errors=(404,),
     ),
     Endpoint(
-        "PUT", SESSION, SessionRoutes.put_session, "Update a session", CandidateSession, body=UpdateSessionBody,
-        auth="candidate", errors=(400, 404, 409, 413, 422), idempotent_key=True,
+        "PUT", SESSION, SessionRoutes.put_session, "Update a session", CandidateSession,
+        body=UpdateSessionBody, auth="candidate", errors=(400, 404, 409, 413, 422),
+        idempotent_key=True,
     ),
     Endpoint(
-        "DELETE", SESSION, SessionRoutes.delete_session, "Erase a session for good", None, status=204,
-        errors=(404,),
+        "DELETE", SESSION, SessionRoutes.delete_session, "Erase a session for good", None,
+        status=204, errors=(404,),
     ),
     Endpoint(
-        "POST", f"{SESSION}/calculate-verification-score", SessionRoutes.calculate_verification_score,
-        "The verification score now", Verification, errors=(404,), auth="reviewer",
+        "POST", f"{SESSION}/calculate-verification-score",
+        SessionRoutes.calculate_verification_score, "The verification score now", Verification,
+        errors=(404,), auth="reviewer",
     ),
 ]  # fmt: skip
