@@ -76,7 +76,8 @@ log = logging.getLogger("vigil.server")
 @dataclass(frozen=True, slots=True)
 class Running:
     """What `run_services` started, for the composition root to wire (and tests to look
-    inside). No handler takes it: each gets only its own collaborators (`_http_routes`)."""
+    inside). No handler or socket takes it: each gets only its own collaborators
+    (`_http_routes`, `_sockets`); only erasure reads it, through retention's `Erasing`."""
 
     settings: Settings
     node_id: str
