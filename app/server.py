@@ -3,11 +3,13 @@ returns the Starlette application."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import anyio
 from starlette.applications import Starlette
@@ -22,43 +24,83 @@ from actors.registry import Registry
 from actors.session import ActorDeps
 from actors.vision_episodes import EpisodeRules
 from app import __version__
+from app.access.gate import AccessGate
 from app.access.idempotency import Idempotency
 from app.access.ratelimit import RequestLimits
+from app.access.refused import Refused
 from app.access.signing import UrlSigner, signing_key
 from app.access.socket_guard import SocketGuard
 from app.access.tokens import resolve_admin_token
 from app.http.asyncapi import asyncapi_handler
 from app.http.bodies import now_iso
-from app.http.endpoints import routes
-from app.http.errors import ApiError, on_api_error, on_http_exception, on_unexpected
+from app.http.endpoints import EndpointBinder
+from app.http.errors import ApiError, on_api_error, on_http_exception, on_refused, on_unexpected
 from app.http.openapi import openapi_handler
 from app.http.pages import WebFiles, page_routes
-from app.http.routes import ENDPOINTS
+from app.http.routes import (
+    ENDPOINTS,
+    assessments,
+    audit,
+    demo,
+    events,
+    frames,
+    recordings,
+    reports,
+    reviews,
+    sessions,
+)
 from app.http.routes.audit import AuditMiddleware
 from app.http.security_headers import SecurityHeadersMiddleware
+from app.http.session_calls import SessionCalls
 from app.kafka.cluster_view import ClusterView
 from app.kafka.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.process.gc_pacer import GcPacer
 from app.process.key_rotation import reload_master_keys_on_sighup
-from app.services import Services
+from app.sessions.directory import SessionDirectory
 from app.settings import Settings
-from app.sockets.admin import COMMAND_DECODER, admin_socket
-from app.sockets.candidate import candidate_socket
+from app.sockets.admin import COMMAND_DECODER, AdminSocket
+from app.sockets.candidate import CandidateSocket
 from app.storage.frames import FrameStore
 from app.storage.journal import SqliteJournal
-from app.storage.retention import purge_forever
+from app.storage.retention import erase_session, purge_forever
 from app.storage.schema import database_path
 from app.storage.sealing.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE, DataKeys, MasterKeys
 from app.storage.sealing.keystore import keystore_path
 from app.storage.store import SqliteStore
+from app.telemetry.gauges import register_gauges
 from app.telemetry.metrics import Metrics
 from app.vision.service import VisionService
 
 log = logging.getLogger("vigil.server")
 
 
+@dataclass(frozen=True, slots=True)
+class Running:
+    """What `run_services` started, for the composition root to wire (and tests to look
+    inside). No handler or socket takes it: each gets only its own collaborators
+    (`_http_routes`, `_sockets`); only erasure reads it, through retention's `Erasing`."""
+
+    settings: Settings
+    node_id: str
+    metrics: Metrics
+    journal: SqliteJournal
+    store: SqliteStore
+    registry: Registry
+    fanout: Fanout
+    limits: RequestLimits
+    idempotency: Idempotency
+    gate: AccessGate
+    directory: SessionDirectory
+    sockets: SocketGuard
+    signer: UrlSigner
+    frames: FrameStore
+    mirror: MirrorProcess | None
+    cluster: ClusterView | None
+    vision: VisionService | None
+
+
 @asynccontextmanager
-async def run_services(settings: Settings) -> AsyncIterator[Services]:
+async def run_services(settings: Settings) -> AsyncIterator[Running]:
     """Start every service in one task group; on exit drain sessions, then the journal."""
     storage = settings.storage_dir
     admin_token, generated = resolve_admin_token(settings.auth.admin_token, storage)
@@ -135,44 +177,47 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
             vision = VisionService(settings.vision, registry, now_iso)
             vision.register_metrics(metrics)
             await tg.start(vision.run)
-        services = Services(
+        limits = RequestLimits(settings.limits, metrics)
+        running = Running(
             settings=settings,
-            admin_token=admin_token,
             node_id=node_id,
             metrics=metrics,
             journal=journal,
             store=store,
             registry=registry,
             fanout=fanout,
-            limits=RequestLimits(settings.limits, metrics),
+            limits=limits,
             idempotency=Idempotency(store),
-            mirror=mirror,
-            cluster=cluster,
-            frames=frames,
-            vision=vision,
-            signer=UrlSigner(signing_key(settings.auth.url_signing_key, storage)),
+            gate=AccessGate(settings.auth, admin_token, registry, store, limits),
+            directory=SessionDirectory(store, registry, cluster),
             sockets=SocketGuard(
                 settings.server.allowed_origins,
                 settings.limits.max_sockets_per_address,
                 settings.limits.address_events_per_second,
                 settings.limits.address_events_burst,
             ),
+            signer=UrlSigner(signing_key(settings.auth.url_signing_key, storage)),
+            frames=frames,
+            mirror=mirror,
+            cluster=cluster,
+            vision=vision,
         )
-        _register_gauges(services)
-        await record_lost_connections(services)
-        tg.start_soon(purge_forever, services)
+        register_gauges(metrics, registry, fanout, journal, mirror, cluster)
+        await record_lost_connections(store, registry)
+        tg.start_soon(purge_forever, running)
+        guard = running.sockets
         pacer = GcPacer(
             settings.server.gc_young_seconds,
             settings.server.gc_full_seconds,
-            open_sockets=lambda: services.sockets.open_total,
-            closed_sockets=lambda: services.sockets.closed_total,
+            open_sockets=lambda: guard.open_total,
+            closed_sockets=lambda: guard.closed_total,
         )
         pacer.register_metrics(metrics)
         tg.start_soon(pacer.run)
         tg.start_soon(reload_master_keys_on_sighup, storage, journal, mirror)
-        log.info("vigil ready: storage %s, node %s", database_path(storage), services.node_id)
+        log.info("vigil ready: storage %s, node %s", database_path(storage), node_id)
         try:
-            yield services
+            yield running
         finally:
             grace = settings.server.shutdown_grace_seconds
             with anyio.move_on_after(grace, shield=True) as scope:
@@ -208,12 +253,12 @@ async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: 
     )
 
 
-async def record_lost_connections(services: Services) -> None:
+async def record_lost_connections(store: SqliteStore, registry: Registry) -> None:
     """Sessions a candidate was connected to when the process died (kill -9, power cut) get the
     `user_disconnected` that a clean shutdown would have recorded. Runs before sockets open."""
-    for session_id in await services.store.connected_at_last_event():
+    for session_id in await store.connected_at_last_event():
         log.info("session %s: the server stopped while its candidate was connected", session_id)
-        await services.registry.send(
+        await registry.send(
             session_id,
             RecordEvent(
                 type=USER_DISCONNECTED,
@@ -227,130 +272,101 @@ async def record_lost_connections(services: Services) -> None:
         )
 
 
-def _register_gauges(services: Services) -> None:
-    metrics, registry, fanout, journal = (
-        services.metrics,
-        services.registry,
-        services.fanout,
-        services.journal,
+def build_app(settings: Settings, started: Callable[[Running], None] | None = None) -> Starlette:
+    """The application; `started`, if given, is called with what its lifespan started (tests
+    look inside)."""
+    openapi = Route("/openapi.json", openapi_handler(ENDPOINTS, __version__), methods=["GET"])
+    asyncapi = Route(
+        "/asyncapi.json", asyncapi_handler(__version__, COMMAND_DECODER), methods=["GET"]
     )
-    metrics.gauge("vigil_live_sessions", "Session actors in memory.", lambda: registry.live_count)
-    metrics.gauge(
-        "vigil_mailbox_depth_total",
-        "Messages waiting in all session mailboxes.",
-        lambda: sum(registry.mailbox_depths()),
-    )
-    metrics.gauge(
-        "vigil_mailbox_depth_max",
-        "Messages waiting in the fullest session mailbox.",
-        lambda: max(registry.mailbox_depths(), default=0),
-    )
-    metrics.gauge(
-        "vigil_journal_queue_depth",
-        "Operations waiting for the journal writer.",
-        lambda: journal.queue_depth,
-    )
-    metrics.gauge(
-        "vigil_admin_subscribers",
-        "Admin sockets with at least one subscription.",
-        lambda: fanout.subscriber_count,
-    )
-    metrics.gauge(
-        "vigil_admins_evicted_total",
-        "Admin sockets disconnected for falling behind.",
-        lambda: fanout.evicted_total,
-    )
-    metrics.gauge(
-        "vigil_admin_deliveries_total",
-        "Messages queued to admin sockets.",
-        lambda: fanout.delivered_total,
-    )
-    metrics.gauge(
-        "vigil_session_restarts_total",
-        "Session actors restarted after a crash.",
-        lambda: registry.restarts_total,
-    )
-    metrics.gauge(
-        "vigil_data_keys_under_retired_master",
-        "Data keys still wrapped by a retired master key (re-wrapped in the background).",
-        lambda: journal.keys_under_retired_master,
-    )
-    metrics.gauge(
-        "vigil_sessions_failed_total",
-        "Sessions stopped after repeated crashes.",
-        lambda: registry.failed_total,
-    )
-    if services.mirror is not None:
-        _register_kafka_gauges(metrics, services.mirror, services.cluster)
-    metrics.gauge(
-        "vigil_sessions_evicted_total",
-        "Session actors that left memory.",
-        lambda: registry.evicted_total,
-    )
+    pages = page_routes(WebFiles())
 
-
-def _register_kafka_gauges(
-    metrics: Metrics, mirror: MirrorProcess, cluster: ClusterView | None
-) -> None:
-    metrics.gauge(
-        "vigil_kafka_published_total", "Events published to Kafka.", lambda: mirror.published_total
-    )
-    metrics.gauge(
-        "vigil_kafka_lag_events",
-        "Stored events not yet published to Kafka.",
-        lambda: mirror.lag_events,
-    )
-    metrics.gauge(
-        "vigil_kafka_lag_seconds",
-        "How long the oldest unpublished event has waited.",
-        lambda: mirror.lag_seconds,
-    )
-    metrics.gauge(
-        "vigil_kafka_connected", "1 while the mirror has a producer.", lambda: int(mirror.connected)
-    )
-    metrics.gauge(
-        "vigil_kafka_errors_total",
-        "Mirror reconnections after errors.",
-        lambda: mirror.errors_total,
-    )
-    if cluster is not None:
-        metrics.gauge(
-            "vigil_cluster_received_total",
-            "Messages of other nodes consumed.",
-            lambda: cluster.received_total,
-        )
-        metrics.gauge(
-            "vigil_cluster_remote_sessions",
-            "Sessions of other nodes known here.",
-            lambda: cluster.remote_count,
-        )
-
-
-def build_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with run_services(settings) as services:
-            app.state.services = services
-            yield
+        async with run_services(settings) as running:
+            # The handlers are built with their collaborators, which exist only once the
+            # services run: their routes join the router here, before the first request.
+            app.router.routes[:] = [
+                *_http_routes(running),
+                openapi,
+                asyncapi,
+                *_sockets(running),
+                *pages,
+            ]
+            if started is not None:
+                started(running)
+            try:
+                yield
+            finally:
+                app.router.routes[:] = [openapi, asyncapi, *pages]
 
     return Starlette(
-        routes=[
-            *routes(ENDPOINTS),
-            Route("/openapi.json", openapi_handler(ENDPOINTS, __version__), methods=["GET"]),
-            Route(
-                "/asyncapi.json", asyncapi_handler(__version__, COMMAND_DECODER), methods=["GET"]
-            ),
-            WebSocketRoute("/ws/candidate/{session_id}", candidate_socket),
-            WebSocketRoute("/ws/admin", admin_socket),
-            *page_routes(WebFiles()),
-        ],
+        routes=[openapi, asyncapi, *pages],
         lifespan=lifespan,
-        # Outermost first. Answers to unexpected errors leave from outside both, so
-        # `on_unexpected` adds the security headers itself.
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(AuditMiddleware)],
+        # Outermost first. Answers to unexpected errors leave from outside it, so
+        # `on_unexpected` adds the security headers itself. The audit log's middleware is each
+        # endpoint's own (`_http_routes`).
+        middleware=[Middleware(SecurityHeadersMiddleware)],
         exception_handlers={
             ApiError: on_api_error,
+            Refused: on_refused,
             HTTPException: on_http_exception,
             Exception: on_unexpected,
         },
     )
+
+
+def _http_routes(r: Running) -> list[Route]:
+    """Every endpoint of `ENDPOINTS`, in its order, served by its module's handlers."""
+    s = r.settings
+    max_body = s.server.max_body_bytes
+    calls = SessionCalls(r.gate, r.store, r.registry, r.idempotency, s.scoring, max_body)
+    opener = sessions.SessionOpener(s.scoring, s.server.node_id, r.journal, r.fanout)
+    bind = EndpointBinder(r.metrics, [Middleware(AuditMiddleware, audit=r.journal.audit)]).routes
+    erase = functools.partial(erase_session, r)
+    return [
+        *bind(
+            sessions.ENDPOINTS,
+            sessions.SessionRoutes(
+                r.gate, calls, opener, r.directory, r.store, r.registry, r.idempotency,
+                r.metrics, erase, max_body,
+            ),
+        ),
+        *bind(recordings.ENDPOINTS, recordings.RecordingRoutes(calls, r.store)),
+        *bind(reviews.ENDPOINTS, reviews.ReviewRoutes(calls, r.store, s.scoring)),
+        *bind(
+            reports.ENDPOINTS,
+            reports.ReportRoutes(
+                r.gate, calls, r.store, s.scoring, r.frames, r.signer, s.auth.media_url_seconds
+            ),
+        ),
+        *bind(events.ENDPOINTS, events.EventRoutes(r.gate, calls, r.store)),
+        *bind(
+            frames.ENDPOINTS,
+            frames.FrameRoutes(r.gate, calls, r.frames, r.signer, r.journal.audit),
+        ),
+        *bind(
+            assessments.ENDPOINTS,
+            assessments.AssessmentRoutes(r.gate, r.idempotency, r.journal, r.store, max_body),
+        ),
+        *bind(
+            demo.ENDPOINTS,
+            demo.DemoRoutes(s.demo.enabled, r.limits, opener, r.journal, r.store, max_body),
+        ),
+        *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
+    ]  # fmt: skip
+
+
+def _sockets(r: Running) -> list[WebSocketRoute]:
+    s = r.settings
+    candidate = CandidateSocket(
+        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits
+    )
+    admin = AdminSocket(
+        r.gate, r.sockets, r.registry, r.fanout, r.directory, r.store, r.cluster,
+        r.journal.audit, r.metrics, s.admin,
+    )  # fmt: skip
+    return [
+        WebSocketRoute("/ws/candidate/{session_id}", candidate.serve),
+        WebSocketRoute("/ws/admin", admin.serve),
+    ]

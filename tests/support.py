@@ -21,8 +21,7 @@ import httpx
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.server import build_app
-from app.services import Services
+from app.server import Running, build_app
 from app.settings import Settings, load_settings
 
 ADMIN_TOKEN = "test-admin-token"
@@ -59,11 +58,7 @@ class RunningServer:
     ws_url: str
     settings: Settings
     app: Any
-
-    @property
-    def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+    services: Running  # what the server's lifespan started, to look inside
 
     def http(self, token: str | None = ADMIN_TOKEN) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -168,7 +163,8 @@ async def running_server(
     storage: Path, **sections: Mapping[str, Any]
 ) -> AsyncIterator[RunningServer]:
     settings = settings_for(storage, **sections)
-    app = build_app(settings)
+    started: list[Running] = []
+    app = build_app(settings, started=started.append)
     config = uvicorn.Config(
         app,
         http="httptools",
@@ -180,7 +176,9 @@ async def running_server(
         timeout_graceful_shutdown=5,
     )
     async with serving(config) as port:
-        yield RunningServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings, app)
+        yield RunningServer(
+            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings, app, started[0]
+        )
 
 
 @asynccontextmanager

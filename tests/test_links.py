@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
+from app.access.gate import Principal
 from app.access.tokens import Access
-from app.http.session_calls import Principal
 from app.sockets.admin import AdminConnection
 from app.sockets.candidate_writer import CandidateSocketLink
 

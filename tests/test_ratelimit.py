@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.access.ratelimit import RateLimiter, RequestLimits
+from app.access.refused import Refused
 from app.access.tokens import Access
-from app.http.errors import ApiError
 from app.settings import LimitsSettings
 from app.telemetry.metrics import Metrics
 from tests.support import running_server
@@ -92,14 +92,14 @@ def test_request_limits_raise_429_with_retry_after_rounded_up() -> None:
         LimitsSettings(candidate_requests_per_second=0.4, candidate_burst=1), metrics, clock
     )
     limits.check(Access.CANDIDATE, "s1")
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Refused) as refused:
         limits.check(Access.CANDIDATE, "s1")
     error = refused.value
     assert (error.status, error.code) == (429, "rate_limited")
     assert error.headers == {"Retry-After": "3"}  # 2.5 s, rounded up
     assert "candidate token" in error.message and "retry after 3 s" in error.message
     clock.now += 2.45
-    with pytest.raises(ApiError) as soon:
+    with pytest.raises(Refused) as soon:
         limits.check(Access.CANDIDATE, "s1")
     assert soon.value.headers == {"Retry-After": "1"}  # never 0
     assert metrics.http_rate_limited == 2
@@ -122,7 +122,7 @@ def test_request_limits_admin_bucket_when_configured() -> None:
     )
     limits.check(Access.ADMIN, "s1")
     limits.check(Access.ADMIN, "s2")  # one bucket for the admin token, whatever the session
-    with pytest.raises(ApiError, match="admin token") as refused:
+    with pytest.raises(Refused, match="admin token") as refused:
         limits.check(Access.ADMIN, None)
     assert refused.value.headers == {"Retry-After": "1"}
 

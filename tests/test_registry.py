@@ -22,8 +22,7 @@ from actors.events import CANDIDATE_EVENT_DECODER
 from actors.messages import CandidateAttached, CandidateDetached, CandidateEventIn
 from actors.registry import SessionFailed, UnknownSession
 from actors.reply import ActorStopped
-from app.server import run_services
-from app.services import Services
+from app.server import Running, run_services
 from app.storage.journal import SessionRow
 from tests.support import TS, eventually, settings_for
 
@@ -49,12 +48,12 @@ class FakeLink:
 
 
 @asynccontextmanager
-async def services(tmp_path: Path, **sessions: Any) -> AsyncIterator[Services]:
+async def services(tmp_path: Path, **sessions: Any) -> AsyncIterator[Running]:
     async with run_services(settings_for(tmp_path, sessions=sessions)) as running:
         yield running
 
 
-async def new_session(services: Services, session_id: str = "s1") -> str:
+async def new_session(services: Running, session_id: str = "s1") -> str:
     await services.journal.create_session(
         SessionRow(
             id=session_id, assessment_id="exam", candidate_name="Ada", candidate_email="a@b.c",
@@ -78,7 +77,7 @@ def event(seq: int, kind: str = "heartbeat") -> Any:
 
 
 async def send_events(
-    services: Services, session_id: str, link: FakeLink, kinds: list[str], first: int = 1
+    services: Running, session_id: str, link: FakeLink, kinds: list[str], first: int = 1
 ) -> None:
     for seq, kind in enumerate(kinds, start=first):
         await services.registry.send(session_id, CandidateEventIn(event(seq, kind), link))

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 
 REVIEWER = "a-reviewer-token"
 SECOND_ADMIN = "another-admin-token"
-ENDPOINTS: list[Endpoint] = SERVER_ENDPOINTS
+ENDPOINTS: list[Endpoint[Any]] = SERVER_ENDPOINTS
 LETS_IN = {
     "none": {"admin", "reviewer", "candidate"},
     "admin": {"admin"},

@@ -1,1 +1,1 @@
-"""Who may do what: tokens and roles, rate limits, socket admission, signed links, idempotency."""
+"""Who may do what: the gate (tokens, roles), rate limits, sockets, signed links, idempotency."""

@@ -21,8 +21,8 @@ from starlette.requests import Request
 
 from actors.events import iso_ms
 from actors.ports import RequestMark
+from app.access.refused import Refused
 from app.access.tokens import bearer_token, hash_token
-from app.http.errors import ApiError
 from app.storage.store import RequestRecord, SqliteStore
 
 HEADER: Final = "Idempotency-Key"
@@ -54,7 +54,7 @@ class Idempotency:
             yield Attempt()
             return
         if not _VALID_KEY.fullmatch(key):
-            raise ApiError(
+            raise Refused(
                 400,
                 "invalid_idempotency_key",
                 "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good one)",
@@ -64,7 +64,7 @@ class Idempotency:
         fingerprint = _fingerprint(request, body)
         held = (scope, key)
         if held in self._in_flight:
-            raise ApiError(
+            raise Refused(
                 409,
                 "request_in_progress",
                 "a request with this Idempotency-Key is still being carried out; retry it later",
@@ -78,7 +78,7 @@ class Idempotency:
                     mark=RequestMark(scope=scope, key=key, request=fingerprint, status=status)
                 )
             elif found.request != fingerprint:
-                raise ApiError(
+                raise Refused(
                     422,
                     "idempotency_key_reused",
                     "this Idempotency-Key was used for another request (method, path or body "

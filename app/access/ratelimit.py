@@ -8,8 +8,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from app.access.refused import Refused
 from app.access.tokens import Access
-from app.http.errors import ApiError
 from app.settings import LimitsSettings
 from app.telemetry.metrics import Metrics
 
@@ -75,7 +75,7 @@ class RateLimiter:
 
 
 class RequestLimits:
-    """The limits `app.http.routes.sessions.require` applies once it knows who is asking."""
+    """The limits `AccessGate.require` (app/access/gate.py) applies once it knows who is asking."""
 
     def __init__(
         self,
@@ -135,7 +135,7 @@ class RequestLimits:
     def _refuse(self, wait: float, what: str) -> None:
         self.metrics.http_rate_limited += 1
         retry_after = max(1, math.ceil(wait))
-        raise ApiError(
+        raise Refused(
             429,
             "rate_limited",
             f"{what}; retry after {retry_after} s",

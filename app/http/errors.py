@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors import protocol_codes as codes
+from app.access.refused import Refused
 from app.http.security_headers import SECURITY_HEADERS
 
 log = logging.getLogger("vigil.http")
@@ -92,6 +93,11 @@ def error_response(
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+
+async def on_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 

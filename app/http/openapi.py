@@ -29,7 +29,7 @@ _REASONS: Final = {
 }
 
 
-def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
+def openapi_document(endpoints: Sequence[Endpoint[Any]], version: str) -> dict[str, Any]:
     types: list[Any] = [ErrorEnvelope]
     for endpoint in endpoints:
         for kind in (endpoint.answer, endpoint.body, endpoint.query):
@@ -69,7 +69,7 @@ _WHO = {
 
 
 def _operation(
-    endpoint: Endpoint, schema_of: dict[int, Any], components: dict[str, Any]
+    endpoint: Endpoint[Any], schema_of: dict[int, Any], components: dict[str, Any]
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
@@ -102,7 +102,7 @@ def _operation(
     return operation
 
 
-def _success(endpoint: Endpoint, schema_of: dict[int, Any]) -> dict[str, Any]:
+def _success(endpoint: Endpoint[Any], schema_of: dict[int, Any]) -> dict[str, Any]:
     if endpoint.answer is None:
         return {"description": "Done; no body"}
     schema = {"type": "string"} if endpoint.answer is str else schema_of[id(endpoint.answer)]
@@ -112,7 +112,7 @@ def _success(endpoint: Endpoint, schema_of: dict[int, Any]) -> dict[str, Any]:
     return {"description": endpoint.summary, "content": content}
 
 
-def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameters(endpoint: Endpoint[Any], components: dict[str, Any]) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PATH_PARAMETER.findall(endpoint.path)
@@ -137,7 +137,7 @@ def _parameters(endpoint: Endpoint, components: dict[str, Any]) -> list[dict[str
 
 
 def openapi_handler(
-    endpoints: Sequence[Endpoint], version: str
+    endpoints: Sequence[Endpoint[Any]], version: str
 ) -> Callable[[Request], Awaitable[Response]]:
     """The handler serving the document, encoded once. Public, like the pages: it describes the
     API and holds no data."""

@@ -1,120 +1,100 @@
-"""How a handler reaches a session: who may ask (auth and rate limits), whether it exists, its
-actor (errors translated to HTTP), its derived records, and the marking of replayed answers."""
+"""How a handler reaches a session: whether it exists, its actor (errors translated to HTTP), its
+derived records, and the marking of replayed answers. Who may ask is `AccessGate`'s decision
+(app/access/gate.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.config import ScoringConfig
 from actors.events import StoredEvent
 from actors.messages import RecordEvent
 from actors.ports import EventEntry
 from actors.record_types import SessionRecords
 from actors.records import related_records
-from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped, Rejected, Reply
 from actors.session import SessionView
-from app.access.idempotency import REPLAYED_HEADER, Attempt
-from app.access.tokens import Access, Allow, allows, bearer_token, token_id
+from app.access.gate import AccessGate
+from app.access.idempotency import REPLAYED_HEADER, Attempt, Idempotency
+from app.access.tokens import Access, Allow
 from app.http.bodies import read_body
 from app.http.errors import ApiError
-from app.services import Services
-from app.storage.store import SessionRecord
+from app.storage.store import SessionRecord, SqliteStore
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    services.metrics.http_requests += 1
-    return services
+class SessionCalls:
+    """What the session endpoints share: a session's record or 404, its live view, its derived
+    records, events recorded through its actor, and admission of a request to one session."""
 
+    def __init__(
+        self,
+        gate: AccessGate,
+        store: SqliteStore,
+        registry: Registry,
+        idempotency: Idempotency,
+        scoring: ScoringConfig,
+        max_body_bytes: int,
+    ) -> None:
+        self._gate = gate
+        self._store = store
+        self._registry = registry
+        self._idempotency = idempotency
+        self._scoring = scoring
+        self._max_body_bytes = max_body_bytes
 
-async def require(
-    request: Request, services: Services, session_id: str | None = None, allow: Allow = "admin"
-) -> Access:
-    """Who is asking, if `allow` lets them in; else 401 or 403. The principal is kept on the
-    request for the audit log."""
-    token = bearer_token(request.headers.get("authorization"))
-    access = await services.access(token, session_id)
-    if token is not None:
-        request.state.principal = Principal(access, token_id(token))
-    if access is Access.NONE:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "send Authorization: Bearer <admin token or this session's candidate token>",
+    async def record_or_404(self, session_id: str) -> SessionRecord:
+        record = await self._store.session(session_id)
+        if record is None:
+            raise ApiError(404, "not_found", f"no session with id {session_id!r}")
+        return record
+
+    async def records_of(
+        self,
+        record: SessionRecord,
+        graded: bool = True,
+        up_to: int | None = None,
+        events: list[StoredEvent] | None = None,
+    ) -> tuple[SessionView, SessionRecords]:
+        """The live view of a session and document 001's records derived from its committed log
+        (or from `events`, read already; up to offset `up_to`, if given), graded by its
+        assessment if that was defined."""
+        view = await self.live_view(record.id)
+        if events is None:
+            events = await self._store.events(record.id)
+        if up_to is not None:
+            events = [event for event in events if event.offset <= up_to]
+        assessment = await self._store.assessment(record.assessmentId) if graded else None
+        records = related_records(
+            self._scoring, record.id, events, view.state.connected, assessment
         )
-    if access is Access.EXPIRED:
-        raise ApiError(
-            401,
-            "token_expired",
-            "this candidate token expired: its session finished more than "
-            f"{services.settings.auth.candidate_token_grace_seconds:g} s ago",
-        )
-    if allows(allow, access):
-        services.limits.check(access, session_id)
-        return access
-    raise ApiError(
-        403, "forbidden", f"a {access.value} token may not do this; it needs {_NEEDS[allow]}"
-    )
+        return view, records
 
+    async def record_event(self, session_id: str, **fields: Any) -> EventEntry:
+        """Store a server-made event through the session's actor; return it once committed."""
+        reply: Reply[EventEntry] = Reply()
+        with actor_errors(session_id):
+            return await self._registry.ask(
+                session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
+            )
 
-_NEEDS: Final = {
-    "admin": "the admin token",
-    "reviewer": "an admin or reviewer token",
-    "candidate": "the admin token or this session's candidate token",
-    "reader": "an admin or reviewer token, or this session's candidate token",
-}
+    async def live_view(self, session_id: str) -> SessionView:
+        with actor_errors(session_id):
+            return await self._registry.view(session_id)
 
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who made a request, as the audit log names them."""
-
-    access: Access
-    token_id: str
-
-
-async def record_or_404(services: Services, session_id: str) -> SessionRecord:
-    record = await services.store.session(session_id)
-    if record is None:
-        raise ApiError(404, "not_found", f"no session with id {session_id!r}")
-    return record
-
-
-async def records_of(
-    services: Services,
-    record: SessionRecord,
-    graded: bool = True,
-    up_to: int | None = None,
-    events: list[StoredEvent] | None = None,
-) -> tuple[SessionView, SessionRecords]:
-    """The live view of a session and document 001's records derived from its committed log
-    (or from `events`, read already; up to offset `up_to`, if given), graded by its assessment
-    if that was defined."""
-    view = await live_view(services, record.id)
-    if events is None:
-        events = await services.store.events(record.id)
-    if up_to is not None:
-        events = [event for event in events if event.offset <= up_to]
-    assessment = await services.store.assessment(record.assessmentId) if graded else None
-    records = related_records(
-        services.settings.scoring, record.id, events, view.state.connected, assessment
-    )
-    return view, records
-
-
-async def record_event(services: Services, session_id: str, **fields: Any) -> EventEntry:
-    """Store a server-made event through the session's actor; return it once committed."""
-    reply: Reply[EventEntry] = Reply()
-    with actor_errors(session_id):
-        return await services.registry.ask(
-            session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
-        )
+    async def admitted(self, request: Request, allow: Allow = "candidate") -> SessionCall:
+        """Auth and 404 before the body is even read."""
+        session_id = request.path_params["session_id"]
+        access = await self._gate.require(request, session_id, allow)
+        record = await self.record_or_404(session_id)
+        raw = await read_body(request, self._max_body_bytes)
+        return SessionCall(self, self._idempotency, request, session_id, access, record, raw)
 
 
 @contextmanager
@@ -130,11 +110,6 @@ def actor_errors(session_id: str) -> Iterator[None]:
         raise ApiError(503, "unavailable", str(exc)) from None
 
 
-async def live_view(services: Services, session_id: str) -> SessionView:
-    with actor_errors(session_id):
-        return await services.registry.view(session_id)
-
-
 def replayed(response: Response) -> Response:
     response.headers[REPLAYED_HEADER] = "true"
     return response
@@ -148,25 +123,24 @@ def replayed_if(attempt: Attempt, response: Response) -> Response:
 class SessionCall:
     """A request to one session's recording endpoint, admitted and read."""
 
+    calls: SessionCalls
+    idempotency: Idempotency
     request: Request
-    services: Services
     session_id: str
     access: Access
     record: SessionRecord
     raw: bytes
 
     def attempt(self, status: int) -> AbstractAsyncContextManager[Attempt]:
-        return self.services.idempotency.attempt(self.request, self.raw, status)
+        return self.idempotency.attempt(self.request, self.raw, status)
 
     async def store_event(self, attempt: Attempt, **fields: Any) -> EventEntry:
-        return await record_event(self.services, self.session_id, request=attempt.mark, **fields)
+        return await self.calls.record_event(self.session_id, request=attempt.mark, **fields)
 
+    async def records(
+        self, graded: bool = True, up_to: int | None = None, events: list[StoredEvent] | None = None
+    ) -> tuple[SessionView, SessionRecords]:
+        return await self.calls.records_of(self.record, graded, up_to, events)
 
-async def admitted(request: Request, allow: Allow = "candidate") -> SessionCall:
-    """Auth and 404 before the body is even read."""
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    access = await require(request, services, session_id, allow)
-    record = await record_or_404(services, session_id)
-    raw = await read_body(request, services.settings.server.max_body_bytes)
-    return SessionCall(request, services, session_id, access, record, raw)
+    async def view(self) -> SessionView:
+        return await self.calls.live_view(self.session_id)

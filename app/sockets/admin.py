@@ -10,7 +10,7 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
-from actors.fanout import ALERTS, ALL_SESSIONS, parse_channel
+from actors.fanout import ALERTS, ALL_SESSIONS, Fanout, parse_channel
 from actors.mailbox import Mailbox
 from actors.messages import Intervene, InterventionAction
 from actors.protocol_codes import (
@@ -27,19 +27,23 @@ from actors.protocol_codes import (
     UNAVAILABLE,
     UNKNOWN_TYPE,
 )
-from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped, Rejected, Reply
 from actors.state import SessionState
+from app.access.gate import AccessGate, Principal
+from app.access.socket_guard import SocketGuard
 from app.access.tokens import Access, token_id
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
-from app.http.routes.audit import audit_socket_action
-from app.http.session_calls import Principal
-from app.services import Services
+from app.http.routes.audit import WriteAudit, audit_socket_action
+from app.kafka.cluster_view import ClusterView
+from app.sessions.directory import SessionDirectory
+from app.settings import AdminSettings
 from app.sockets.candidate_writer import closed_under_us
+from app.storage.store import SqliteStore
+from app.telemetry.metrics import Metrics
 
 log = logging.getLogger("vigil.admin")
-
 MAX_COMMAND_BYTES: Final = 16 * 1024
 
 
@@ -111,186 +115,212 @@ class AdminConnection:
                 raise
 
 
-async def admin_socket(websocket: WebSocket) -> None:
-    services: Services = websocket.app.state.services
-    async with services.sockets.admitted(websocket) as admitted:
-        if admitted:
-            await _admin_socket(websocket, services)
+class AdminSocket:
+    """Serves `/ws/admin`, with what it uses."""
 
+    def __init__(
+        self,
+        gate: AccessGate,
+        guard: SocketGuard,
+        registry: Registry,
+        fanout: Fanout,
+        directory: SessionDirectory,
+        store: SqliteStore,
+        cluster: ClusterView | None,
+        audit: WriteAudit,
+        metrics: Metrics,
+        settings: AdminSettings,
+    ) -> None:
+        self._gate = gate
+        self._guard = guard
+        self._registry = registry
+        self._fanout = fanout
+        self._directory = directory
+        self._store = store
+        self._cluster = cluster
+        self._audit = audit
+        self._metrics = metrics
+        self._settings = settings
 
-async def _admin_socket(websocket: WebSocket, services: Services) -> None:
-    access = await services.access(websocket.query_params.get("token"))
-    await websocket.accept()
-    if access is Access.NONE:
-        await websocket.close(CLOSE_UNAUTHORIZED, "missing or invalid token")
-        return
-    if access not in (Access.ADMIN, Access.REVIEWER):
-        await websocket.close(CLOSE_FORBIDDEN, "admin channels need an admin or reviewer token")
-        return
-    token = websocket.query_params.get("token") or ""
-    client = websocket.client
-    connection = AdminConnection(
-        websocket,
-        services.settings.admin.outbox_size,
-        Principal(access, token_id(token)),
-        client.host if client else None,
-    )
-    services.metrics.admin_connections += 1
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_write_then_stop, connection, tg.cancel_scope)
-            await _read_commands(websocket, services, connection)
-            tg.cancel_scope.cancel()
-    finally:
-        services.fanout.remove(connection)
-        connection.close()
-        services.metrics.admin_connections -= 1
+    async def serve(self, websocket: WebSocket) -> None:
+        async with self._guard.admitted(websocket) as admitted:
+            if admitted:
+                await self._serve(websocket)
+
+    async def _serve(self, websocket: WebSocket) -> None:
+        access = await self._gate.resolve(websocket.query_params.get("token"))
+        await websocket.accept()
+        refused = self._gate.refusal(access, "reviewer", "socket")
+        if refused is not None:
+            code = CLOSE_UNAUTHORIZED if refused.status == 401 else CLOSE_FORBIDDEN
+            await websocket.close(code, refused.message)
+            return
+        token = websocket.query_params.get("token") or ""
+        client = websocket.client
+        connection = AdminConnection(
+            websocket,
+            self._settings.outbox_size,
+            Principal(access, token_id(token)),
+            client.host if client else None,
+        )
+        self._metrics.admin_connections += 1
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_write_then_stop, connection, tg.cancel_scope)
+                await self._read_commands(websocket, connection)
+                tg.cancel_scope.cancel()
+        finally:
+            self._fanout.remove(connection)
+            connection.close()
+            self._metrics.admin_connections -= 1
+
+    async def _read_commands(self, websocket: WebSocket, connection: AdminConnection) -> None:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None or len(text) > MAX_COMMAND_BYTES:
+                connection.reply(
+                    _error(
+                        INVALID_COMMAND,
+                        f"send JSON text commands of at most {MAX_COMMAND_BYTES} bytes",
+                    )
+                )
+                continue
+            try:
+                command = COMMAND_DECODER.decode(text)
+            except msgspec.ValidationError as exc:
+                field = validation_field(exc)
+                code = UNKNOWN_TYPE if field == "type" else INVALID_COMMAND
+                connection.reply(_error(code, str(exc), field=field))
+                continue
+            except msgspec.DecodeError as exc:
+                connection.reply(_error(INVALID_JSON, f"command is not valid JSON: {exc}"))
+                continue
+            except RecursionError:
+                connection.reply(_error(INVALID_JSON, TOO_DEEP))
+                continue
+            match command:
+                case Subscribe(channel=channel):
+                    await self._subscribe(connection, channel)
+                case Unsubscribe(channel=channel):
+                    self._fanout.unsubscribe(connection, channel)
+                    connection.reply(outbound.Unsubscribed(channel=channel))
+                case InterveneCommand() if connection.principal.access is not Access.ADMIN:
+                    connection.reply(
+                        _error(FORBIDDEN, "a reviewer token may watch but not intervene")
+                    )
+                case InterveneCommand():
+                    await self._intervene(connection, command)
+
+    async def _subscribe(self, connection: AdminConnection, channel: str) -> None:
+        parsed = parse_channel(channel)
+        if parsed is None:
+            connection.reply(
+                _error(
+                    INVALID_CHANNEL,
+                    f"unknown channel {channel!r}; expected session:<id>, assessment:<id>, "
+                    "alerts or sessions",
+                    field="channel",
+                )
+            )
+            return
+        if self._fanout.subscription_count(connection) >= self._settings.max_subscriptions:
+            connection.reply(
+                _error(
+                    TOO_MANY_SUBSCRIPTIONS,
+                    f"at most {self._settings.max_subscriptions} channels per socket",
+                )
+            )
+            return
+        kind, ident = parsed
+        # On record before anything is read: the snapshot that follows is session data.
+        await audit_socket_action(
+            self._audit,
+            connection.principal,
+            f"subscribe {channel}",
+            ident if kind == "session" else None,
+            connection.address,
+        )
+        states = await self._snapshot(kind, ident)
+        if states is None:
+            connection.reply(_error(NOT_FOUND, f"no session with id {ident!r}", field="channel"))
+            return
+        # No await since the states were read: the snapshot is at least as new as any event
+        # after it.
+        self._fanout.subscribe(connection, channel, states)
+
+    async def _snapshot(self, kind: str, ident: str) -> list[SessionState] | None:
+        """The states a new subscriber of the channel starts from; None: no such session."""
+        cluster = self._cluster
+        if kind == "session":
+            record = await self._store.session(ident)
+            live = self._registry.live_state(ident)
+            remote = cluster.state(ident) if cluster is not None else None
+            if live is not None:
+                return [live]
+            if record is not None:
+                return [self._directory.current_state(record.state)]
+            if remote is not None:
+                return [remote]  # hosted by another node; its events come through Kafka
+            return None
+        if kind == "assessment":
+            return await self._directory.session_states(ident)
+        if kind == ALL_SESSIONS:
+            return await self._directory.unfinished_states()
+        assert kind == ALERTS
+        elsewhere = cluster.states() if cluster is not None else []
+        return [
+            s
+            for s in (*self._registry.live_states(), *elsewhere)
+            if s.violationCount or s.riskLevel != "low"
+        ]
+
+    async def _intervene(self, connection: AdminConnection, command: InterveneCommand) -> None:
+        await audit_socket_action(
+            self._audit,
+            connection.principal,
+            "intervene",
+            command.sessionId,
+            connection.address,
+            {"action": command.action, "message": command.message},
+        )
+        reply: Reply[int] = Reply()
+        try:
+            offset = await self._registry.ask(
+                command.sessionId,
+                Intervene(action=command.action, message=command.message, by="admin", reply=reply),
+                reply,
+            )
+        except UnknownSession as exc:
+            connection.reply(self._not_here(command.sessionId, exc))
+        except Rejected as exc:
+            connection.reply(_error(exc.code, exc.message, field="action"))
+        except (SessionFailed, ActorStopped, RegistryClosed) as exc:
+            connection.reply(_error(UNAVAILABLE, str(exc)))
+        else:
+            connection.reply(
+                outbound.Intervened(
+                    sessionId=command.sessionId, action=command.action, offset=offset
+                )
+            )
+
+    def _not_here(self, session_id: str, exc: UnknownSession) -> outbound.Error:
+        host = self._cluster.hosts.get(session_id) if self._cluster else None
+        if host is None:
+            return _error(NOT_FOUND, str(exc), field="sessionId")
+        return _error(
+            ELSEWHERE,
+            f"session {session_id!r} is hosted by node {host!r}; intervene through an admin "
+            "socket on that node",
+            field="sessionId",
+        )
 
 
 async def _write_then_stop(connection: AdminConnection, scope: anyio.CancelScope) -> None:
     await connection.run_writer()
     scope.cancel()  # evicted: stop reading too
-
-
-async def _read_commands(
-    websocket: WebSocket, services: Services, connection: AdminConnection
-) -> None:
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        if text is None or len(text) > MAX_COMMAND_BYTES:
-            connection.reply(
-                _error(
-                    INVALID_COMMAND,
-                    f"send JSON text commands of at most {MAX_COMMAND_BYTES} bytes",
-                )
-            )
-            continue
-        try:
-            command = COMMAND_DECODER.decode(text)
-        except msgspec.ValidationError as exc:
-            field = validation_field(exc)
-            code = UNKNOWN_TYPE if field == "type" else INVALID_COMMAND
-            connection.reply(_error(code, str(exc), field=field))
-            continue
-        except msgspec.DecodeError as exc:
-            connection.reply(_error(INVALID_JSON, f"command is not valid JSON: {exc}"))
-            continue
-        except RecursionError:
-            connection.reply(_error(INVALID_JSON, TOO_DEEP))
-            continue
-        match command:
-            case Subscribe(channel=channel):
-                await _subscribe(services, connection, channel)
-            case Unsubscribe(channel=channel):
-                services.fanout.unsubscribe(connection, channel)
-                connection.reply(outbound.Unsubscribed(channel=channel))
-            case InterveneCommand() if connection.principal.access is not Access.ADMIN:
-                connection.reply(_error(FORBIDDEN, "a reviewer token may watch but not intervene"))
-            case InterveneCommand():
-                await _intervene(services, connection, command)
-
-
-async def _subscribe(services: Services, connection: AdminConnection, channel: str) -> None:
-    parsed = parse_channel(channel)
-    if parsed is None:
-        connection.reply(
-            _error(
-                INVALID_CHANNEL,
-                f"unknown channel {channel!r}; expected session:<id>, assessment:<id>, alerts or "
-                "sessions",
-                field="channel",
-            )
-        )
-        return
-    if services.fanout.subscription_count(connection) >= services.settings.admin.max_subscriptions:
-        connection.reply(
-            _error(
-                TOO_MANY_SUBSCRIPTIONS,
-                f"at most {services.settings.admin.max_subscriptions} channels per socket",
-            )
-        )
-        return
-    kind, ident = parsed
-    # On record before anything is read: the snapshot that follows is session data.
-    await audit_socket_action(
-        services,
-        connection.principal,
-        f"subscribe {channel}",
-        ident if kind == "session" else None,
-        connection.address,
-    )
-    states: list[SessionState]
-    if kind == "session":
-        record = await services.store.session(ident)
-        live = services.registry.live_state(ident)
-        remote = services.cluster.state(ident) if services.cluster is not None else None
-        if live is not None:
-            states = [live]
-        elif record is not None:
-            states = [services.current_state(record.state)]
-        elif remote is not None:
-            states = [remote]  # hosted by another node; its events come through Kafka
-        else:
-            connection.reply(_error(NOT_FOUND, f"no session with id {ident!r}", field="channel"))
-            return
-    elif kind == "assessment":
-        states = await services.session_states(ident)
-    elif kind == ALL_SESSIONS:
-        states = await services.unfinished_states()
-    else:
-        assert kind == ALERTS
-        elsewhere = services.cluster.states() if services.cluster is not None else []
-        states = [
-            s
-            for s in (*services.registry.live_states(), *elsewhere)
-            if s.violationCount or s.riskLevel != "low"
-        ]
-    # No await since the states were read: the snapshot is at least as new as any event after it.
-    services.fanout.subscribe(connection, channel, states)
-
-
-async def _intervene(
-    services: Services, connection: AdminConnection, command: InterveneCommand
-) -> None:
-    await audit_socket_action(
-        services,
-        connection.principal,
-        "intervene",
-        command.sessionId,
-        connection.address,
-        {"action": command.action, "message": command.message},
-    )
-    reply: Reply[int] = Reply()
-    try:
-        offset = await services.registry.ask(
-            command.sessionId,
-            Intervene(action=command.action, message=command.message, by="admin", reply=reply),
-            reply,
-        )
-    except UnknownSession as exc:
-        host = services.cluster.hosts.get(command.sessionId) if services.cluster else None
-        if host is None:
-            connection.reply(_error(NOT_FOUND, str(exc), field="sessionId"))
-        else:
-            connection.reply(
-                _error(
-                    ELSEWHERE,
-                    f"session {command.sessionId!r} is hosted by node {host!r}; intervene "
-                    "through an admin socket on that node",
-                    field="sessionId",
-                )
-            )
-    except Rejected as exc:
-        connection.reply(_error(exc.code, exc.message, field="action"))
-    except (SessionFailed, ActorStopped, RegistryClosed) as exc:
-        connection.reply(_error(UNAVAILABLE, str(exc)))
-    else:
-        connection.reply(
-            outbound.Intervened(sessionId=command.sessionId, action=command.action, offset=offset)
-        )
 
 
 def _error(code: str, message: str, field: str | None = None) -> outbound.Error:

@@ -24,65 +24,134 @@ from actors.protocol_codes import (
     TOO_LARGE,
     UNKNOWN_TYPE,
 )
-from actors.registry import RegistryClosed, SessionFailed, UnknownSession
+from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
+from app.access.gate import AccessGate
 from app.access.ratelimit import RateLimiter
 from app.access.socket_guard import SocketGuard, client_address
-from app.access.tokens import Access
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
-from app.services import Services
-from app.settings import LimitsSettings
+from app.settings import CandidateSettings, LimitsSettings
 from app.sockets.candidate_writer import CandidateSocketLink
 from app.telemetry.metrics import Metrics
+from app.vision.service import VisionService
 
 log = logging.getLogger("vigil.candidate")
 
 
-async def candidate_socket(websocket: WebSocket) -> None:
-    services: Services = websocket.app.state.services
-    async with services.sockets.admitted(websocket) as admitted:
-        if admitted:
-            await _candidate_socket(websocket, services)
+class CandidateSocket:
+    """Serves `/ws/candidate/{sessionId}`, with what it uses."""
 
+    def __init__(
+        self,
+        gate: AccessGate,
+        guard: SocketGuard,
+        registry: Registry,
+        metrics: Metrics,
+        vision: VisionService | None,
+        candidate: CandidateSettings,
+        limits: LimitsSettings,
+    ) -> None:
+        self._gate = gate
+        self._guard = guard
+        self._registry = registry
+        self._metrics = metrics
+        self._vision = vision
+        self._candidate = candidate
+        self._limits = limits
 
-async def _candidate_socket(websocket: WebSocket, services: Services) -> None:
-    session_id = websocket.path_params["session_id"]
-    access = await services.access(websocket.query_params.get("token"), session_id)
-    await websocket.accept()
-    if access is Access.NONE:
-        await websocket.close(CLOSE_UNAUTHORIZED, "missing or invalid token")
-        return
-    if access is Access.EXPIRED:
-        await websocket.close(CLOSE_UNAUTHORIZED, "this candidate token expired with its session")
-        return
-    if access not in (Access.CANDIDATE, Access.ADMIN):
-        await websocket.close(CLOSE_FORBIDDEN, "this token may not act for this session")
-        return
-    link = CandidateSocketLink(websocket, services.settings.candidate.outbox_size)
-    try:
-        await services.registry.send(session_id, CandidateAttached(link))
-    except (UnknownSession, SessionFailed, RegistryClosed) as exc:
-        link.dispose()
-        code, reason = _refusal(exc)
-        await websocket.close(code, reason)
-        return
-    services.metrics.candidate_connections += 1
-    code = 1006
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(link.run_writer)
-            code = await _read_events(websocket, services, session_id, link)
-            if link.closing:  # let the writer send the close frame, briefly
-                tg.cancel_scope.deadline = anyio.current_time() + 1.0
-            else:
-                tg.cancel_scope.cancel()
-    finally:
-        services.metrics.candidate_connections -= 1
-        with anyio.CancelScope(shield=True):
+    async def serve(self, websocket: WebSocket) -> None:
+        async with self._guard.admitted(websocket) as admitted:
+            if admitted:
+                await self._serve(websocket)
+
+    async def _serve(self, websocket: WebSocket) -> None:
+        session_id = websocket.path_params["session_id"]
+        access = await self._gate.resolve(websocket.query_params.get("token"), session_id)
+        await websocket.accept()
+        refused = self._gate.refusal(access, "candidate", "socket")
+        if refused is not None:
+            code = CLOSE_UNAUTHORIZED if refused.status == 401 else CLOSE_FORBIDDEN
+            await websocket.close(code, refused.message)
+            return
+        link = CandidateSocketLink(websocket, self._candidate.outbox_size)
+        registry, metrics = self._registry, self._metrics
+        try:
+            await registry.send(session_id, CandidateAttached(link))
+        except (UnknownSession, SessionFailed, RegistryClosed) as exc:
+            link.dispose()
+            code, reason = _refusal(exc)
+            await websocket.close(code, reason)
+            return
+        metrics.candidate_connections += 1
+        code = 1006
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(link.run_writer)
+                code = await self._read_events(websocket, session_id, link)
+                if link.closing:  # let the writer send the close frame, briefly
+                    tg.cancel_scope.deadline = anyio.current_time() + 1.0
+                else:
+                    tg.cancel_scope.cancel()
+        finally:
+            metrics.candidate_connections -= 1
+            with anyio.CancelScope(shield=True):
+                try:
+                    await registry.send(session_id, CandidateDetached(link, code))
+                except (UnknownSession, SessionFailed, RegistryClosed):
+                    pass  # nothing left to tell: the session is gone or the server is stopping
+
+    async def _read_events(
+        self, websocket: WebSocket, session_id: str, link: CandidateSocketLink
+    ) -> int:
+        """Read until the socket closes; return the close code."""
+        receive = websocket.receive
+        send = self._registry.send
+        metrics = self._metrics
+        max_event = self._candidate.max_event_bytes
+        max_frame = self._candidate.max_frame_bytes
+        vision = self._vision
+        limits = self._limits
+        pace = RateLimiter(limits.candidate_events_per_second, limits.candidate_events_burst)
+        guard, address = self._guard, client_address(websocket)
+        while True:
+            message = await receive()
+            received = time.perf_counter()
+            if message["type"] == "websocket.disconnect":
+                return int(message.get("code", 1000))
+            text = message.get("text")
+            if text is None:
+                frame = message.get("bytes") or b""
+                if _frame_fits(link, metrics, frame, max_frame) and vision is not None:
+                    vision.submit(session_id, frame)
+                continue
+            size = _utf8_size(text, max_event)
+            if size > max_event:
+                _reject(
+                    link, metrics, TOO_LARGE, f"event is {size} bytes; the limit is {max_event}"
+                )
+                continue
+            over = _over_limit(pace, guard, address, limits)
+            if over is not None:
+                _reject(link, metrics, RATE_LIMITED, over, seq=_seq_of(text))
+                continue
             try:
-                await services.registry.send(session_id, CandidateDetached(link, code))
-            except (UnknownSession, SessionFailed, RegistryClosed):
-                pass  # nothing left to tell: the session is gone or the server is stopping
+                event = CANDIDATE_EVENT_DECODER.decode(text)
+            except msgspec.ValidationError as exc:
+                _reject_invalid(link, metrics, text, exc)
+                continue
+            except msgspec.DecodeError as exc:
+                _reject(link, metrics, INVALID_JSON, f"frame is not valid JSON: {exc}")
+                continue
+            except RecursionError:
+                _reject(link, metrics, INVALID_JSON, TOO_DEEP)
+                continue
+            metrics.events_received += 1
+            try:
+                await send(session_id, CandidateEventIn(event, link, received))
+            except (UnknownSession, SessionFailed, RegistryClosed) as exc:
+                code, reason = _refusal(exc)
+                link.close(code, reason)  # the writer sends the close; the client resends later
+                return code
 
 
 def _refusal(exc: Exception) -> tuple[int, str]:
@@ -91,58 +160,6 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, SessionFailed):
         return CLOSE_SESSION_FAILED, "session failed on the server"
     return CLOSE_GOING_AWAY, "server shutting down"
-
-
-async def _read_events(
-    websocket: WebSocket, services: Services, session_id: str, link: CandidateSocketLink
-) -> int:
-    """Read until the socket closes; return the close code."""
-    receive = websocket.receive
-    send = services.registry.send
-    metrics = services.metrics
-    max_event = services.settings.candidate.max_event_bytes
-    max_frame = services.settings.candidate.max_frame_bytes
-    vision = services.vision
-    limits = services.settings.limits
-    pace = RateLimiter(limits.candidate_events_per_second, limits.candidate_events_burst)
-    guard, address = services.sockets, client_address(websocket)
-    while True:
-        message = await receive()
-        received = time.perf_counter()
-        if message["type"] == "websocket.disconnect":
-            return int(message.get("code", 1000))
-        text = message.get("text")
-        if text is None:
-            frame = message.get("bytes") or b""
-            if _frame_fits(link, metrics, frame, max_frame) and vision is not None:
-                vision.submit(session_id, frame)
-            continue
-        size = _utf8_size(text, max_event)
-        if size > max_event:
-            _reject(link, metrics, TOO_LARGE, f"event is {size} bytes; the limit is {max_event}")
-            continue
-        over = _over_limit(pace, guard, address, limits)
-        if over is not None:
-            _reject(link, metrics, RATE_LIMITED, over, seq=_seq_of(text))
-            continue
-        try:
-            event = CANDIDATE_EVENT_DECODER.decode(text)
-        except msgspec.ValidationError as exc:
-            _reject_invalid(link, metrics, text, exc)
-            continue
-        except msgspec.DecodeError as exc:
-            _reject(link, metrics, INVALID_JSON, f"frame is not valid JSON: {exc}")
-            continue
-        except RecursionError:
-            _reject(link, metrics, INVALID_JSON, TOO_DEEP)
-            continue
-        metrics.events_received += 1
-        try:
-            await send(session_id, CandidateEventIn(event, link, received))
-        except (UnknownSession, SessionFailed, RegistryClosed) as exc:
-            code, reason = _refusal(exc)
-            link.close(code, reason)  # the writer sends the close; the client resends later
-            return code
 
 
 def _over_limit(

@@ -1,1 +1,1 @@
-"""Counters and histograms, and their Prometheus exposition."""
+"""Counters, histograms and the gauges read from the services, in Prometheus exposition."""

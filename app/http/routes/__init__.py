@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from app.http.endpoints import Endpoint
 from app.http.routes import (
@@ -18,7 +18,7 @@ from app.http.routes import (
 )
 
 # Every HTTP endpoint: the router and /openapi.json are built from this one list.
-ENDPOINTS: Final[list[Endpoint]] = [
+ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *sessions.ENDPOINTS,
     *recordings.ENDPOINTS,
     *reviews.ENDPOINTS,

@@ -13,11 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.grading import Assessment, AssessmentDefinition, Question
+from app.access.ratelimit import RequestLimits
 from app.http.bodies import decode_json, json_response, now_iso, read_body
 from app.http.endpoints import Endpoint
 from app.http.errors import ApiError
-from app.http.routes.sessions import CreateSessionBody, open_session
-from app.http.session_calls import services_of
+from app.http.routes.sessions import CreateSessionBody, SessionOpener
+from app.storage.journal import SqliteJournal
+from app.storage.store import SqliteStore
 
 DEMO_ASSESSMENT_ID: Final = "vigil-demo"
 
@@ -61,52 +63,67 @@ DEFINITION: Final = AssessmentDefinition(
 )
 
 
-async def create_demo_session(request: Request) -> Response:
-    services = services_of(request)
-    if not services.settings.demo.enabled:
-        raise ApiError(
-            404, "not_found", "the demo is off on this server; set [demo] enabled = true"
-        )
-    services.limits.check_anonymous(request.client.host if request.client else "unknown")
-    raw = await read_body(request, services.settings.server.max_body_bytes)
-    body = decode_json(raw or b"{}", DemoSessionBody)
-    await _ensure_assessment(request)
-    created: dict[str, Any] = msgspec.json.decode(
-        await open_session(
-            services,
-            request,
-            CreateSessionBody(
-                candidateEmail="demo@vigil.invalid",
-                candidateName=body.candidateName,
-                assessmentId=DEMO_ASSESSMENT_ID,
-            ),
-            None,
-        )
-    )
-    answer = DemoSession(
-        sessionId=created["id"],
-        candidateToken=created["candidateToken"],
-        assessmentId=DEMO_ASSESSMENT_ID,
-        title=TITLE,
-        questions=[question for question, _ in _QUESTIONS],
-    )
-    return json_response(answer, status=201)
+class DemoRoutes:
+    """The handlers of this module's endpoints, with what they use."""
 
+    def __init__(
+        self,
+        enabled: bool,
+        limits: RequestLimits,
+        opener: SessionOpener,
+        journal: SqliteJournal,
+        store: SqliteStore,
+        max_body_bytes: int,
+    ) -> None:
+        self._enabled = enabled
+        self._limits = limits
+        self._opener = opener
+        self._journal = journal
+        self._store = store
+        self._max_body_bytes = max_body_bytes
 
-async def _ensure_assessment(request: Request) -> None:
-    services = services_of(request)
-    if await services.store.assessment(DEMO_ASSESSMENT_ID) is not None:
-        return
-    assessment = Assessment(**msgspec.structs.asdict(DEFINITION), createdAt=now_iso())
-    # False when another request defined it first: the same definition either way.
-    await services.journal.create_assessment(
-        assessment.id, msgspec.json.encode(assessment), assessment.createdAt, None
-    )
+    async def create_demo_session(self, request: Request) -> Response:
+        if not self._enabled:
+            raise ApiError(
+                404, "not_found", "the demo is off on this server; set [demo] enabled = true"
+            )
+        self._limits.check_anonymous(request.client.host if request.client else "unknown")
+        raw = await read_body(request, self._max_body_bytes)
+        body = decode_json(raw or b"{}", DemoSessionBody)
+        await self._ensure_assessment()
+        created: dict[str, Any] = msgspec.json.decode(
+            await self._opener.open(
+                request,
+                CreateSessionBody(
+                    candidateEmail="demo@vigil.invalid",
+                    candidateName=body.candidateName,
+                    assessmentId=DEMO_ASSESSMENT_ID,
+                ),
+                None,
+            )
+        )
+        answer = DemoSession(
+            sessionId=created["id"],
+            candidateToken=created["candidateToken"],
+            assessmentId=DEMO_ASSESSMENT_ID,
+            title=TITLE,
+            questions=[question for question, _ in _QUESTIONS],
+        )
+        return json_response(answer, status=201)
+
+    async def _ensure_assessment(self) -> None:
+        if await self._store.assessment(DEMO_ASSESSMENT_ID) is not None:
+            return
+        assessment = Assessment(**msgspec.structs.asdict(DEFINITION), createdAt=now_iso())
+        # False when another request defined it first: the same definition either way.
+        await self._journal.create_assessment(
+            assessment.id, msgspec.json.encode(assessment), assessment.createdAt, None
+        )
 
 
 ENDPOINTS = [
     Endpoint(
-        "POST", "/demo/sessions", create_demo_session,
+        "POST", "/demo/sessions", DemoRoutes.create_demo_session,
         "Open a session in the demo assessment (when [demo] enabled)", DemoSession, status=201,
         body=DemoSessionBody, auth="none", errors=(400, 404, 413, 422, 429),
     ),

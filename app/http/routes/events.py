@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.events import StoredEvent
+from app.access.gate import AccessGate
 from app.http.bodies import decode_query, json_response
 from app.http.endpoints import Endpoint
-from app.http.session_calls import record_or_404, require, services_of
+from app.http.session_calls import SessionCalls
+from app.storage.store import SqliteStore
 
 MAX_PAGE: Final = 5000
 
@@ -23,24 +25,31 @@ class EventsQuery(msgspec.Struct, frozen=True, kw_only=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = MAX_PAGE
 
 
-async def list_events(request: Request) -> Response:
-    """The next page, if any, starts `?after=` the last offset (also in `X-Next-Cursor`)."""
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    await require(request, services, session_id, allow="reviewer")
-    query = decode_query(request, EventsQuery)
-    await record_or_404(services, session_id)
-    events = await services.store.events(session_id, query.after, query.limit + 1)
-    page = events[: query.limit]
-    response = json_response(page)
-    if len(events) > query.limit:
-        response.headers["X-Next-Cursor"] = str(page[-1].offset)
-    return response
+class EventRoutes:
+    """The handlers of this module's endpoints, with what they use."""
+
+    def __init__(self, gate: AccessGate, calls: SessionCalls, store: SqliteStore) -> None:
+        self._gate = gate
+        self._calls = calls
+        self._store = store
+
+    async def list_events(self, request: Request) -> Response:
+        """The next page, if any, starts `?after=` the last offset (also in `X-Next-Cursor`)."""
+        session_id = request.path_params["session_id"]
+        await self._gate.require(request, session_id, allow="reviewer")
+        query = decode_query(request, EventsQuery)
+        await self._calls.record_or_404(session_id)
+        events = await self._store.events(session_id, query.after, query.limit + 1)
+        page = events[: query.limit]
+        response = json_response(page)
+        if len(events) > query.limit:
+            response.headers["X-Next-Cursor"] = str(page[-1].offset)
+        return response
 
 
 ENDPOINTS = [
     Endpoint(
-        "GET", "/candidate-sessions/{session_id}/events", list_events,
+        "GET", "/candidate-sessions/{session_id}/events", EventRoutes.list_events,
         "A session's stored events, in offset order", list[StoredEvent], query=EventsQuery,
         errors=(404, 422), auth="reviewer",
     ),

@@ -11,13 +11,17 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.config import ScoringConfig
 from actors.report import ProctorAnalysisReport, build_report
+from app.access.gate import AccessGate
+from app.access.signing import UrlSigner
 from app.http.bodies import decode_query, json_response, now_iso
 from app.http.endpoints import Endpoint
 from app.http.report_csv import events_csv
 from app.http.report_html import report_page
-from app.http.session_calls import record_or_404, records_of, require, services_of
-from app.services import Services
+from app.http.session_calls import SessionCalls
+from app.storage.frames import FrameStore
+from app.storage.store import SqliteStore
 
 # The page has no script and loads nothing: forbid everything but its own inline style.
 _PAGE_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:"
@@ -28,74 +32,92 @@ class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
     format: Literal["json", "html", "csv"] = "json"
 
 
-async def get_report(request: Request) -> Response:
-    """Provisional until the session finishes; built from the committed log."""
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    await require(request, services, session_id, allow="reviewer")
-    query = decode_query(request, ReportQuery)
-    record = await record_or_404(services, session_id)
-    events = await services.store.events(session_id)
-    if query.format == "csv":
-        return Response(
-            events_csv(events),
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="{session_id}-events.csv"'},
+class ReportRoutes:
+    """The handlers of this module's endpoints, with what they use."""
+
+    def __init__(
+        self,
+        gate: AccessGate,
+        calls: SessionCalls,
+        store: SqliteStore,
+        scoring: ScoringConfig,
+        frames: FrameStore | None,
+        signer: UrlSigner | None,
+        media_url_seconds: int,
+    ) -> None:
+        self._gate = gate
+        self._calls = calls
+        self._store = store
+        self._scoring = scoring
+        self._frames = frames
+        self._signer = signer
+        self._media_url_seconds = media_url_seconds
+
+    async def get_report(self, request: Request) -> Response:
+        """Provisional until the session finishes; built from the committed log."""
+        session_id = request.path_params["session_id"]
+        await self._gate.require(request, session_id, allow="reviewer")
+        query = decode_query(request, ReportQuery)
+        record = await self._calls.record_or_404(session_id)
+        events = await self._store.events(session_id)
+        if query.format == "csv":
+            return Response(
+                events_csv(events),
+                media_type="text/csv; charset=utf-8",
+                headers={"content-disposition": f'attachment; filename="{session_id}-events.csv"'},
+            )
+        view, records = await self._calls.records_of(record, events=events)
+        kept: set[int] = set()
+        if self._frames is not None:
+            kept = await anyio.to_thread.run_sync(self._frames.kept, session_id)
+        report = build_report(
+            self._scoring, view.state, view.record, records, events, now_iso(), kept
         )
-    view, records = await records_of(services, record, events=events)
-    kept: set[int] = set()
-    if services.frames is not None:
-        kept = await anyio.to_thread.run_sync(services.frames.kept, session_id)
-    report = build_report(
-        services.settings.scoring, view.state, view.record, records, events, now_iso(), kept
-    )
-    report = _with_signed_frames(services, report)
-    if query.format == "html":
-        images = await _flagged_images(services, session_id, kept, report)
-        return Response(
-            report_page(report, events, images),
-            media_type="text/html; charset=utf-8",
-            headers={
-                "content-security-policy": _PAGE_POLICY,
-                "x-content-type-options": "nosniff",
-                "referrer-policy": "no-referrer",
-            },
+        report = self._with_signed_frames(report)
+        if query.format == "html":
+            images = await self._flagged_images(session_id, kept, report)
+            return Response(
+                report_page(report, events, images),
+                media_type="text/html; charset=utf-8",
+                headers={
+                    "content-security-policy": _PAGE_POLICY,
+                    "x-content-type-options": "nosniff",
+                    "referrer-policy": "no-referrer",
+                },
+            )
+        return json_response(report)
+
+    def _with_signed_frames(self, report: ProctorAnalysisReport) -> ProctorAnalysisReport:
+        """Flagged frames as signed links: an <img> can show them without the bearer token."""
+        if self._signer is None:
+            return report
+        expires_at = int(time.time()) + self._media_url_seconds
+        findings = report.detailedFindings
+        signed = [self._signer.sign(path, expires_at) for path in findings.flaggedFrames]
+        return msgspec.structs.replace(
+            report, detailedFindings=msgspec.structs.replace(findings, flaggedFrames=signed)
         )
-    return json_response(report)
 
-
-def _with_signed_frames(services: Services, report: ProctorAnalysisReport) -> ProctorAnalysisReport:
-    """Flagged frames as signed links: an <img> can show them without the bearer token."""
-    if services.signer is None:
-        return report
-    expires_at = int(time.time()) + services.settings.auth.media_url_seconds
-    findings = report.detailedFindings
-    signed = [services.signer.sign(path, expires_at) for path in findings.flaggedFrames]
-    return msgspec.structs.replace(
-        report, detailedFindings=msgspec.structs.replace(findings, flaggedFrames=signed)
-    )
-
-
-async def _flagged_images(
-    services: Services, session_id: str, kept: set[int], report: ProctorAnalysisReport
-) -> dict[str, bytes]:
-    """The flagged frames' JPEGs, to show in the page (the request carried the admin token; an
-    <img> could not), at most `_PAGE_FRAMES` of them."""
-    images: dict[str, bytes] = {}
-    if services.frames is None:
+    async def _flagged_images(
+        self, session_id: str, kept: set[int], report: ProctorAnalysisReport
+    ) -> dict[str, bytes]:
+        """The flagged frames' JPEGs, to show in the page (the request carried the admin token;
+        an <img> could not), at most `_PAGE_FRAMES` of them."""
+        images: dict[str, bytes] = {}
+        if self._frames is None:
+            return images
+        for link in report.detailedFindings.flaggedFrames[:_PAGE_FRAMES]:
+            path = link.split("?", 1)[0]
+            offset = int(path.rsplit("/", 1)[1].removesuffix(".jpg"))
+            found = await self._frames.read(session_id, offset) if offset in kept else None
+            if found is not None:
+                images[link] = found
         return images
-    for link in report.detailedFindings.flaggedFrames[:_PAGE_FRAMES]:
-        path = link.split("?", 1)[0]
-        offset = int(path.rsplit("/", 1)[1].removesuffix(".jpg"))
-        found = await services.frames.read(session_id, offset) if offset in kept else None
-        if found is not None:
-            images[link] = found
-    return images
 
 
 ENDPOINTS = [
     Endpoint(
-        "GET", "/candidate-sessions/{session_id}/report", get_report,
+        "GET", "/candidate-sessions/{session_id}/report", ReportRoutes.get_report,
         "The post-test analysis report (JSON, or ?format=html / ?format=csv)",
         ProctorAnalysisReport, query=ReportQuery, errors=(404, 422), auth="reviewer",
         alternates=("text/html", "text/csv"),

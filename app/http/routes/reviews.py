@@ -12,13 +12,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.config import ScoringConfig
 from actors.ledger import Verdict, build_ledger
 from actors.record_types import AntiCheatViolation
 from actors.scoring import VIOLATION_REVIEWED
 from app.http.bodies import decode_json, json_response, now_iso
 from app.http.endpoints import Endpoint
 from app.http.errors import ApiError
-from app.http.session_calls import SessionCall, admitted, records_of, replayed_if
+from app.http.session_calls import SessionCall, SessionCalls, replayed_if
+from app.storage.store import SqliteStore
 
 
 class ReviewBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -32,36 +34,59 @@ class ReviewedViolation(msgspec.Struct, frozen=True, kw_only=True):
     reviewed: Verdict  # the scores with every review so far, this one included
 
 
-async def review_violation(request: Request) -> Response:
-    call = await admitted(request, allow="reviewer")
-    violation_id = request.path_params["violation_id"]
-    async with call.attempt(200) as attempt:
-        body = decode_json(call.raw, ReviewBody)
-        if attempt.replay is None:
-            violation = await _violation(call, violation_id)
-            entry = await call.store_event(
-                attempt,
-                type=VIOLATION_REVIEWED,
-                ts=now_iso(),
-                data={
-                    "violationId": violation.id,
-                    "decision": body.decision,
-                    "reason": body.reason,
-                    "by": "admin",
-                    "type": violation.type,
-                    "severity": violation.severity,
-                    "event": violation.details.get("event"),
-                },
+class ReviewRoutes:
+    """The handlers of this module's endpoints, with what they use."""
+
+    def __init__(self, calls: SessionCalls, store: SqliteStore, scoring: ScoringConfig) -> None:
+        self._calls = calls
+        self._store = store
+        self._scoring = scoring
+
+    async def review_violation(self, request: Request) -> Response:
+        call = await self._calls.admitted(request, allow="reviewer")
+        violation_id = request.path_params["violation_id"]
+        async with call.attempt(200) as attempt:
+            body = decode_json(call.raw, ReviewBody)
+            if attempt.replay is None:
+                violation = await _violation(call, violation_id)
+                entry = await call.store_event(
+                    attempt,
+                    type=VIOLATION_REVIEWED,
+                    ts=now_iso(),
+                    data={
+                        "violationId": violation.id,
+                        "decision": body.decision,
+                        "reason": body.reason,
+                        "by": "admin",
+                        "type": violation.type,
+                        "severity": violation.severity,
+                        "event": violation.details.get("event"),
+                    },
+                )
+                up_to: int | None = entry.event.offset
+            else:
+                up_to = attempt.replay.offset
+            # As of the review, so that a replayed request answers what the first one did.
+            return replayed_if(
+                attempt, json_response(await self._answer(call, violation_id, up_to))
             )
-            up_to: int | None = entry.event.offset
-        else:
-            up_to = attempt.replay.offset
-        # As of the review, so that a replayed request answers what the first one did.
-        return replayed_if(attempt, json_response(await _answer(call, violation_id, up_to)))
+
+    async def _answer(
+        self, call: SessionCall, violation_id: str, up_to: int | None
+    ) -> ReviewedViolation:
+        events = await self._store.events(call.session_id)
+        if up_to is not None:
+            events = [event for event in events if event.offset <= up_to]
+        _, records = await call.records(graded=False, events=events)
+        ledger = build_ledger(self._scoring, call.session_id, events)
+        violation = next(v for v in records.violations if v.id == violation_id)
+        return ReviewedViolation(
+            violation=violation, automatic=ledger.automatic, reviewed=ledger.reviewed
+        )
 
 
 async def _violation(call: SessionCall, violation_id: str) -> AntiCheatViolation:
-    _, records = await records_of(call.services, call.record, graded=False)
+    _, records = await call.records(graded=False)
     for violation in records.violations:
         if violation.id == violation_id:
             return violation
@@ -73,22 +98,10 @@ async def _violation(call: SessionCall, violation_id: str) -> AntiCheatViolation
     )
 
 
-async def _answer(call: SessionCall, violation_id: str, up_to: int | None) -> ReviewedViolation:
-    events = await call.services.store.events(call.session_id)
-    if up_to is not None:
-        events = [event for event in events if event.offset <= up_to]
-    _, records = await records_of(call.services, call.record, graded=False, events=events)
-    ledger = build_ledger(call.services.settings.scoring, call.session_id, events)
-    violation = next(v for v in records.violations if v.id == violation_id)
-    return ReviewedViolation(
-        violation=violation, automatic=ledger.automatic, reviewed=ledger.reviewed
-    )
-
-
 ENDPOINTS = [
     Endpoint(
         "POST", "/candidate-sessions/{session_id}/violations/{violation_id}/review",
-        review_violation, "Dismiss or confirm a violation", ReviewedViolation,
+        ReviewRoutes.review_violation, "Dismiss or confirm a violation", ReviewedViolation,
         body=ReviewBody, errors=(400, 404, 409, 413, 422), idempotent_key=True,
         auth="reviewer",
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Final, Literal
 from urllib.parse import urlencode
 
@@ -12,12 +13,17 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from actors.config import ScoringConfig
+from actors.fanout import Fanout
 from actors.lifecycle import SESSION_UPDATED, summarize
 from actors.messages import Intervene, InterventionAction
 from actors.ports import RequestMark
+from actors.registry import Registry
 from actors.reply import Reply
 from actors.scoring import Verification
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState, Status
+from app.access.gate import AccessGate
+from app.access.idempotency import Idempotency
 from app.access.tokens import Access, hash_token, new_candidate_token
 from app.http.answers import (
     CandidateSession,
@@ -31,21 +37,11 @@ from app.http.answers import (
 from app.http.bodies import JSON, decode_json, decode_query, json_response, now_iso, read_body
 from app.http.endpoints import Endpoint
 from app.http.errors import ApiError
-from app.http.session_calls import (
-    actor_errors,
-    live_view,
-    record_event,
-    record_or_404,
-    records_of,
-    replayed,
-    replayed_if,
-    require,
-    services_of,
-)
-from app.services import Services
-from app.storage.journal import SessionRow
-from app.storage.retention import erase_session
-from app.storage.store import SessionRecord
+from app.http.session_calls import SessionCalls, actor_errors, replayed, replayed_if
+from app.sessions.directory import SessionDirectory
+from app.storage.journal import SessionRow, SqliteJournal
+from app.storage.store import SessionRecord, SqliteStore
+from app.telemetry.metrics import Metrics
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
@@ -62,64 +58,53 @@ class CreateSessionBody(msgspec.Struct, frozen=True, kw_only=True):
     candidatePhone: Phone | None = None
 
 
-async def healthz(request: Request) -> Response:
-    return json_response(Health("ok"))
+class SessionOpener:
+    """Creates sessions: for `POST /candidate-sessions` and for the demo."""
 
+    def __init__(
+        self, scoring: ScoringConfig, node_id: str, journal: SqliteJournal, fanout: Fanout
+    ) -> None:
+        self._scoring = scoring
+        self._node_id = node_id
+        self._journal = journal
+        self._fanout = fanout
 
-async def metrics(request: Request) -> Response:
-    services = services_of(request)
-    await require(request, services)
-    return PlainTextResponse(services.metrics.render(), media_type=PROMETHEUS)
-
-
-async def create_session(request: Request) -> Response:
-    services = services_of(request)
-    await require(request, services)
-    raw = await read_body(request, services.settings.server.max_body_bytes)
-    async with services.idempotency.attempt(request, raw, 201) as attempt:
-        if attempt.replay is not None and attempt.replay.response is not None:
-            return replayed(Response(attempt.replay.response, 201, media_type=JSON))
-        body = decode_json(raw, CreateSessionBody)
-        answer = await open_session(services, request, body, attempt.mark)
-        return Response(answer, 201, media_type=JSON)
-
-
-async def open_session(
-    services: Services, request: Request, body: CreateSessionBody, mark: RequestMark | None
-) -> bytes:
-    """Create a session, committed before this returns; its JSON answer, with the candidate
-    token that only this answer ever shows."""
-    now = now_iso()
-    token = new_candidate_token()
-    info = SessionInfo(
-        sessionId=_new_session_id(services.settings.server.node_id),
-        assessmentId=body.assessmentId,
-        candidateName=body.candidateName,
-        candidateEmail=body.candidateEmail,
-        candidatePhone=body.candidatePhone,
-        startTime=now,
-        tokenHash=hash_token(token),
-    )
-    initial = summarize(services.settings.scoring, info, SessionSnapshot(), connected=False)
-    row = SessionRow(
-        id=info.sessionId,
-        assessment_id=info.assessmentId,
-        candidate_name=info.candidateName,
-        candidate_email=info.candidateEmail,
-        candidate_phone=info.candidatePhone,
-        token_hash=info.tokenHash,
-        ip_address=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        start_time=now,
-        status="IN_PROGRESS",
-        state=msgspec.json.encode(initial),
-        created_at=now,
-    )
-    created = created_session(_created_record(row, initial), token)
-    answer = msgspec.json.encode(created)
-    await services.journal.create_session(row, mark, answer)
-    services.fanout.publish_state(initial)  # a dashboard shows it before its first event
-    return answer
+    async def open(
+        self, request: Request, body: CreateSessionBody, mark: RequestMark | None
+    ) -> bytes:
+        """Create a session, committed before this returns; its JSON answer, with the candidate
+        token that only this answer ever shows."""
+        now = now_iso()
+        token = new_candidate_token()
+        info = SessionInfo(
+            sessionId=_new_session_id(self._node_id),
+            assessmentId=body.assessmentId,
+            candidateName=body.candidateName,
+            candidateEmail=body.candidateEmail,
+            candidatePhone=body.candidatePhone,
+            startTime=now,
+            tokenHash=hash_token(token),
+        )
+        initial = summarize(self._scoring, info, SessionSnapshot(), connected=False)
+        row = SessionRow(
+            id=info.sessionId,
+            assessment_id=info.assessmentId,
+            candidate_name=info.candidateName,
+            candidate_email=info.candidateEmail,
+            candidate_phone=info.candidatePhone,
+            token_hash=info.tokenHash,
+            ip_address=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+            start_time=now,
+            status="IN_PROGRESS",
+            state=msgspec.json.encode(initial),
+            created_at=now,
+        )
+        created = created_session(_created_record(row, initial), token)
+        answer = msgspec.json.encode(created)
+        await self._journal.create_session(row, mark, answer)
+        self._fanout.publish_state(initial)  # a dashboard shows it before its first event
+        return answer
 
 
 def _new_session_id(node_id: str) -> str:
@@ -159,29 +144,6 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     cursor: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
-async def list_sessions(request: Request) -> Response:
-    """A JSON list, as the contract says; the next page, if any, is named by the `Link` and
-    `X-Next-Cursor` headers (pass it back as `?cursor=`)."""
-    services = services_of(request)
-    await require(request, services, allow="reviewer")
-    query = decode_query(request, ListQuery)
-    records = await services.store.sessions(
-        assessment_id=query.assessmentId,
-        status=query.status,
-        trust_level=query.trustLevel,
-        after_key=_cursor_key(query.cursor),
-        limit=query.limit + 1,
-    )
-    page = records[: query.limit]
-    response = json_response([candidate_session(r, services.current_state(r.state)) for r in page])
-    if len(records) > query.limit:
-        cursor = _cursor_of(page[-1].key)
-        params = {**dict(request.query_params), "cursor": cursor}
-        response.headers["X-Next-Cursor"] = cursor
-        response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-    return response
-
-
 def _cursor_of(key: int) -> str:
     return base64.urlsafe_b64encode(f"k{key}".encode()).decode().rstrip("=")
 
@@ -200,16 +162,6 @@ def _cursor_key(cursor: str | None) -> int:
         ) from None
 
 
-async def get_session(request: Request) -> Response:
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    access = await require(request, services, session_id, allow="reader")
-    record = await record_or_404(services, session_id)
-    # A candidate must not learn, mid-exam, which answers score: grades are for the institution.
-    view, records = await records_of(services, record, graded=access is Access.ADMIN)
-    return json_response(session_detail(record, view.state, records, view.verification, view.risk))
-
-
 class UpdateSessionBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     status: Status | None = None
     currentQuestionIndex: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
@@ -224,125 +176,206 @@ _STATUS_ACTIONS: Final[dict[str, InterventionAction]] = {
 }
 
 
-async def put_session(request: Request) -> Response:
-    """Document 001's "Update Session". Idempotent: asking for the status the session already
-    has, or the question index it already shows, changes nothing."""
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    access = await require(request, services, session_id, allow="candidate")
-    record = await record_or_404(services, session_id)
-    raw = await read_body(request, services.settings.server.max_body_bytes)
-    async with services.idempotency.attempt(request, raw, 200) as attempt:
-        if attempt.replay is None:
-            body = decode_json(raw, UpdateSessionBody)
-            if body.status is None and body.currentQuestionIndex is None:
-                raise ApiError(422, "invalid_body", "send status, currentQuestionIndex or both")
-            await _update_session(services, session_id, access, body, attempt.mark)
-        view = await live_view(services, session_id)
-        return replayed_if(attempt, json_response(candidate_session(record, view.state)))
+class SessionRoutes:
+    """The handlers of this module's endpoints, with what they use."""
 
+    def __init__(
+        self,
+        gate: AccessGate,
+        calls: SessionCalls,
+        opener: SessionOpener,
+        directory: SessionDirectory,
+        store: SqliteStore,
+        registry: Registry,
+        idempotency: Idempotency,
+        metrics: Metrics,
+        erase: Callable[[str], Awaitable[None]],
+        max_body_bytes: int,
+    ) -> None:
+        self._gate = gate
+        self._calls = calls
+        self._opener = opener
+        self._directory = directory
+        self._store = store
+        self._registry = registry
+        self._idempotency = idempotency
+        self._metrics = metrics
+        self._erase = erase
+        self._max_body_bytes = max_body_bytes
 
-async def _update_session(
-    services: Services,
-    session_id: str,
-    access: Access,
-    body: UpdateSessionBody,
-    mark: RequestMark | None,
-) -> None:
-    current = (await live_view(services, session_id)).state
-    change_status = body.status is not None and body.status != current.status
-    if change_status and body.status not in ("COMPLETED", *_STATUS_ACTIONS):
-        raise ApiError(
-            422, "invalid_body", f"status {body.status} cannot be set; it is the server's", "status"
+    async def healthz(self, request: Request) -> Response:
+        return json_response(Health("ok"))
+
+    async def metrics(self, request: Request) -> Response:
+        await self._gate.require(request)
+        return PlainTextResponse(self._metrics.render(), media_type=PROMETHEUS)
+
+    async def create_session(self, request: Request) -> Response:
+        await self._gate.require(request)
+        raw = await read_body(request, self._max_body_bytes)
+        async with self._idempotency.attempt(request, raw, 201) as attempt:
+            if attempt.replay is not None and attempt.replay.response is not None:
+                return replayed(Response(attempt.replay.response, 201, media_type=JSON))
+            body = decode_json(raw, CreateSessionBody)
+            answer = await self._opener.open(request, body, attempt.mark)
+            return Response(answer, 201, media_type=JSON)
+
+    async def list_sessions(self, request: Request) -> Response:
+        """A JSON list, as the contract says; the next page, if any, is named by the `Link` and
+        `X-Next-Cursor` headers (pass it back as `?cursor=`)."""
+        await self._gate.require(request, allow="reviewer")
+        query = decode_query(request, ListQuery)
+        records = await self._store.sessions(
+            assessment_id=query.assessmentId,
+            status=query.status,
+            trust_level=query.trustLevel,
+            after_key=_cursor_key(query.cursor),
+            limit=query.limit + 1,
         )
-    if change_status and current.status in FINISHED:
-        raise ApiError(
-            409,
-            "session_finished",
-            f"the session is {current.status}; its status can no longer change",
-            "status",
-        )
-    if change_status and body.status != "COMPLETED" and access is not Access.ADMIN:
-        raise ApiError(
-            403, "forbidden", "only a proctor (the admin token) may pause, resume or terminate"
-        )
-    if body.currentQuestionIndex not in (None, current.currentQuestionIndex):
-        await record_event(
-            services,
-            session_id,
-            type=SESSION_UPDATED,
-            ts=now_iso(),
-            data={"currentQuestionIndex": body.currentQuestionIndex},
-            request=None if change_status else mark,
-        )
-    if not change_status:
-        return
-    if body.status == "COMPLETED":
-        await record_event(
-            services,
-            session_id,
-            type="assessment_submitted",
-            ts=now_iso(),
-            data={"answers": [], "via": "PUT /candidate-sessions/:id"},
-            unless_submitted=True,
-            request=mark,
-        )
-        return
-    reply: Reply[int] = Reply()
-    action = _STATUS_ACTIONS[str(body.status)]
-    with actor_errors(session_id):
-        await services.registry.ask(
-            session_id,
-            Intervene(action=action, message="", by="rest", reply=reply, request=mark),
-            reply,
+        page = records[: query.limit]
+        current = self._directory.current_state
+        response = json_response([candidate_session(r, current(r.state)) for r in page])
+        if len(records) > query.limit:
+            cursor = _cursor_of(page[-1].key)
+            params = {**dict(request.query_params), "cursor": cursor}
+            response.headers["X-Next-Cursor"] = cursor
+            response.headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        return response
+
+    async def get_session(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        access = await self._gate.require(request, session_id, allow="reader")
+        record = await self._calls.record_or_404(session_id)
+        # A candidate must not learn, mid-exam, which answers score: grades are for the
+        # institution.
+        view, records = await self._calls.records_of(record, graded=access is Access.ADMIN)
+        return json_response(
+            session_detail(record, view.state, records, view.verification, view.risk)
         )
 
+    async def put_session(self, request: Request) -> Response:
+        """Document 001's "Update Session". Idempotent: asking for the status the session
+        already has, or the question index it already shows, changes nothing."""
+        session_id = request.path_params["session_id"]
+        access = await self._gate.require(request, session_id, allow="candidate")
+        record = await self._calls.record_or_404(session_id)
+        raw = await read_body(request, self._max_body_bytes)
+        async with self._idempotency.attempt(request, raw, 200) as attempt:
+            if attempt.replay is None:
+                body = decode_json(raw, UpdateSessionBody)
+                if body.status is None and body.currentQuestionIndex is None:
+                    raise ApiError(422, "invalid_body", "send status, currentQuestionIndex or both")
+                await self._update_session(session_id, access, body, attempt.mark)
+            view = await self._calls.live_view(session_id)
+            return replayed_if(attempt, json_response(candidate_session(record, view.state)))
 
-async def delete_session(request: Request) -> Response:
-    """Right to erasure: the session and everything stored for it, gone from the files too."""
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    await require(request, services, session_id)
-    await record_or_404(services, session_id)
-    await erase_session(services, session_id)
-    return Response(status_code=204)
+    async def _update_session(
+        self,
+        session_id: str,
+        access: Access,
+        body: UpdateSessionBody,
+        mark: RequestMark | None,
+    ) -> None:
+        current = (await self._calls.live_view(session_id)).state
+        change_status = body.status is not None and body.status != current.status
+        if change_status and body.status not in ("COMPLETED", *_STATUS_ACTIONS):
+            raise ApiError(
+                422,
+                "invalid_body",
+                f"status {body.status} cannot be set; it is the server's",
+                "status",
+            )
+        if change_status and current.status in FINISHED:
+            raise ApiError(
+                409,
+                "session_finished",
+                f"the session is {current.status}; its status can no longer change",
+                "status",
+            )
+        if change_status and body.status != "COMPLETED" and access is not Access.ADMIN:
+            raise ApiError(
+                403, "forbidden", "only a proctor (the admin token) may pause, resume or terminate"
+            )
+        if body.currentQuestionIndex not in (None, current.currentQuestionIndex):
+            await self._calls.record_event(
+                session_id,
+                type=SESSION_UPDATED,
+                ts=now_iso(),
+                data={"currentQuestionIndex": body.currentQuestionIndex},
+                request=None if change_status else mark,
+            )
+        if not change_status:
+            return
+        if body.status == "COMPLETED":
+            await self._calls.record_event(
+                session_id,
+                type="assessment_submitted",
+                ts=now_iso(),
+                data={"answers": [], "via": "PUT /candidate-sessions/:id"},
+                unless_submitted=True,
+                request=mark,
+            )
+            return
+        reply: Reply[int] = Reply()
+        action = _STATUS_ACTIONS[str(body.status)]
+        with actor_errors(session_id):
+            await self._registry.ask(
+                session_id,
+                Intervene(action=action, message="", by="rest", reply=reply, request=mark),
+                reply,
+            )
 
+    async def delete_session(self, request: Request) -> Response:
+        """Right to erasure: the session and everything stored for it, gone from the files
+        too."""
+        session_id = request.path_params["session_id"]
+        await self._gate.require(request, session_id)
+        await self._calls.record_or_404(session_id)
+        await self._erase(session_id)
+        return Response(status_code=204)
 
-async def calculate_verification_score(request: Request) -> Response:
-    services = services_of(request)
-    session_id = request.path_params["session_id"]
-    await require(request, services, session_id, allow="reviewer")
-    await record_or_404(services, session_id)
-    view = await live_view(services, session_id)
-    return json_response(view.verification)
+    async def calculate_verification_score(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        await self._gate.require(request, session_id, allow="reviewer")
+        await self._calls.record_or_404(session_id)
+        view = await self._calls.live_view(session_id)
+        return json_response(view.verification)
 
 
 SESSION = "/candidate-sessions/{session_id}"
 ENDPOINTS = [
-    Endpoint("GET", "/healthz", healthz, "Liveness", Health, auth="none"),
-    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", str, media_type=PROMETHEUS),
     Endpoint(
-        "POST", "/candidate-sessions", create_session, "Create a session", CreatedSession,
-        status=201, body=CreateSessionBody, errors=(400, 413, 422), idempotent_key=True,
+        "GET", "/healthz", SessionRoutes.healthz, "Liveness", Health, auth="none", counted=False,
     ),
     Endpoint(
-        "GET", "/candidate-sessions", list_sessions, "List sessions", list[CandidateSession],
-        query=ListQuery, errors=(422,), auth="reviewer",
+        "GET", "/metrics", SessionRoutes.metrics, "Prometheus metrics", str,
+        media_type=PROMETHEUS,
     ),
     Endpoint(
-        "GET", SESSION, get_session, "A session with its records", SessionDetail,
+        "POST", "/candidate-sessions", SessionRoutes.create_session, "Create a session",
+        CreatedSession, status=201, body=CreateSessionBody, errors=(400, 413, 422),
+        idempotent_key=True,
+    ),
+    Endpoint(
+        "GET", "/candidate-sessions", SessionRoutes.list_sessions, "List sessions",
+        list[CandidateSession], query=ListQuery, errors=(422,), auth="reviewer",
+    ),
+    Endpoint(
+        "GET", SESSION, SessionRoutes.get_session, "A session with its records", SessionDetail,
         auth="reader", errors=(404,),
     ),
     Endpoint(
-        "PUT", SESSION, put_session, "Update a session", CandidateSession, body=UpdateSessionBody,
-        auth="candidate", errors=(400, 404, 409, 413, 422), idempotent_key=True,
+        "PUT", SESSION, SessionRoutes.put_session, "Update a session", CandidateSession,
+        body=UpdateSessionBody, auth="candidate", errors=(400, 404, 409, 413, 422),
+        idempotent_key=True,
     ),
     Endpoint(
-        "DELETE", SESSION, delete_session, "Erase a session for good", None, status=204,
-        errors=(404,),
+        "DELETE", SESSION, SessionRoutes.delete_session, "Erase a session for good", None,
+        status=204, errors=(404,),
     ),
     Endpoint(
-        "POST", f"{SESSION}/calculate-verification-score", calculate_verification_score,
-        "The verification score now", Verification, errors=(404,), auth="reviewer",
+        "POST", f"{SESSION}/calculate-verification-score",
+        SessionRoutes.calculate_verification_score, "The verification score now", Verification,
+        errors=(404,), auth="reviewer",
     ),
 ]  # fmt: skip
