@@ -6,18 +6,20 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
-from app.storage.sealing.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, RETIRED_KEYS_ENV
 from app.vision.config import VisionConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
 # Secrets read from the environment only, never from config.toml (app/storage/sealing/data_keys.py).
+MASTER_KEY_ENV: Final = "VIGIL_MASTER_KEY"
+MASTER_KEY_FILE_ENV: Final = "VIGIL_MASTER_KEY_FILE"
+RETIRED_KEYS_ENV: Final = "VIGIL_RETIRED_MASTER_KEYS"
 ENV_NOT_SETTINGS = frozenset({MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, RETIRED_KEYS_ENV})
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Rate = Annotated[float, msgspec.Meta(ge=0)]

@@ -474,7 +474,8 @@ async def test_a_silent_network_is_noticed_by_the_missing_acks(
     async with another_origin({"/exam": INTEGRATOR_PAGE}) as site:
         query = {"vigil": server.url, "session": session_id, "token": token, "ackTimeoutMs": 1000}
         page = await watch.open(chromium.tabs, f"{site}/exam?{urlencode(query)}")
-        await page.wait_for_function("vigil.status === 'connected'", polling=50)
+        # The page defines `vigil` once its module imports (the SDK and /sdk/protocol.js) are in.
+        await page.wait_for_function("window.vigil?.status === 'connected'", polling=50)
         # Chromium's offline emulation does not close an open socket: it goes silent, like a
         # link that died without a FIN. Only the acks that stop coming tell.
         await chromium.tabs.set_offline(True)

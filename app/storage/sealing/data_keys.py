@@ -34,9 +34,11 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-MASTER_KEY_ENV: Final = "VIGIL_MASTER_KEY"
-MASTER_KEY_FILE_ENV: Final = "VIGIL_MASTER_KEY_FILE"
-RETIRED_KEYS_ENV: Final = "VIGIL_RETIRED_MASTER_KEYS"
+# Named in settings (which reads the environment); re-exported for the key code that uses them.
+from app.settings import MASTER_KEY_ENV as MASTER_KEY_ENV
+from app.settings import MASTER_KEY_FILE_ENV as MASTER_KEY_FILE_ENV
+from app.settings import RETIRED_KEYS_ENV as RETIRED_KEYS_ENV
+
 MASTER_KEY_FILE: Final = "master-key"
 _KEY_BYTES: Final = 32
 _NONCE_BYTES: Final = 12
