@@ -200,7 +200,7 @@ def due(rules: IdentityRules, state: IdentityState) -> list[Due]:
         and _ms(run.start, run.last) >= rules.mismatch_seconds * 1000
     )
     if run.raisedOffset is None and long_enough:
-        data = {"episode": _episode(run), "scores": run.scores, "threshold": rules.threshold}
+        data = {"episode": _episode(run), "scores": list(run.scores), "threshold": rules.threshold}
         return [Due(type=IDENTITY_MISMATCH, data=data, frameOffset=run.lastOffset)]
     return []
 

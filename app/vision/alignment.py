@@ -56,6 +56,8 @@ def similarity_transform(source: Points, target: Points) -> Points:
 
 def arcface_points(face: Face, width: int, height: int) -> tuple[Points, Points] | None:
     """(keypoints in pixels, their template points), or None when the face has too few."""
+    if len(face.keypoints) not in (5, 6):
+        return None
     points = np.array(face.keypoints, dtype=np.float64) * (width, height)
     if len(points) == 5:  # insightface: eyes, nose, mouth corners
         return points, np.concatenate([ARCFACE_EYES_NOSE, ARCFACE_MOUTH_CORNERS])
@@ -66,12 +68,16 @@ def arcface_points(face: Face, width: int, height: int) -> tuple[Points, Points]
 
 
 def align_arcface(image: Pixels, face: Face) -> Pixels | None:
-    """The face warped onto ArcFace's 112x112 template (BGR), or None without keypoints."""
+    """The face warped onto ArcFace's 112x112 template (BGR), or None without usable keypoints
+    (none, or all on one spot)."""
     height, width = image.shape[:2]
     found = arcface_points(face, width, height)
     if found is None:
         return None
-    matrix = similarity_transform(*found)
+    try:
+        matrix = similarity_transform(*found)
+    except ValueError:
+        return None
     return np.asarray(
         cv2.warpAffine(
             image, matrix, (ARCFACE_SIDE, ARCFACE_SIDE), flags=cv2.INTER_LINEAR, borderValue=0
