@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -200,15 +201,16 @@ def frames(crowd: list[Person]) -> tuple[dict[str, Pixels], list[Frame]]:
     return references, made
 
 
-def central_face(detector: BlazeFace, image: Pixels, config: VisionConfig) -> Face | None:
-    """What the server would hand the recogniser: nothing for an unusable frame or no face
+def central_face(detector: BlazeFace, image: Pixels, config: VisionConfig) -> Face | str:
+    """What the server would hand the recogniser, or why nothing: an unusable frame or no face
     (neighbours are greyed out, so the face nearest the centre is the only one left)."""
     grey = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-    if not assess(grey, config).usable:
-        return None
+    quality = assess(grey, config)
+    if not quality.usable:
+        return str(quality.reason)
     faces = detector.detect(image)
     if not faces:
-        return None
+        return "no face"
 
     def off_centre(face: Face) -> float:
         return abs((face.box.x1 + face.box.x2) / 2 - 0.5) + abs(
@@ -223,7 +225,7 @@ class Measured:
     model: str
     genuine: list[float]
     impostor: list[float]
-    not_told: int  # frames that counted for nothing: unusable, no face, or too small
+    not_told: Counter[str]  # why frames counted for nothing: unusable, no face, too small
     frames: int
     cost_ms: float
     cost_min_ms: float  # the fastest run: what the model costs on a core nobody else wants
@@ -239,7 +241,7 @@ def measure(
     ref_vectors: dict[str, np.ndarray] = {}
     for name, image in references.items():
         face = central_face(detector, image, config)
-        result = None if face is None else embedder.embed(image, face)
+        result = face if isinstance(face, str) else embedder.embed(image, face)
         if not isinstance(result, Embedded):
             raise SystemExit(f"{name}'s reference gives no embedding: {result}")
         ref_vectors[name] = np.asarray(result.vector, dtype=np.float32)
@@ -247,15 +249,17 @@ def measure(
     impostor: list[float] = []
     worst: list[tuple[float, str]] = []
     closest: list[tuple[float, str]] = []
-    not_told = 0
+    not_told: Counter[str] = Counter()
     work: list[tuple[Pixels, Face]] = []
     for frame in made:
         face = central_face(detector, frame.image, config)
-        result = None if face is None else embedder.embed(frame.image, face)
-        if not isinstance(result, Embedded):
-            not_told += 1
+        if isinstance(face, str):
+            not_told[face] += 1
             continue
-        assert face is not None
+        result = embedder.embed(frame.image, face)
+        if not isinstance(result, Embedded):
+            not_told[result.reason] += 1
+            continue
         work.append((frame.image, face))
         vector = np.asarray(result.vector, dtype=np.float32)
         for name, reference in ref_vectors.items():
@@ -347,13 +351,15 @@ def table(rows: list[Measured], command: str) -> str:
             f"/{len(m.impostor)}) | {frr:.2%} ({round(frr * len(m.genuine))}/{len(m.genuine)}) "
             f"| {min(m.genuine):.3f} / {statistics.median(m.genuine):.3f} "
             f"| {statistics.median(m.impostor):.3f} / {max(m.impostor):.3f} "
-            f"| {m.not_told}/{m.frames} | {m.cost_ms:.1f} ({m.cost_min_ms:.1f}) |"
+            f"| {m.not_told.total()}/{m.frames} | {m.cost_ms:.1f} ({m.cost_min_ms:.1f}) |"
         )
     for m in rows:
         lowest = "; ".join(f"{view} {score:.3f}" for score, view in m.worst)
         highest = "; ".join(f"{pair} {score:.3f}" for score, pair in m.closest)
+        why = ", ".join(f"{reason} {count}" for reason, count in m.not_told.most_common())
         lines.append(
             f"\n{m.model}, lowest genuine: {lowest}\n{m.model}, highest impostor: {highest}"
+            f"\n{m.model}, not told: {why or 'none'}"
         )
     return "\n".join(lines)
 
