@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import cv2
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -228,3 +229,19 @@ def test_the_alignment_refuses_points_it_cannot_fit() -> None:
         similarity_transform(np.ones((4, 2)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="same shape"):
         similarity_transform(np.ones((4, 2)), np.zeros((5, 2)))
+
+
+def test_insightface_s_five_points_align_like_blazeface_s_four(
+    embedder: FaceEmbedder, detector: BlazeFace
+) -> None:
+    # insightface's detectors mark the mouth's corners where BlazeFace marks its centre: the
+    # same face placed either way gives the same person.
+    picture = wheel_file("scikit-image", "skimage/data/astronaut.png")
+    face = one_face(detector, picture)
+    (lx, ly), (rx, ry), nose, (mx, my) = face.keypoints[:4]
+    half = 0.4 * (rx - lx)
+    corners = ((mx - half, my), (mx + half, my))
+    five = msgspec.structs.replace(face, keypoints=((lx, ly), (rx, ry), nose, *corners))
+    by_four, by_five = embedder.embed(picture, face), embedder.embed(picture, five)
+    assert isinstance(by_four, Embedded) and isinstance(by_five, Embedded)
+    assert cosine(by_four, by_five) >= THRESHOLD[embedder.name]
