@@ -1,0 +1,131 @@
+"""Bot-like behaviour (document 001: -30): input a person did not make.
+
+A session is bot-like when any of these holds:
+- untrusted: at least `untrusted_min` input events (keyboard, pointer, input) arrived with
+  `isTrusted === false` over the session. Not 1: password managers, grammar and accessibility
+  extensions dispatch a few synthetic events for honest candidates too;
+- regular: at least `regular_windows_min` windows each with at least `regular_min_intervals`
+  keystroke intervals under the pause threshold whose coefficient of variation (standard
+  deviation / mean) is at most `regular_max_cv`. People type with a CV of roughly 0.3 to 0.8;
+  a script with a fixed or lightly jittered delay sits near 0;
+- straight: at least `straight_windows_min` windows where the pointer travelled at least
+  `straight_min_px` and its strokes were straighter than `straight_min` (displacement / path):
+  synthetic pointer paths are ruler-straight, a hand's are not.
+
+Evidence: the windows (event offsets) behind each criterion that held.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from actors.behaviour.findings import MAX_EVIDENCE, FactorConfig, Finding, Penalty, found
+from actors.behaviour.moments import coefficient_of_variation
+from actors.behaviour.observations import WindowSeen
+
+FACTOR = "Bot-like behavior"
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class BotLikeConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    penalty: Penalty = 30
+    untrusted_min: Positive = 20
+    regular_min_intervals: Annotated[int, msgspec.Meta(ge=2)] = 20
+    regular_max_cv: Ratio = 0.15
+    regular_windows_min: Positive = 3
+    straight_min_px: Annotated[float, msgspec.Meta(gt=0)] = 400.0
+    straight_min: Ratio = 0.999
+    straight_windows_min: Positive = 3
+
+
+class TimedWindow(msgspec.Struct, frozen=True, array_like=True):
+    offset: int
+    intervals: int
+    cv: float
+
+
+class PointerWindow(msgspec.Struct, frozen=True, array_like=True):
+    offset: int
+    distancePx: float
+    straightness: float
+
+
+class BotLikeState(msgspec.Struct, frozen=True, kw_only=True):
+    untrusted: int = 0
+    untrusted_offsets: tuple[int, ...] = ()  # the first MAX_EVIDENCE windows with any
+    timed: tuple[TimedWindow, ...] = ()  # windows with at least 2 burst intervals
+    pointer: tuple[PointerWindow, ...] = ()  # windows where the pointer moved
+
+
+def fold(state: BotLikeState, seen: WindowSeen) -> BotLikeState:
+    window = seen.window
+    untrusted = window.untrusted.total
+    keys = window.keys
+    cv = coefficient_of_variation(keys.burst_count, keys.burstSumMs, keys.burstSumSqMs)
+    moved = window.pointer.distancePx
+    if not untrusted and cv is None and not moved:
+        return state
+    offsets = state.untrusted_offsets
+    if untrusted and len(offsets) < MAX_EVIDENCE:
+        offsets = (*offsets, seen.offset)
+    timed = state.timed
+    if cv is not None:
+        timed = (*timed, TimedWindow(seen.offset, keys.burst_count, cv))
+    pointer = state.pointer
+    if moved:
+        straightness = min(window.pointer.displacementPx / moved, 1.0)
+        pointer = (*pointer, PointerWindow(seen.offset, moved, straightness))
+    return BotLikeState(
+        untrusted=state.untrusted + untrusted,
+        untrusted_offsets=offsets,
+        timed=timed,
+        pointer=pointer,
+    )
+
+
+def finding(state: BotLikeState, config: BotLikeConfig) -> Finding | None:
+    rules: list[str] = []
+    offsets: list[int] = []
+    if state.untrusted >= config.untrusted_min:
+        rules.append(
+            f"{state.untrusted} untrusted input events >= untrusted_min={config.untrusted_min}"
+        )
+        offsets += state.untrusted_offsets
+    regular = [
+        w.offset
+        for w in state.timed
+        if w.intervals >= config.regular_min_intervals and w.cv <= config.regular_max_cv
+    ]
+    if len(regular) >= config.regular_windows_min:
+        rules.append(
+            f"{len(regular)} windows typed with interval CV <= regular_max_cv="
+            f"{config.regular_max_cv} >= regular_windows_min={config.regular_windows_min}"
+        )
+        offsets += regular
+    straight = [
+        w.offset
+        for w in state.pointer
+        if w.distancePx >= config.straight_min_px and w.straightness >= config.straight_min
+    ]
+    if len(straight) >= config.straight_windows_min:
+        rules.append(
+            f"{len(straight)} windows of pointer strokes straighter than straight_min="
+            f"{config.straight_min} >= straight_windows_min={config.straight_windows_min}"
+        )
+        offsets += straight
+    if not rules:
+        return None
+    return found(
+        config,
+        FACTOR,
+        "; ".join(rules),
+        offsets,
+        measures={
+            "untrustedEvents": float(state.untrusted),
+            "regularWindows": float(len(regular)),
+            "straightWindows": float(len(straight)),
+        },
+    )

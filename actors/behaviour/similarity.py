@@ -1,0 +1,108 @@
+"""Answer similarity to known sources (document 001: -20): answers found in an operator's corpus.
+
+Text is compared as word shingles: every run of SHINGLE_WORDS consecutive words after folding
+case, width and punctuation away, hashed to 64 bits (blake2b, stable across processes, so a state
+restored from a snapshot compares the same). An answer matches a source when at least
+`min_containment` of the answer's shingles occur in that one source, counted only for answers of
+at least `min_words` words (short answers coincide by chance). A session shows the factor when at
+least `min_answers` answers match.
+
+The corpus is data: `build_corpus(named texts)`; which files make it is the edge's business.
+Evidence: each matching answer's event, with the source's name and the share found in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Final
+
+import msgspec
+
+from actors.behaviour.findings import FactorConfig, Finding, Penalty, found
+from actors.behaviour.observations import AnswerSeen
+
+FACTOR = "Answer similarity to known sources"
+SHINGLE_WORDS: Final = 5
+# Beyond this many shingles an answer is long enough to judge by its beginning.
+MAX_SHINGLES: Final = 20_000
+_WORD: Final = re.compile(r"\w+")
+
+
+class SimilarityConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    penalty: Penalty = 20
+    min_words: Annotated[int, msgspec.Meta(ge=SHINGLE_WORDS)] = 30
+    min_containment: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    min_answers: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class Corpus(msgspec.Struct, frozen=True, kw_only=True):
+    sources: dict[str, frozenset[int]]  # source name -> its shingles
+
+
+class AnswerShingles(msgspec.Struct, frozen=True, kw_only=True):
+    offset: int
+    words: int
+    shingles: frozenset[int]
+
+
+class SimilarityState(msgspec.Struct, frozen=True, kw_only=True):
+    answers: dict[str, AnswerShingles] = {}  # question -> its latest answer
+
+
+def shingles(text: str) -> tuple[int, frozenset[int]]:
+    """(word count, shingle hashes) of a text."""
+    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    hashed = set()
+    for start in range(min(len(words) - SHINGLE_WORDS + 1, MAX_SHINGLES)):
+        run = " ".join(words[start : start + SHINGLE_WORDS]).encode()
+        hashed.add(int.from_bytes(hashlib.blake2b(run, digest_size=8).digest(), "big"))
+    return len(words), frozenset(hashed)
+
+
+def build_corpus(texts: Mapping[str, str]) -> Corpus:
+    return Corpus(sources={name: shingles(text)[1] for name, text in texts.items()})
+
+
+def fold(state: SimilarityState, seen: AnswerSeen) -> SimilarityState:
+    words, hashed = shingles(seen.text)
+    answer = AnswerShingles(offset=seen.offset, words=words, shingles=hashed)
+    return SimilarityState(answers={**state.answers, seen.questionId: answer})
+
+
+def finding(state: SimilarityState, config: SimilarityConfig, corpus: Corpus) -> Finding | None:
+    matches: list[tuple[str, AnswerShingles, str, float]] = []
+    for qid, answer in state.answers.items():
+        if answer.words < config.min_words or not answer.shingles:
+            continue
+        source, share = _best_source(answer.shingles, corpus)
+        if source is not None and share >= config.min_containment:
+            matches.append((qid, answer, source, share))
+    if len(matches) < config.min_answers:
+        return None
+    named = "; ".join(
+        f"{qid}: {share:.0%} of it in {source!r}" for qid, _, source, share in matches
+    )
+    return found(
+        config,
+        FACTOR,
+        f"{len(matches)} answers of >= min_words={config.min_words} words with at least "
+        f"min_containment={config.min_containment} found in one source ({named})",
+        [answer.offset for _, answer, _, _ in matches],
+        question_ids=[qid for qid, _, _, _ in matches],
+        measures={
+            "matchingAnswers": float(len(matches)),
+            "bestContainment": max(share for *_, share in matches),
+        },
+    )
+
+
+def _best_source(answer: frozenset[int], corpus: Corpus) -> tuple[str | None, float]:
+    best: tuple[str | None, float] = (None, 0.0)
+    for name in sorted(corpus.sources):
+        share = len(answer & corpus.sources[name]) / len(answer)
+        if share > best[1]:
+            best = (name, share)
+    return best
