@@ -35,7 +35,7 @@ class AnswerPatternsConfig(FactorConfig, frozen=True, kw_only=True, forbid_unkno
     fast_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     min_fast_hard: Positive = 3
     min_graded: Positive = 3
-    inversion_gap: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.3
+    inversion_gap: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.2
 
 
 def finding(sheet: AnswerSheet, config: AnswerPatternsConfig) -> Finding | None:
@@ -50,7 +50,8 @@ def finding(sheet: AnswerSheet, config: AnswerPatternsConfig) -> Finding | None:
     hard_right = sum(1 for a in hard if a.correct) / len(hard)
     easy_wrong = [a for a in easy if not a.correct]
     easy_right = 1 - len(easy_wrong) / len(easy)
-    if hard_right - easy_right < config.inversion_gap:
+    # Shares of whole counts: 1.0 - 0.8 must count as a gap of 0.2.
+    if hard_right - easy_right < config.inversion_gap - 1e-9:
         return None
     evidence = fast_hard + easy_wrong
     return found(

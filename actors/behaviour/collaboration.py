@@ -5,7 +5,10 @@ Compared when the second of two sessions submits, over the questions both answer
   independence two wrong answers to a question coincide with probability p = sum over its wrong
   answers a of (n_a / N)^2, from the wrong answers the rest of the cohort gave (N of them; with
   fewer than `min_cohort_wrong`, p = `unknown_match`). The pair is flagged when
-  O >= `min_shared_wrong` and P(Poisson(sum of p) >= O) <= `max_chance`. Only wrong answers
+  O >= `min_shared_wrong` and P(Poisson(sum of p) >= O) x `comparisons` <= `max_chance`, where
+  `comparisons` is how many other sessions this one is being compared with (Bonferroni: in a
+  cohort of a thousand, a one-in-ten-thousand coincidence per pair would otherwise flag one
+  honest candidate in ten). Only wrong answers
   count: two people who know the material give the same right answers, and a misconception
   the whole cohort shares has a high p, so it explains itself. (Poisson over-disperses the true
   sum of Bernoullis, which only makes the test more cautious.)
@@ -20,6 +23,7 @@ Evidence: this session's events for the questions in question, and the other ses
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 import msgspec
@@ -53,6 +57,17 @@ class Cohort(msgspec.Struct, frozen=True, kw_only=True):
     wrong: dict[str, dict[str, int]] = {}
 
 
+def cohort_of(sheets: Iterable[AnswerSheet]) -> Cohort:
+    """The cohort the given sheets make; leave the pair being compared out of them."""
+    wrong: dict[str, dict[str, int]] = {}
+    for sheet in sheets:
+        for qid, answer in sheet.answers.items():
+            if answer.correct is False:
+                counts = wrong.setdefault(qid, {})
+                counts[answer.key] = counts.get(answer.key, 0) + 1
+    return Cohort(wrong=wrong)
+
+
 def chance_of_same_wrong(cohort: Cohort, question_id: str, config: CollaborationConfig) -> float:
     counts = cohort.wrong.get(question_id, {})
     total = sum(counts.values())
@@ -67,20 +82,22 @@ def finding(
     other_session_id: str,
     cohort: Cohort,
     config: CollaborationConfig,
+    *,
+    comparisons: int = 1,
 ) -> Finding | None:
     both = [(mine.answers[q], theirs.answers[q]) for q in mine.answers if q in theirs.answers]
     same = [(a, b) for a, b in both if a.key == b.key]
     both_wrong = [(a, b) for a, b in both if a.correct is False and b.correct is False]
     shared_wrong = [(a, b) for a, b in both_wrong if a.key == b.key]
     expected = sum(chance_of_same_wrong(cohort, a.questionId, config) for a, _ in both_wrong)
-    chance = poisson_tail(len(shared_wrong), expected)
+    chance = min(poisson_tail(len(shared_wrong), expected) * max(comparisons, 1), 1.0)
     rules: list[str] = []
     evidence: list[AnswerSeen] = []
     if len(shared_wrong) >= config.min_shared_wrong and chance <= config.max_chance:
         rules.append(
             f"{len(shared_wrong)} identical wrong answers >= min_shared_wrong="
             f"{config.min_shared_wrong} where {expected:.2f} were expected by chance "
-            f"(P = {chance:.2g} <= max_chance={config.max_chance})"
+            f"(P = {chance:.2g} over {comparisons} comparisons <= max_chance={config.max_chance})"
         )
         evidence += [a for a, _ in shared_wrong]
     led = _led_within(same, config.lockstep_seconds * 1000)
