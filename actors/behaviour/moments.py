@@ -20,22 +20,18 @@ def poisson_tail(observed: int, expected: float) -> float:
         return 1.0
     if expected <= 0:
         return 0.0
-    below = math.fsum(
-        math.exp(k * math.log(expected) - expected - math.lgamma(k + 1)) for k in range(observed)
-    )
-    return min(max(1.0 - below, 0.0), 1.0)
 
+    def term(k: int) -> float:
+        return math.exp(k * math.log(expected) - expected - math.lgamma(k + 1))
 
-def binomial_tail(trials: int, successes: int, p: float) -> float:
-    """P(X >= successes) for X ~ Binomial(trials, p)."""
-    if successes <= 0:
-        return 1.0
-    if successes > trials:
-        return 0.0
-    return min(
-        math.fsum(
-            math.comb(trials, k) * p**k * (1 - p) ** (trials - k)
-            for k in range(successes, trials + 1)
-        ),
-        1.0,
-    )
+    if observed <= expected:
+        return min(max(1.0 - math.fsum(term(k) for k in range(observed)), 0.0), 1.0)
+    # In the upper tail summed directly, so a tiny probability keeps its digits (1 - (1 - p)
+    # would round it to 0); past the mode the terms shrink geometrically.
+    total, k = 0.0, observed
+    while True:
+        t = term(k)
+        total += t
+        if t <= total * 1e-17:
+            return min(total, 1.0)
+        k += 1
