@@ -12,7 +12,7 @@ from actors.behaviour import collaboration, exact_timing, network, similarity
 from actors.behaviour.answer_sheet import AnswerSheet
 from actors.behaviour.answer_sheet import fold as fold_answer
 from actors.behaviour.config import BehaviourConfig
-from actors.behaviour.findings import MAX_EVIDENCE, FactorConfig, found
+from actors.behaviour.findings import MAX_EVIDENCE, Factor, FactorConfig, found
 from actors.behaviour.moments import coefficient_of_variation, poisson_tail
 from actors.behaviour.observations import (
     AnswerSeen,
@@ -58,12 +58,14 @@ def test_settings_come_from_toml_tables_and_a_typo_names_its_path() -> None:
 
 
 def test_a_finding_costs_points_only_while_its_factor_is_on() -> None:
-    off = found(FactorConfig(penalty=10), "F", "rule", [3, 1, 3])
-    on = found(FactorConfig(enabled=True, penalty=10), "F", "rule", [3, 1, 3])
+    factor = Factor(name="F", check="F_CHECK")
+    off = found(FactorConfig(penalty=10), factor, "rule", [3, 1, 3])
+    on = found(FactorConfig(enabled=True, penalty=10), factor, "rule", [3, 1, 3])
+    assert (on.factor, on.check) == ("F", "F_CHECK")
     assert (off.points, off.counted) == (-10, False)
     assert (on.points, on.counted) == (-10, True)
     assert on.offsets == [1, 3] and on.measures == {"evidenceEvents": 2.0}
-    many = found(FactorConfig(), "F", "rule", list(range(500)))
+    many = found(FactorConfig(), factor, "rule", list(range(500)))
     assert len(many.offsets) == MAX_EVIDENCE and many.measures["evidenceEvents"] == 500
 
 

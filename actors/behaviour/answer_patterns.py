@@ -18,10 +18,10 @@ from typing import Annotated
 import msgspec
 
 from actors.behaviour.answer_sheet import AnswerSheet
-from actors.behaviour.findings import FactorConfig, Finding, Penalty, found
+from actors.behaviour.findings import Factor, FactorConfig, Finding, Penalty, found
 from actors.behaviour.observations import AnswerSeen
 
-FACTOR = "Unusual answer patterns"
+FACTOR = Factor(name="Unusual answer patterns", check="UNUSUAL_ANSWER_PATTERNS")
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Labels = Annotated[
     tuple[Annotated[str, msgspec.Meta(min_length=1)], ...], msgspec.Meta(max_length=100)

@@ -21,11 +21,11 @@ from typing import Annotated
 
 import msgspec
 
-from actors.behaviour.findings import MAX_EVIDENCE, FactorConfig, Finding, Penalty, found
+from actors.behaviour.findings import MAX_EVIDENCE, Factor, FactorConfig, Finding, Penalty, found
 from actors.behaviour.moments import coefficient_of_variation
 from actors.behaviour.observations import WindowSeen
 
-FACTOR = "Bot-like behavior"
+FACTOR = Factor(name="Bot-like behavior", check="BOT_LIKE")
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
 

@@ -29,11 +29,11 @@ from typing import Annotated
 import msgspec
 
 from actors.behaviour.answer_sheet import AnswerSheet
-from actors.behaviour.findings import FactorConfig, Finding, Penalty, found
+from actors.behaviour.findings import Factor, FactorConfig, Finding, Penalty, found
 from actors.behaviour.moments import poisson_tail
 from actors.behaviour.observations import AnswerSeen
 
-FACTOR = "Collaboration detected"
+FACTOR = Factor(name="Collaboration detected", check="COLLABORATION")
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Probability = Annotated[float, msgspec.Meta(gt=0, le=1)]
 

@@ -15,10 +15,10 @@ from typing import Annotated
 import msgspec
 
 from actors.behaviour.answer_sheet import AnswerSheet
-from actors.behaviour.findings import FactorConfig, Finding, Penalty, found
+from actors.behaviour.findings import Factor, FactorConfig, Finding, Penalty, found
 from actors.behaviour.moments import coefficient_of_variation
 
-FACTOR = "Consistent exact timing"
+FACTOR = Factor(name="Consistent exact timing", check="EXACT_TIMING")
 
 
 class ExactTimingConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -19,12 +19,22 @@ class FactorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     penalty: Penalty = 0
 
 
+class Factor(msgspec.Struct, frozen=True, kw_only=True):
+    """`name` is the riskFactors name its points are summed under, as document 001 spells the
+    factor; `check` is its code, as violation types are spelled, for a ledger entry's `type` and
+    for an accommodation's `disabledChecks`."""
+
+    name: str
+    check: str
+
+
 class Finding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """`factor` is the riskFactors name it is summed under; `points` is what it costs (negative),
+    """`factor` and `check` as in `Factor`; `points` is what it costs (negative),
     `counted` false while the factor is off, so the evidence is kept but costs nothing. `rule`
     names the criterion and its settings with this session's numbers in it."""
 
     factor: str
+    check: str
     points: int
     counted: bool
     rule: str
@@ -36,7 +46,7 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 def found(
     config: FactorConfig,
-    factor: str,
+    factor: Factor,
     rule: str,
     offsets: list[int],
     *,
@@ -46,7 +56,8 @@ def found(
 ) -> Finding:
     named = sorted(set(offsets))
     return Finding(
-        factor=factor,
+        factor=factor.name,
+        check=factor.check,
         points=-config.penalty,
         counted=config.enabled and config.penalty > 0,
         rule=rule,

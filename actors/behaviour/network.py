@@ -22,10 +22,10 @@ from typing import Annotated, Final
 
 import msgspec
 
-from actors.behaviour.findings import FactorConfig, Finding, Penalty, found
+from actors.behaviour.findings import Factor, FactorConfig, Finding, Penalty, found
 from actors.behaviour.observations import ConnectionSeen
 
-FACTOR = "VPN/proxy detected"
+FACTOR = Factor(name="VPN/proxy detected", check="VPN_PROXY")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SIGNALS: Final = ("listed", "forwarded", "timeZone")

@@ -21,10 +21,10 @@ from typing import Annotated, Final
 
 import msgspec
 
-from actors.behaviour.findings import FactorConfig, Finding, Penalty, found
+from actors.behaviour.findings import Factor, FactorConfig, Finding, Penalty, found
 from actors.behaviour.observations import AnswerSeen
 
-FACTOR = "Answer similarity to known sources"
+FACTOR = Factor(name="Answer similarity to known sources", check="SOURCE_SIMILARITY")
 SHINGLE_WORDS: Final = 5
 # Beyond this many shingles an answer is long enough to judge by its beginning.
 MAX_SHINGLES: Final = 20_000

@@ -22,11 +22,11 @@ from typing import Annotated
 
 import msgspec
 
-from actors.behaviour.findings import MAX_EVIDENCE, FactorConfig, Finding, Penalty, found
+from actors.behaviour.findings import MAX_EVIDENCE, Factor, FactorConfig, Finding, Penalty, found
 from actors.behaviour.observations import WindowSeen
 from actors.behaviour_events import BUCKETS
 
-FACTOR = "Typing speed inconsistency"
+FACTOR = Factor(name="Typing speed inconsistency", check="TYPING_INCONSISTENCY")
 BURST_BUCKETS = BUCKETS - 1
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
