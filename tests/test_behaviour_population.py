@@ -17,15 +17,12 @@ from actors.behaviour.config import BehaviourConfig
 from actors.behaviour.findings import Finding
 from tests.test_behaviour_support import (
     Session,
-    assessment,
-    copier,
-    fed_answers,
-    honest_answers,
     honest_writer,
     paste_everything,
     script,
     second_typist,
 )
+from tests.test_behaviour_support_graded import assessment, copier, fed_answers, honest_answers
 
 CONFIG = BehaviourConfig()
 HONEST = range(60)
