@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -21,6 +22,7 @@ from actors.behaviour.observations import (
     answer_seen,
     answer_text,
 )
+from actors.behaviour_events import BEHAVIOUR_WINDOW, BEHAVIOUR_WINDOW_DECODER
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -339,3 +341,28 @@ def test_a_bad_cidr_line_is_an_error_that_names_it() -> None:
         ValueError, match=r"vpn_cidrs\[1\]: expected an address or CIDR .* got '10.0.0.0/99'"
     ):
         network.policy(network.NetworkLists(vpn_cidrs=["10.0.0.0/8", "10.0.0.0/99"]))
+
+
+# --- docs/behaviour.md stays true --------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "behaviour.md"
+
+
+def _block(language: str) -> str:
+    text = DOC.read_text()
+    start = text.index(f"```{language}\n") + len(language) + 4
+    return text[start : text.index("```", start)]
+
+
+def test_the_documented_settings_are_the_defaults() -> None:
+    table = msgspec.toml.decode(_block("toml").encode())["behaviour"]
+    assert msgspec.convert(table, BehaviourConfig) == BehaviourConfig()
+    assert set(table) == set(BehaviourConfig.__struct_fields__)
+    for name in table:
+        assert set(table[name]) == set(getattr(BehaviourConfig(), name).__struct_fields__), name
+
+
+def test_the_documented_event_decodes() -> None:
+    event = msgspec.json.decode(_block("json").encode())
+    assert event["type"] == BEHAVIOUR_WINDOW
+    BEHAVIOUR_WINDOW_DECODER.decode(msgspec.json.encode(event["data"]))
