@@ -157,13 +157,13 @@ SOURCE = (
 )
 
 
-def similarity_of(*answers: str) -> similarity.SimilarityState:
+def similarity_of(corpus: similarity.Corpus, *answers: str) -> similarity.SimilarityState:
     state = similarity.SimilarityState()
     for n, text in enumerate(answers, start=1):
         seen = AnswerSeen(
             offset=n, questionId=f"q{n}", timeSpentMs=1, submittedAtMs=0, key="", text=text
         )
-        state = similarity.fold(state, seen)
+        state = similarity.fold(state, seen, corpus)
     return state
 
 
@@ -177,8 +177,8 @@ def test_a_lightly_edited_copy_of_a_source_is_found_and_own_words_are_not() -> N
         "also carry a little DNA of their own, passed down from mothers."
     )
     quoting = "As the book says, the mitochondrion is the powerhouse of the cell. " + own
-    state = similarity_of(own, copied, quoting)
-    result = similarity.finding(state, config, corpus)
+    state = similarity_of(corpus, own, copied, quoting)
+    result = similarity.finding(state, config)
     assert result is not None
     assert result.questionIds == ["q2"] and result.offsets == [2]
     assert "biology-notes.txt" in result.rule and result.measures["bestContainment"] >= 0.5
@@ -186,8 +186,8 @@ def test_a_lightly_edited_copy_of_a_source_is_found_and_own_words_are_not() -> N
 
 def test_short_answers_are_never_compared() -> None:
     corpus = similarity.build_corpus({"s": SOURCE})
-    state = similarity_of("The mitochondrion is the powerhouse of the cell.")
-    assert similarity.finding(state, similarity.SimilarityConfig(), corpus) is None
+    state = similarity_of(corpus, "The mitochondrion is the powerhouse of the cell.")
+    assert similarity.finding(state, similarity.SimilarityConfig()) is None
 
 
 def test_shingle_hashes_are_stable_across_processes() -> None:

@@ -17,7 +17,7 @@ Evidence: the windows (event offsets) behind each criterion that held.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -27,17 +27,20 @@ from actors.behaviour.observations import WindowSeen
 
 FACTOR = Factor(name="Bot-like behavior", check="BOT_LIKE")
 Positive = Annotated[int, msgspec.Meta(ge=1)]
-Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
+# Only windows this regular or this straight are kept, so an honest session's state stays near
+# empty; thresholds are settable up to them (a person's windows sit above 0.3 CV, below 0.99).
+CV_CEILING: Final = 0.3
+STRAIGHT_FLOOR: Final = 0.99
 
 
 class BotLikeConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     penalty: Penalty = 30
     untrusted_min: Positive = 20
     regular_min_intervals: Annotated[int, msgspec.Meta(ge=2)] = 20
-    regular_max_cv: Ratio = 0.15
+    regular_max_cv: Annotated[float, msgspec.Meta(ge=0, le=CV_CEILING)] = 0.15
     regular_windows_min: Positive = 3
     straight_min_px: Annotated[float, msgspec.Meta(gt=0)] = 400.0
-    straight_min: Ratio = 0.999
+    straight_min: Annotated[float, msgspec.Meta(ge=STRAIGHT_FLOOR, le=1)] = 0.999
     straight_windows_min: Positive = 3
 
 
@@ -56,8 +59,8 @@ class PointerWindow(msgspec.Struct, frozen=True, array_like=True):
 class BotLikeState(msgspec.Struct, frozen=True, kw_only=True):
     untrusted: int = 0
     untrusted_offsets: tuple[int, ...] = ()  # the first MAX_EVIDENCE windows with any
-    timed: tuple[TimedWindow, ...] = ()  # windows with at least 2 burst intervals
-    pointer: tuple[PointerWindow, ...] = ()  # windows where the pointer moved
+    timed: tuple[TimedWindow, ...] = ()  # windows typed with a CV of at most CV_CEILING
+    pointer: tuple[PointerWindow, ...] = ()  # windows moved at least STRAIGHT_FLOOR straight
 
 
 def fold(state: BotLikeState, seen: WindowSeen) -> BotLikeState:
@@ -65,18 +68,20 @@ def fold(state: BotLikeState, seen: WindowSeen) -> BotLikeState:
     untrusted = window.untrusted.total
     keys = window.keys
     cv = coefficient_of_variation(keys.burst_count, keys.burstSumMs, keys.burstSumSqMs)
+    regular = cv is not None and cv <= CV_CEILING
     moved = window.pointer.distancePx
-    if not untrusted and cv is None and not moved:
+    straightness = min(window.pointer.displacementPx / moved, 1.0) if moved else 0.0
+    straight = straightness >= STRAIGHT_FLOOR
+    if not untrusted and not regular and not straight:
         return state
     offsets = state.untrusted_offsets
     if untrusted and len(offsets) < MAX_EVIDENCE:
         offsets = (*offsets, seen.offset)
     timed = state.timed
-    if cv is not None:
+    if regular and cv is not None:
         timed = (*timed, TimedWindow(seen.offset, keys.burst_count, cv))
     pointer = state.pointer
-    if moved:
-        straightness = min(window.pointer.displacementPx / moved, 1.0)
+    if straight:
         pointer = (*pointer, PointerWindow(seen.offset, moved, straightness))
     return BotLikeState(
         untrusted=state.untrusted + untrusted,

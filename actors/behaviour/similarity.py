@@ -7,8 +7,10 @@ restored from a snapshot compares the same). An answer matches a source when at 
 at least `min_words` words (short answers coincide by chance). A session shows the factor when at
 least `min_answers` answers match.
 
-The corpus is data: `build_corpus(named texts)`; which files make it is the edge's business.
-Evidence: each matching answer's event, with the source's name and the share found in it.
+The corpus is data: `build_corpus(named texts)`; which files make it is the edge's business. It
+is passed to `fold`, like settings, so each answer is compared once, when it arrives, and the
+state keeps only the best source and share per answer (never the shingles: a snapshot stays
+small). Evidence: each matching answer's event, with the source's name and the share found in it.
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ class Corpus(msgspec.Struct, frozen=True, kw_only=True):
     sources: dict[str, frozenset[int]]  # source name -> its shingles
 
 
-class AnswerShingles(msgspec.Struct, frozen=True, kw_only=True):
+class AnswerMatch(msgspec.Struct, frozen=True, kw_only=True):
     offset: int
     words: int
-    shingles: frozenset[int]
+    source: str | None  # the source holding the largest share of the answer's shingles
+    share: float
 
 
 class SimilarityState(msgspec.Struct, frozen=True, kw_only=True):
-    answers: dict[str, AnswerShingles] = {}  # question -> its latest answer
+    answers: dict[str, AnswerMatch] = {}  # question -> its latest answer
 
 
 def shingles(text: str) -> tuple[int, frozenset[int]]:
@@ -66,35 +69,34 @@ def build_corpus(texts: Mapping[str, str]) -> Corpus:
     return Corpus(sources={name: shingles(text)[1] for name, text in texts.items()})
 
 
-def fold(state: SimilarityState, seen: AnswerSeen) -> SimilarityState:
+def fold(state: SimilarityState, seen: AnswerSeen, corpus: Corpus) -> SimilarityState:
     words, hashed = shingles(seen.text)
-    answer = AnswerShingles(offset=seen.offset, words=words, shingles=hashed)
+    source, share = _best_source(hashed, corpus) if hashed else (None, 0.0)
+    answer = AnswerMatch(offset=seen.offset, words=words, source=source, share=share)
     return SimilarityState(answers={**state.answers, seen.questionId: answer})
 
 
-def finding(state: SimilarityState, config: SimilarityConfig, corpus: Corpus) -> Finding | None:
-    matches: list[tuple[str, AnswerShingles, str, float]] = []
-    for qid, answer in state.answers.items():
-        if answer.words < config.min_words or not answer.shingles:
-            continue
-        source, share = _best_source(answer.shingles, corpus)
-        if source is not None and share >= config.min_containment:
-            matches.append((qid, answer, source, share))
+def finding(state: SimilarityState, config: SimilarityConfig) -> Finding | None:
+    matches = [
+        (qid, answer)
+        for qid, answer in state.answers.items()
+        if answer.words >= config.min_words
+        and answer.source is not None
+        and answer.share >= config.min_containment
+    ]
     if len(matches) < config.min_answers:
         return None
-    named = "; ".join(
-        f"{qid}: {share:.0%} of it in {source!r}" for qid, _, source, share in matches
-    )
+    named = "; ".join(f"{qid}: {a.share:.0%} of it in {a.source!r}" for qid, a in matches)
     return found(
         config,
         FACTOR,
         f"{len(matches)} answers of >= min_words={config.min_words} words with at least "
         f"min_containment={config.min_containment} found in one source ({named})",
-        [answer.offset for _, answer, _, _ in matches],
-        question_ids=[qid for qid, _, _, _ in matches],
+        [answer.offset for _, answer in matches],
+        question_ids=[qid for qid, _ in matches],
         measures={
             "matchingAnswers": float(len(matches)),
-            "bestContainment": max(share for *_, share in matches),
+            "bestContainment": max(answer.share for _, answer in matches),
         },
     )
 
