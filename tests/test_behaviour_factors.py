@@ -320,20 +320,37 @@ def test_each_network_signal(seen: ConnectionSeen, expected: list[str]) -> None:
     assert network.signals(seen, RULES) == expected
 
 
-def test_a_vpn_finding_names_the_connections_and_needs_enough_signals() -> None:
+def network_of(*seen: ConnectionSeen) -> network.NetworkState:
     state = network.NetworkState()
-    for seen in [
+    for connection in seen:
+        state = network.fold(state, connection)
+    return state
+
+
+def test_a_listed_address_is_enough_alone_and_names_its_connection() -> None:
+    state = network_of(
         ConnectionSeen(offset=2, peer="203.0.113.5", timeZone="Europe/Paris"),
-        ConnectionSeen(offset=9, peer="198.51.100.77", timeZone="Asia/Tokyo"),
-    ]:
-        state = network.fold(state, seen)
-    one = network.finding(state, network.VpnProxyConfig(), RULES)
-    assert one is not None and one.offsets == [9] and "listed, timeZone" in one.rule
-    assert network.finding(state, network.VpnProxyConfig(min_signals=3), RULES) is None
+        ConnectionSeen(offset=9, peer="198.51.100.77", timeZone="Europe/Paris"),
+    )
+    result = network.finding(state, network.VpnProxyConfig(), RULES)
+    assert result is not None and result.offsets == [9]
+    assert "listed (2) weigh 2 >= min_weight=2" in result.rule
+    assert network.finding(state, network.VpnProxyConfig(listed_weight=1), RULES) is None
     assert (
         network.finding(state, network.VpnProxyConfig(), network.policy(network.NetworkLists()))
         is None
     )
+
+
+def test_an_office_proxy_or_a_journey_alone_is_not_enough_but_both_are() -> None:
+    proxied = ConnectionSeen(offset=3, peer="203.0.113.5", via=True, timeZone="Europe/Paris")
+    abroad = ConnectionSeen(offset=5, peer="203.0.113.5", timeZone="Asia/Tokyo")
+    config = network.VpnProxyConfig()
+    assert network.finding(network_of(proxied), config, RULES) is None
+    assert network.finding(network_of(abroad), config, RULES) is None
+    both = network.finding(network_of(proxied, abroad), config, RULES)
+    assert both is not None and both.offsets == [3, 5]
+    assert both.measures["forwarded"] == 1.0 and both.measures["listed"] == 0.0
 
 
 def test_a_bad_cidr_line_is_an_error_that_names_it() -> None:

@@ -345,8 +345,10 @@ def test_network_folded_equals_recomputed(items: list[ConnectionSeen], data: st.
         )
     )
     kinds = {kind for seen in items for kind in network.signals(seen, rules)}
-    found = network.finding(state, network.VpnProxyConfig(min_signals=2), rules)
-    assert (found is not None) is (len(kinds) >= 2)
+    config = network.VpnProxyConfig(listed_weight=3, forwarded_weight=1, min_weight=3)
+    weight = 3 * ("listed" in kinds) + ("forwarded" in kinds) + ("timeZone" in kinds)
+    found = network.finding(state, config, rules)
+    assert (found is not None) is (weight >= 3)
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,10 +8,13 @@ Three signals, each from data the operator or the connection supplies:
   chain should name one client, so more than one address outside `trusted_proxies` means
   another proxy stood between the candidate and the operator's;
 - timeZone: the browser's IANA time zone is not one of `region_time_zones` (not checked when
-  that list is empty). Weak alone (people travel), which is why `min_signals` exists.
+  that list is empty).
 
-A session shows the factor when at least `min_signals` different signals were seen over its
-connections. Addresses that do not parse (`unknown`, obfuscated names) are no evidence.
+Each signal seen over the session's connections weighs its setting (`listed_weight` 2,
+`forwarded_weight` 1, `time_zone_weight` 1); the session shows the factor when they weigh at
+least `min_weight` (2). So the operator's own VPN list is enough alone, while a forwarding
+header (an office proxy adds one for honest candidates too) or a foreign time zone (people
+travel) needs the other beside it. Addresses that do not parse (`unknown`, obfuscated names) are no evidence.
 Evidence: the connections (event offsets) that gave a signal.
 """
 
@@ -31,11 +34,22 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 SIGNALS: Final = ("listed", "forwarded", "timeZone")
 # More distinct connections than this are a reconnect storm, not more evidence.
 MAX_CONNECTIONS: Final = 100
+Weight = Annotated[int, msgspec.Meta(ge=0, le=100)]
 
 
 class VpnProxyConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     penalty: Penalty = 10
-    min_signals: Annotated[int, msgspec.Meta(ge=1, le=len(SIGNALS))] = 1
+    listed_weight: Weight = 2
+    forwarded_weight: Weight = 1
+    time_zone_weight: Weight = 1
+    min_weight: Annotated[int, msgspec.Meta(ge=1)] = 2
+
+    def weight(self, kind: str) -> int:
+        return {
+            "listed": self.listed_weight,
+            "forwarded": self.forwarded_weight,
+            "timeZone": self.time_zone_weight,
+        }[kind]
 
 
 class NetworkLists(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -100,18 +114,18 @@ def signals(seen: ConnectionSeen, rules: NetworkPolicy) -> list[str]:
     behind_ours = peer is not None and _within(peer, rules.trusted)
     chain = [a for a in map(_address, seen.forwardedFor) if a is not None]
     outside = [a for a in chain if not _within(a, rules.trusted)]
-    found_: list[str] = []
-    candidates = outside + ([peer] if peer is not None and not behind_ours else [])
-    if any(_within(a, rules.vpn) for a in candidates):
-        found_.append("listed")
+    kinds: list[str] = []
+    client_side = outside + ([peer] if peer is not None and not behind_ours else [])
+    if any(_within(a, rules.vpn) for a in client_side):
+        kinds.append("listed")
     if behind_ours:
         if len(outside) > 1:
-            found_.append("forwarded")
+            kinds.append("forwarded")
     elif seen.forwardedFor or seen.via:
-        found_.append("forwarded")
+        kinds.append("forwarded")
     if rules.time_zones and seen.timeZone is not None and seen.timeZone not in rules.time_zones:
-        found_.append("timeZone")
-    return found_
+        kinds.append("timeZone")
+    return kinds
 
 
 def finding(state: NetworkState, config: VpnProxyConfig, rules: NetworkPolicy) -> Finding | None:
@@ -122,13 +136,14 @@ def finding(state: NetworkState, config: VpnProxyConfig, rules: NetworkPolicy) -
         if these:
             kinds.update(these)
             offsets.append(seen.offset)
-    if len(kinds) < config.min_signals:
+    weight = sum(config.weight(kind) for kind in kinds)
+    if not kinds or weight < config.min_weight:
         return None
-    named = ", ".join(kind for kind in SIGNALS if kind in kinds)
+    named = ", ".join(f"{kind} ({config.weight(kind)})" for kind in SIGNALS if kind in kinds)
     return found(
         config,
         FACTOR,
-        f"signals {named}: {len(kinds)} >= min_signals={config.min_signals}",
+        f"signals {named} weigh {weight} >= min_weight={config.min_weight}",
         offsets,
         measures={kind: float(kind in kinds) for kind in SIGNALS},
     )
