@@ -3,7 +3,7 @@ cheater, as the observations the factors fold. No tests here; the behaviour test
 it (graded answers are in test_behaviour_support_graded.py).
 
 The honest ones follow what typing studies report: inter-key intervals roughly log-normal with a
-person's own mean (110-320 ms) and a spread (sigma 0.35-0.6) of their own, thinking pauses, a few
+person's own mean (110-320 ms) and a spread (sigma 0.25-0.6) of their own, thinking pauses, a few
 corrections, curved pointer strokes, per-question times that vary widely, sometimes a paste of
 their own notes. Every generator is seeded, so a failure names its seed.
 """
@@ -79,7 +79,7 @@ class Typist:
 
 
 def human_typist(rng: np.random.Generator) -> Typist:
-    return Typist(mean_ms=float(rng.uniform(110, 320)), sigma=float(rng.uniform(0.35, 0.6)))
+    return Typist(mean_ms=float(rng.uniform(110, 320)), sigma=float(rng.uniform(0.25, 0.6)))
 
 
 @dataclass(frozen=True)
