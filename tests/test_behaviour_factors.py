@@ -14,7 +14,7 @@ from actors.behaviour.answer_sheet import AnswerSheet
 from actors.behaviour.answer_sheet import fold as fold_answer
 from actors.behaviour.config import BehaviourConfig
 from actors.behaviour.findings import MAX_EVIDENCE, Factor, FactorConfig, found
-from actors.behaviour.moments import coefficient_of_variation, poisson_tail
+from actors.behaviour.moments import bernoulli_sum_tail, coefficient_of_variation, poisson_tail
 from actors.behaviour.observations import (
     AnswerSeen,
     ConnectionSeen,
@@ -81,6 +81,22 @@ def test_the_coefficient_of_variation_is_exact_from_integer_sums() -> None:
     assert cv == pytest.approx(math.sqrt(sum((s - mean) ** 2 for s in samples) / 4) / mean)
     assert coefficient_of_variation(1, 100, 10_000) is None
     assert coefficient_of_variation(3, 300, 30_000) == 0.0
+
+
+def test_the_bernoulli_sum_tail_is_exact() -> None:
+    chances = [0.5, 0.2, 0.9, 0.05]
+    # P(at least 3 of 4) by enumeration.
+    exact = 0.0
+    for outcome in range(16):
+        hits = [bool(outcome >> i & 1) for i in range(4)]
+        if sum(hits) >= 3:
+            exact += math.prod(p if hit else 1 - p for p, hit in zip(chances, hits, strict=True))
+    assert bernoulli_sum_tail(chances, 3) == pytest.approx(exact, rel=1e-12)
+    assert bernoulli_sum_tail(chances, 0) == 1.0 and bernoulli_sum_tail(chances, 5) == 0.0
+    assert bernoulli_sum_tail([0.2] * 6, 6) == pytest.approx(0.2**6)
+    # Past the exact limit: the Poisson tail, which is never smaller there.
+    many = [0.5] * 401
+    assert bernoulli_sum_tail(many, 250) == poisson_tail(250, 200.5)
 
 
 @pytest.mark.parametrize(("observed", "expected"), [(1, 0.5), (3, 0.5), (8, 0.9), (12, 10.0)])
@@ -214,22 +230,22 @@ def answers(*entries: tuple[str, str, bool, int]) -> AnswerSheet:
 
 def test_the_same_rare_wrong_answers_are_collaboration() -> None:
     config = collaboration.CollaborationConfig()
-    a = answers(*[(f"q{n}", "shared", False, n * 60_000) for n in range(6)])
-    b = answers(*[(f"q{n}", "shared", False, n * 60_000 + 500_000) for n in range(6)])
+    a = answers(*[(f"q{n}", "shared", False, n * 60_000) for n in range(5)])
+    b = answers(*[(f"q{n}", "shared", False, n * 60_000 + 500_000) for n in range(5)])
     # Twenty others got each question wrong, every one differently.
     cohort = collaboration.cohort_of(
-        answers(*[(f"q{n}", f"own{k}", False, 0) for n in range(6)]) for k in range(20)
+        answers(*[(f"q{n}", f"own{k}", False, 0) for n in range(5)]) for k in range(20)
     )
     assert collaboration.chance_of_same_wrong(cohort, "q0", config) == pytest.approx(0.05)
     result = collaboration.finding(a, b, "other", cohort, config)
     assert result is not None and result.otherSessionId == "other"
-    assert result.measures["identicalWrong"] == 6
-    assert result.measures["expectedIdenticalWrong"] == pytest.approx(6 * 0.05)
+    assert result.measures["identicalWrong"] == 5
+    assert result.measures["expectedIdenticalWrong"] == pytest.approx(5 * 0.05)
+    assert result.measures["chance"] == pytest.approx(0.05**5)
     assert "min_shared_wrong=3" in result.rule and "lockstep" not in result.rule
-    assert result.offsets == [1, 2, 3, 4, 5, 6] and result.questionIds == [
-        f"q{n}" for n in range(6)
-    ]
-    # Without a cohort each match is priced at unknown_match=0.2: six are not beyond chance.
+    assert result.offsets == [1, 2, 3, 4, 5]
+    assert result.questionIds == [f"q{n}" for n in range(5)]
+    # Without a cohort each match is priced at unknown_match=0.2: 0.2^5 is not beyond chance.
     assert collaboration.finding(a, b, "other", collaboration.Cohort(), config) is None
 
 
@@ -254,7 +270,7 @@ def test_identical_right_answers_are_never_collaboration_alone() -> None:
 
 
 def test_answers_entered_in_lockstep_with_a_shared_wrong_one_are_collaboration() -> None:
-    config = collaboration.CollaborationConfig()
+    config = collaboration.CollaborationConfig(lockstep=True)
     right = [(f"q{n}", "right", True, n * 120_000) for n in range(11)]
     a = answers(*right, ("q11", "odd", False, 2_000_000))
     b = answers(*[(q, k, c, at + 8_000) for q, k, c, at in right], ("q11", "odd", False, 2_008_000))
@@ -268,6 +284,11 @@ def test_answers_entered_in_lockstep_with_a_shared_wrong_one_are_collaboration()
         *[(q, k, c, at + 8_000) for q, k, c, at in right], ("q11", "right", True, 2_008_000)
     )
     assert collaboration.finding(a_right, b_right, "o", collaboration.Cohort(), config) is None
+    # Off by default: the lockstep count is then only a measure beside the answer test.
+    assert collaboration.finding(a, b, "o", collaboration.Cohort(), CollaborationDefault) is None
+
+
+CollaborationDefault = collaboration.CollaborationConfig()
 
 
 def test_many_comparisons_raise_the_bar() -> None:

@@ -262,7 +262,11 @@ def test_collaboration_is_symmetric_in_what_it_finds(
     a = fold_all(answer_sheet.fold, answer_sheet.AnswerSheet(), mine)
     b = fold_all(answer_sheet.fold, answer_sheet.AnswerSheet(), theirs)
     config = collaboration.CollaborationConfig(
-        min_shared_wrong=2, max_chance=0.05, lockstep_min_answers=2, lockstep_seconds=600
+        min_shared_wrong=2,
+        max_chance=0.05,
+        lockstep=True,
+        lockstep_min_answers=2,
+        lockstep_seconds=600,
     )
     cohort = collaboration.Cohort()
     ab = collaboration.finding(a, b, "b", cohort, config, comparisons=comparisons)

@@ -52,10 +52,13 @@ def _p_right(ability: float, item: Item) -> float:
     return 1 / (1 + math.exp(-1.7 * (ability - LEVELS[item.difficulty])))
 
 
-def honest_answers(seed: int, items: list[Item], *, start_ms: int = START_MS) -> Session:
+def honest_answers(
+    seed: int, items: list[Item], *, start_ms: int = START_MS, ability: float | None = None
+) -> Session:
     s = Session(seed)
     s.clock_ms = start_ms + int(s.rng.integers(0, 120_000))
-    ability = float(s.rng.normal(0, 1))
+    drawn = float(s.rng.normal(0, 1))
+    ability = drawn if ability is None else ability
     pace = float(s.rng.uniform(0.6, 1.6))
     median = {"easy": 25_000, "medium": 45_000, "hard": 70_000}
     for item in items:

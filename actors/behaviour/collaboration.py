@@ -5,18 +5,23 @@ Compared when the second of two sessions submits, over the questions both answer
   independence two wrong answers to a question coincide with probability p = sum over its wrong
   answers a of (n_a / N)^2, from the wrong answers the rest of the cohort gave (N of them; with
   fewer than `min_cohort_wrong`, p = `unknown_match`). The pair is flagged when
-  O >= `min_shared_wrong` and P(Poisson(sum of p) >= O) x `comparisons` <= `max_chance`, where
+  O >= `min_shared_wrong` and P(at least O coincide) x `comparisons` <= `max_chance`, where
   `comparisons` is how many other sessions this one is being compared with (Bonferroni: in a
   cohort of a thousand, a one-in-ten-thousand coincidence per pair would otherwise flag one
   honest candidate in ten). Only wrong answers
   count: two people who know the material give the same right answers, and a misconception
-  the whole cohort shares has a high p, so it explains itself. (Poisson over-disperses the true
-  sum of Bernoullis, which only makes the test more cautious.)
-- lockstep: at least `lockstep_min_answers` identical answers, at least `lockstep_min_share`
-  of them submitted by the same one of the two within `lockstep_seconds` after the other (one
-  relays, the other enters), and at least `lockstep_min_shared_wrong` shared wrong answers.
-  Timing alone is never enough: in a sitting that starts for everyone at once, honest
-  candidates answer the same questions at the same moments.
+  the whole cohort shares has a high p, so it explains itself. The chance of O or more is exact
+  (a sum of independent Bernoulli trials with those p; a Poisson approximation would be far too
+  cautious when p is large, as for a multiple-choice question with one popular distractor).
+- lockstep (only with `lockstep = true`): at least `lockstep_min_answers` identical answers, at
+  least `lockstep_min_share` of them entered by the same one of the two within
+  `lockstep_seconds` after the other (one relays, the other enters), and at least
+  `lockstep_min_shared_wrong` shared wrong answers. Off by default because it is not yet a
+  test against chance: when a sitting starts for everyone at once, two honest candidates of
+  similar pace enter the same answers moments apart (in tests/test_behaviour_population.py's
+  synthetic cohorts, about one honest pair in ten thousand, so a few percent of sessions in a
+  large cohort). It needs a chance model conditioned on each one's pace before it may count;
+  until then the lockstep count is reported with every finding as supporting evidence.
 
 Evidence: this session's events for the questions in question, and the other session's id.
 """
@@ -30,7 +35,7 @@ import msgspec
 
 from actors.behaviour.answer_sheet import AnswerSheet
 from actors.behaviour.findings import Factor, FactorConfig, Finding, Penalty, found
-from actors.behaviour.moments import poisson_tail
+from actors.behaviour.moments import bernoulli_sum_tail
 from actors.behaviour.observations import AnswerSeen
 
 FACTOR = Factor(name="Collaboration detected", check="COLLABORATION")
@@ -44,6 +49,7 @@ class CollaborationConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknow
     max_chance: Probability = 1e-4
     unknown_match: Probability = 0.2
     min_cohort_wrong: Positive = 5
+    lockstep: bool = False
     lockstep_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     lockstep_min_answers: Positive = 10
     lockstep_min_share: Probability = 0.8
@@ -89,8 +95,9 @@ def finding(
     same = [(a, b) for a, b in both if a.key == b.key]
     both_wrong = [(a, b) for a, b in both if a.correct is False and b.correct is False]
     shared_wrong = [(a, b) for a, b in both_wrong if a.key == b.key]
-    expected = sum(chance_of_same_wrong(cohort, a.questionId, config) for a, _ in both_wrong)
-    chance = min(poisson_tail(len(shared_wrong), expected) * max(comparisons, 1), 1.0)
+    chances = [chance_of_same_wrong(cohort, a.questionId, config) for a, _ in both_wrong]
+    expected = sum(chances)
+    chance = min(bernoulli_sum_tail(chances, len(shared_wrong)) * max(comparisons, 1), 1.0)
     rules: list[str] = []
     evidence: list[AnswerSeen] = []
     if len(shared_wrong) >= config.min_shared_wrong and chance <= config.max_chance:
@@ -102,7 +109,8 @@ def finding(
         evidence += [a for a, _ in shared_wrong]
     led = _led_within(same, config.lockstep_seconds * 1000)
     if (
-        len(same) >= config.lockstep_min_answers
+        config.lockstep
+        and len(same) >= config.lockstep_min_answers
         and led >= config.lockstep_min_share * len(same)
         and len(shared_wrong) >= config.lockstep_min_shared_wrong
     ):
