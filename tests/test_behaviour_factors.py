@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
 from actors.behaviour import collaboration, exact_timing, network, similarity
@@ -269,23 +270,40 @@ def test_identical_right_answers_are_never_collaboration_alone() -> None:
     assert collaboration.finding(a, b, "other", collaboration.Cohort(), config) is None
 
 
-def test_answers_entered_in_lockstep_with_a_shared_wrong_one_are_collaboration() -> None:
-    config = collaboration.CollaborationConfig(lockstep=True)
-    right = [(f"q{n}", "right", True, n * 120_000) for n in range(11)]
-    a = answers(*right, ("q11", "odd", False, 2_000_000))
-    b = answers(*[(q, k, c, at + 8_000) for q, k, c, at in right], ("q11", "odd", False, 2_008_000))
-    result = collaboration.finding(a, b, "other", collaboration.Cohort(), config)
-    assert result is not None and "lockstep_seconds=30.0" in result.rule
-    assert result.measures["lockstepAnswers"] == 12
-    # Many comparisons do not excuse lockstep, but one shared wrong answer is required for it.
-    assert collaboration.finding(a, b, "o", collaboration.Cohort(), config, comparisons=10**6)
-    a_right = answers(*right, ("q11", "right", True, 2_000_000))
-    b_right = answers(
-        *[(q, k, c, at + 8_000) for q, k, c, at in right], ("q11", "right", True, 2_008_000)
+def timed(times_ms: list[int], keys: list[str], correct: list[bool]) -> AnswerSheet:
+    sheet = AnswerSheet()
+    at = 0
+    for n, (ms, key, right) in enumerate(zip(times_ms, keys, correct, strict=True), start=1):
+        at += ms
+        seen = AnswerSeen(
+            offset=n, questionId=f"q{n}", timeSpentMs=ms, submittedAtMs=at, key=key, correct=right
+        )
+        sheet = fold_answer(sheet, seen)
+    return sheet
+
+
+def test_times_that_move_together_beyond_chance_are_collaboration_when_timing_is_on() -> None:
+    rng = np.random.default_rng(7)
+    questions = 20
+    keys, right = ["right"] * questions, [True] * questions
+    keys[4], right[4] = "odd", False  # one shared wrong answer
+    cohort = collaboration.cohort_of(
+        timed([int(t) for t in rng.lognormal(10.5, 0.6, questions)], keys, right) for _ in range(20)
     )
-    assert collaboration.finding(a_right, b_right, "o", collaboration.Cohort(), config) is None
-    # Off by default: the lockstep count is then only a measure beside the answer test.
-    assert collaboration.finding(a, b, "o", collaboration.Cohort(), CollaborationDefault) is None
+    source = [int(t) for t in rng.lognormal(10.5, 0.6, questions)]
+    waiting = [t + int(rng.uniform(-3_000, 3_000)) + 8_000 for t in source]  # answers after it
+    alone = [int(t) for t in rng.lognormal(10.5, 0.6, questions)]
+    a, b, c = timed(source, keys, right), timed(waiting, keys, right), timed(alone, keys, right)
+    on = collaboration.CollaborationConfig(timing=True)
+    relayed = collaboration.finding(b, a, "source", cohort, on, comparisons=30)
+    assert relayed is not None and "correlate at r = " in relayed.rule
+    assert relayed.measures["timeCorrelation"] > 0.8 and relayed.measures["timedQuestions"] == 20
+    assert collaboration.finding(c, a, "source", cohort, on, comparisons=30) is None
+    # Off by default; then the correlation is only a measure.
+    assert collaboration.finding(b, a, "source", cohort, CollaborationDefault) is None
+    # And it needs the shared wrong answer.
+    all_right = timed(waiting, ["right"] * questions, [True] * questions)
+    assert collaboration.finding(all_right, a, "source", cohort, on, comparisons=30) is None
 
 
 CollaborationDefault = collaboration.CollaborationConfig()

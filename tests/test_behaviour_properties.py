@@ -264,11 +264,12 @@ def test_collaboration_is_symmetric_in_what_it_finds(
     config = collaboration.CollaborationConfig(
         min_shared_wrong=2,
         max_chance=0.05,
-        lockstep=True,
-        lockstep_min_answers=2,
-        lockstep_seconds=600,
+        timing=True,
+        timing_min_questions=4,
+        timing_min_shared_wrong=0,
+        min_cohort_times=1,
     )
-    cohort = collaboration.Cohort()
+    cohort = collaboration.cohort_of([a, b])
     ab = collaboration.finding(a, b, "b", cohort, config, comparisons=comparisons)
     ba = collaboration.finding(b, a, "a", cohort, config, comparisons=comparisons)
     assert (ab is None) is (ba is None)

@@ -113,7 +113,8 @@ def copier(source: Session, seed: int, items: list[Item], *, share: float = 0.8)
     for item in items:
         theirs = by_question[item.id]
         if s.rng.random() < share:
-            at = theirs.submittedAtMs + int(s.rng.uniform(5_000, 25_000))
+            # Waits for the source's answer, however long that takes, then enters it.
+            at = max(theirs.submittedAtMs, s.clock_ms) + int(s.rng.uniform(5_000, 25_000))
             s.offset += 1
             s.answers.append(
                 AnswerSeen(
