@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.behaviour_events import (
     BEHAVIOUR_WINDOW,
@@ -178,3 +180,54 @@ def test_the_envelope_decodes_beside_the_candidate_events() -> None:
             b'{"type": "behaviour_window", "seq": 8, "ts": "2026-12-07T10:00:10.000Z",'
             b' "questionId": "q3", "data": {"windowMs": 10000, "text": {"charsPasted": 9}}}'
         )
+
+
+numbers = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.integers(0, 3000),
+    st.floats(allow_nan=False),
+    st.just(0),
+)
+parts = {
+    "keys": st.fixed_dictionaries(
+        {},
+        optional={
+            "keydowns": numbers,
+            "intervals": st.lists(st.integers(-5, 2000), min_size=12, max_size=15),
+            "burstSumMs": numbers,
+            "burstSumSqMs": numbers,
+        },
+    ),
+    "text": st.dictionaries(
+        st.sampled_from(["charsTyped", "charsPasted", "charsOther", "pastes", "answerLength"]),
+        numbers,
+    ),
+    "pointer": st.dictionaries(
+        st.sampled_from(
+            [
+                "moves",
+                "distancePx",
+                "displacementPx",
+                "strokes",
+                "pauses",
+                "movingMs",
+                "maxSpeedPxPerS",
+            ]
+        ),
+        numbers,
+    ),
+    "untrusted": st.dictionaries(st.sampled_from(["keyboard", "pointer", "input"]), numbers),
+}
+payloads = st.fixed_dictionaries({"windowMs": numbers}, optional=parts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(payloads)
+def test_any_payload_decodes_or_is_refused_with_a_validation_error(payload: dict[str, Any]) -> None:
+    try:
+        decode(payload)
+    except msgspec.ValidationError as error:
+        # Either msgspec's own ("Expected `int` >= 0 - at `$.keys.keydowns`") or a check's
+        # ("`keys.keydowns`: expected at most 101 ..."): always a field, always what was expected.
+        message = str(error)
+        assert "`" in message and "xpected" in message, message

@@ -14,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from actors.behaviour import (
+    answer_patterns,
     answer_sheet,
     bot_like,
     collaboration,
@@ -361,3 +362,44 @@ def test_network_folded_equals_recomputed(items: list[ConnectionSeen], data: st.
 def test_a_summarised_window_survives_the_wire(raw: Raw) -> None:
     data = summarise(raw)
     assert BEHAVIOUR_WINDOW_DECODER.decode(msgspec.json.encode(data)) == data
+
+
+graded = st.builds(
+    lambda q, ms, correct, level: AnswerSeen(
+        offset=0,
+        questionId=q,
+        timeSpentMs=ms,
+        submittedAtMs=0,
+        key="",
+        correct=correct,
+        difficulty=level,
+    ),
+    st.sampled_from([f"q{n}" for n in range(12)]),
+    st.one_of(st.integers(500, 6_000), st.integers(1, 300_000)),
+    st.sampled_from([True, True, False, None]),
+    st.sampled_from(["easy", "Hard", "hard", "medium", None]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(graded, max_size=40).map(numbered))
+def test_answer_patterns_equal_a_recount(items: list[AnswerSeen]) -> None:
+    config = answer_patterns.AnswerPatternsConfig(min_fast_hard=2, min_graded=2)
+    sheet = fold_all(answer_sheet.fold, answer_sheet.AnswerSheet(), items)
+    latest = {a.questionId: a for a in items}
+    hard = [
+        a for a in latest.values() if a.correct is not None and a.difficulty in ("hard", "Hard")
+    ]
+    easy = [a for a in latest.values() if a.correct is not None and a.difficulty == "easy"]
+    fast = [a for a in hard if a.correct and a.timeSpentMs < 5_000]
+    expected = (
+        len(fast) >= 2
+        and len(hard) >= 2
+        and len(easy) >= 2
+        and sum(a.correct for a in hard) * len(easy) - sum(a.correct for a in easy) * len(hard)
+        >= 0.2 * len(hard) * len(easy) - 1e-9
+    )
+    found = answer_patterns.finding(sheet, config)
+    assert (found is not None) is expected
+    if found is not None:
+        assert {a.offset for a in fast} <= set(found.offsets)
