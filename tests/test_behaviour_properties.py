@@ -381,8 +381,38 @@ graded = st.builds(
 )
 
 
+# The pattern's two halves, so that both outcomes are common.
+fed = st.one_of(
+    st.builds(
+        lambda q, ms: AnswerSeen(
+            offset=0,
+            questionId=q,
+            timeSpentMs=ms,
+            submittedAtMs=0,
+            key="",
+            correct=True,
+            difficulty="hard",
+        ),
+        st.sampled_from([f"h{n}" for n in range(5)]),
+        st.integers(500, 6_000),
+    ),
+    st.builds(
+        lambda q: AnswerSeen(
+            offset=0,
+            questionId=q,
+            timeSpentMs=30_000,
+            submittedAtMs=0,
+            key="",
+            correct=False,
+            difficulty="easy",
+        ),
+        st.sampled_from([f"e{n}" for n in range(5)]),
+    ),
+)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(graded, max_size=40).map(numbered))
+@given(st.lists(st.one_of(graded, fed), max_size=40).map(numbered))
 def test_answer_patterns_equal_a_recount(items: list[AnswerSeen]) -> None:
     config = answer_patterns.AnswerPatternsConfig(min_fast_hard=2, min_graded=2)
     sheet = fold_all(answer_sheet.fold, answer_sheet.AnswerSheet(), items)
