@@ -68,7 +68,7 @@ class QuestionTyping(msgspec.Struct, frozen=True, kw_only=True):
     offsets: tuple[int, ...] = ()  # the first MAX_EVIDENCE windows
     typed: int = 0  # typed plus other input by the candidate
     pasted: int = 0
-    answerLength: int = 0  # at the latest window
+    answer_length: int = 0  # at the latest window
     rhythm: Rhythm = Rhythm()
 
 
@@ -88,7 +88,7 @@ def fold(state: TypingState, seen: WindowSeen) -> TypingState:
         offsets=offsets,
         typed=before.typed + text.charsTyped + text.charsOther,
         pasted=before.pasted + text.charsPasted,
-        answerLength=text.answerLength,
+        answer_length=text.answerLength,
         rhythm=before.rhythm.plus(rhythm),
     )
     return TypingState(questions={**state.questions, seen.questionId: after})
@@ -98,8 +98,8 @@ def finding(state: TypingState, config: TypingConfig) -> Finding | None:
     untyped = [
         (qid, q)
         for qid, q in state.questions.items()
-        if q.answerLength >= config.long_answer_chars
-        and q.typed < config.max_typed_share * q.answerLength
+        if q.answer_length >= config.long_answer_chars
+        and q.typed < config.max_typed_share * q.answer_length
     ]
     if len(untyped) >= config.untyped_answers_min:
         return found(
