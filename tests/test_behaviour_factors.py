@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from pathlib import Path
 
 import msgspec
 import numpy as np
 import pytest
 
-from actors.behaviour import collaboration, exact_timing, network, similarity
+from actors.behaviour import collaboration, exact_timing, similarity
 from actors.behaviour.answer_sheet import AnswerSheet
 from actors.behaviour.answer_sheet import fold as fold_answer
 from actors.behaviour.config import BehaviourConfig
@@ -18,12 +17,10 @@ from actors.behaviour.findings import MAX_EVIDENCE, Factor, FactorConfig, found
 from actors.behaviour.moments import bernoulli_sum_tail, coefficient_of_variation, poisson_tail
 from actors.behaviour.observations import (
     AnswerSeen,
-    ConnectionSeen,
     answer_key,
     answer_seen,
     answer_text,
 )
-from actors.behaviour_events import BEHAVIOUR_WINDOW, BEHAVIOUR_WINDOW_DECODER
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -318,107 +315,3 @@ def test_many_comparisons_raise_the_bar() -> None:
     )
     assert collaboration.finding(a, b, "o", cohort, config, comparisons=1) is not None
     assert collaboration.finding(a, b, "o", cohort, config, comparisons=1000) is None
-
-
-# --- VPN / proxy -------------------------------------------------------------------------------
-
-RULES = network.policy(
-    network.NetworkLists(
-        vpn_cidrs=["198.51.100.0/24", "2001:db8:vpn::/48".replace("vpn", "1")],
-        trusted_proxies=["10.0.0.0/8"],
-        region_time_zones=["Europe/Paris", "Europe/Brussels"],
-    )
-)
-
-
-@pytest.mark.parametrize(
-    ("seen", "expected"),
-    [
-        (ConnectionSeen(offset=1, peer="203.0.113.5", timeZone="Europe/Paris"), []),
-        (ConnectionSeen(offset=1, peer="198.51.100.77"), ["listed"]),
-        (ConnectionSeen(offset=1, peer="2001:db8:1::5"), ["listed"]),
-        (ConnectionSeen(offset=1, peer="10.0.0.2", forwardedFor=("198.51.100.3",)), ["listed"]),
-        (ConnectionSeen(offset=1, peer="10.0.0.2", forwardedFor=("203.0.113.5",)), []),
-        (
-            ConnectionSeen(offset=1, peer="10.0.0.2", forwardedFor=("192.0.2.1", "203.0.113.5")),
-            ["forwarded"],
-        ),
-        (
-            ConnectionSeen(offset=1, peer="10.0.0.2", forwardedFor=("203.0.113.5", "10.0.0.9")),
-            [],
-        ),
-        (ConnectionSeen(offset=1, peer="203.0.113.5", forwardedFor=("192.0.2.1",)), ["forwarded"]),
-        (ConnectionSeen(offset=1, peer="203.0.113.5", via=True), ["forwarded"]),
-        (ConnectionSeen(offset=1, peer="10.0.0.2", via=True, forwardedFor=("203.0.113.5",)), []),
-        (ConnectionSeen(offset=1, peer="203.0.113.5", timeZone="Asia/Tokyo"), ["timeZone"]),
-        (ConnectionSeen(offset=1, peer="unknown", forwardedFor=()), []),
-        (ConnectionSeen(offset=1, peer="10.0.0.2", forwardedFor=("unknown", "_hidden")), []),
-    ],
-)
-def test_each_network_signal(seen: ConnectionSeen, expected: list[str]) -> None:
-    assert network.signals(seen, RULES) == expected
-
-
-def network_of(*seen: ConnectionSeen) -> network.NetworkState:
-    state = network.NetworkState()
-    for connection in seen:
-        state = network.fold(state, connection)
-    return state
-
-
-def test_a_listed_address_is_enough_alone_and_names_its_connection() -> None:
-    state = network_of(
-        ConnectionSeen(offset=2, peer="203.0.113.5", timeZone="Europe/Paris"),
-        ConnectionSeen(offset=9, peer="198.51.100.77", timeZone="Europe/Paris"),
-    )
-    result = network.finding(state, network.VpnProxyConfig(), RULES)
-    assert result is not None and result.offsets == [9]
-    assert "listed (2) weigh 2 >= min_weight=2" in result.rule
-    assert network.finding(state, network.VpnProxyConfig(listed_weight=1), RULES) is None
-    assert (
-        network.finding(state, network.VpnProxyConfig(), network.policy(network.NetworkLists()))
-        is None
-    )
-
-
-def test_an_office_proxy_or_a_journey_alone_is_not_enough_but_both_are() -> None:
-    proxied = ConnectionSeen(offset=3, peer="203.0.113.5", via=True, timeZone="Europe/Paris")
-    abroad = ConnectionSeen(offset=5, peer="203.0.113.5", timeZone="Asia/Tokyo")
-    config = network.VpnProxyConfig()
-    assert network.finding(network_of(proxied), config, RULES) is None
-    assert network.finding(network_of(abroad), config, RULES) is None
-    both = network.finding(network_of(proxied, abroad), config, RULES)
-    assert both is not None and both.offsets == [3, 5]
-    assert both.measures["forwarded"] == 1.0 and both.measures["listed"] == 0.0
-
-
-def test_a_bad_cidr_line_is_an_error_that_names_it() -> None:
-    with pytest.raises(
-        ValueError, match=r"vpn_cidrs\[1\]: expected an address or CIDR .* got '10.0.0.0/99'"
-    ):
-        network.policy(network.NetworkLists(vpn_cidrs=["10.0.0.0/8", "10.0.0.0/99"]))
-
-
-# --- docs/behaviour.md stays true --------------------------------------------------------------
-
-DOC = Path(__file__).resolve().parent.parent / "docs" / "behaviour.md"
-
-
-def _block(language: str) -> str:
-    text = DOC.read_text()
-    start = text.index(f"```{language}\n") + len(language) + 4
-    return text[start : text.index("```", start)]
-
-
-def test_the_documented_settings_are_the_defaults() -> None:
-    table = msgspec.toml.decode(_block("toml").encode())["behaviour"]
-    assert msgspec.convert(table, BehaviourConfig) == BehaviourConfig()
-    assert set(table) == set(BehaviourConfig.__struct_fields__)
-    for name in table:
-        assert set(table[name]) == set(getattr(BehaviourConfig(), name).__struct_fields__), name
-
-
-def test_the_documented_event_decodes() -> None:
-    event = msgspec.json.decode(_block("json").encode())
-    assert event["type"] == BEHAVIOUR_WINDOW
-    BEHAVIOUR_WINDOW_DECODER.decode(msgspec.json.encode(event["data"]))

@@ -14,16 +14,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from actors.behaviour import (
-    answer_patterns,
     answer_sheet,
     bot_like,
     collaboration,
     exact_timing,
-    network,
     similarity,
     typing_rhythm,
 )
-from actors.behaviour.observations import AnswerSeen, ConnectionSeen, WindowSeen
+from actors.behaviour.observations import AnswerSeen, WindowSeen
 from actors.behaviour_events import (
     BEHAVIOUR_WINDOW_DECODER,
     PAUSE_MS,
@@ -322,114 +320,8 @@ def test_similarity_folded_equals_recomputed(entries: list[tuple[str, str]], sou
     assert (found.questionIds if found else []) == expected
 
 
-connections = st.builds(
-    ConnectionSeen,
-    offset=st.integers(1, 50),
-    peer=st.sampled_from([None, "203.0.113.7", "10.0.0.2", "198.51.100.9", "not an address"]),
-    forwardedFor=st.lists(st.sampled_from(["203.0.113.7", "192.0.2.1", "unknown"]), max_size=3).map(
-        tuple
-    ),
-    via=st.booleans(),
-    timeZone=st.sampled_from([None, "Europe/Paris", "Asia/Tokyo"]),
-)
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(connections, max_size=12), st.data())
-def test_network_folded_equals_recomputed(items: list[ConnectionSeen], data: st.DataObject) -> None:
-    cut = data.draw(st.integers(0, len(items)))
-    empty = network.NetworkState()
-    state = fold_with_snapshot(network.fold, empty, items, cut, network.NetworkState)
-    assert state == fold_all(network.fold, empty, items)
-    # Seeing a connection again adds nothing.
-    assert fold_all(network.fold, state, items) == state
-    rules = network.policy(
-        network.NetworkLists(
-            vpn_cidrs=["198.51.100.0/24"],
-            trusted_proxies=["10.0.0.0/8"],
-            region_time_zones=["Europe/Paris"],
-        )
-    )
-    kinds = {kind for seen in items for kind in network.signals(seen, rules)}
-    config = network.VpnProxyConfig(listed_weight=3, forwarded_weight=1, min_weight=3)
-    weight = 3 * ("listed" in kinds) + ("forwarded" in kinds) + ("timeZone" in kinds)
-    found = network.finding(state, config, rules)
-    assert (found is not None) is (weight >= 3)
-
-
 @settings(max_examples=200, deadline=None)
 @given(raw_windows)
 def test_a_summarised_window_survives_the_wire(raw: Raw) -> None:
     data = summarise(raw)
     assert BEHAVIOUR_WINDOW_DECODER.decode(msgspec.json.encode(data)) == data
-
-
-graded = st.builds(
-    lambda q, ms, correct, level: AnswerSeen(
-        offset=0,
-        questionId=q,
-        timeSpentMs=ms,
-        submittedAtMs=0,
-        key="",
-        correct=correct,
-        difficulty=level,
-    ),
-    st.sampled_from([f"q{n}" for n in range(12)]),
-    st.one_of(st.integers(500, 6_000), st.integers(1, 300_000)),
-    st.sampled_from([True, True, False, None]),
-    st.sampled_from(["easy", "Hard", "hard", "medium", None]),
-)
-
-
-# The pattern's two halves, so that both outcomes are common.
-fed = st.one_of(
-    st.builds(
-        lambda q, ms: AnswerSeen(
-            offset=0,
-            questionId=q,
-            timeSpentMs=ms,
-            submittedAtMs=0,
-            key="",
-            correct=True,
-            difficulty="hard",
-        ),
-        st.sampled_from([f"h{n}" for n in range(5)]),
-        st.integers(500, 6_000),
-    ),
-    st.builds(
-        lambda q: AnswerSeen(
-            offset=0,
-            questionId=q,
-            timeSpentMs=30_000,
-            submittedAtMs=0,
-            key="",
-            correct=False,
-            difficulty="easy",
-        ),
-        st.sampled_from([f"e{n}" for n in range(5)]),
-    ),
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(graded, fed), max_size=40).map(numbered))
-def test_answer_patterns_equal_a_recount(items: list[AnswerSeen]) -> None:
-    config = answer_patterns.AnswerPatternsConfig(min_fast_hard=2, min_graded=2)
-    sheet = fold_all(answer_sheet.fold, answer_sheet.AnswerSheet(), items)
-    latest = {a.questionId: a for a in items}
-    hard = [
-        a for a in latest.values() if a.correct is not None and a.difficulty in ("hard", "Hard")
-    ]
-    easy = [a for a in latest.values() if a.correct is not None and a.difficulty == "easy"]
-    fast = [a for a in hard if a.correct and a.timeSpentMs < 5_000]
-    expected = (
-        len(fast) >= 2
-        and len(hard) >= 2
-        and len(easy) >= 2
-        and sum(a.correct for a in hard) * len(easy) - sum(a.correct for a in easy) * len(hard)
-        >= 0.2 * len(hard) * len(easy) - 1e-9
-    )
-    found = answer_patterns.finding(sheet, config)
-    assert (found is not None) is expected
-    if found is not None:
-        assert {a.offset for a in fast} <= set(found.offsets)
