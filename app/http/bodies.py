@@ -9,6 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.bounds import refuse_hostile
 from actors.events import iso_ms
 from app.http.errors import ApiError, invalid_body, invalid_query
 
@@ -53,17 +54,21 @@ def decode_json(body: bytes, schema: type[T]) -> T:
             400, "invalid_json", f"the request body is not valid UTF-8 ({exc}); encode it as UTF-8"
         ) from None
     try:
-        return msgspec.convert(raw, schema)
+        value = msgspec.convert(raw, schema)
+        refuse_hostile(value)  # times, integers, NUL: the limits of actors/bounds.py
     except msgspec.ValidationError as exc:
         raise invalid_body(exc) from None
+    return value
 
 
 def decode_query(request: Request, schema: type[T]) -> T:
     """The query string as `schema`, or 422 naming the parameter."""
     try:
-        return msgspec.convert(dict(request.query_params), schema, strict=False)
+        value = msgspec.convert(dict(request.query_params), schema, strict=False)
+        refuse_hostile(value)
     except msgspec.ValidationError as exc:
         raise invalid_query(exc) from None
+    return value
 
 
 def now_iso() -> str:

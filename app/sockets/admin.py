@@ -10,6 +10,7 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
+from actors.bounds import BoundedDecoder
 from actors.fanout import ALERTS, ALL_SESSIONS, parse_channel
 from actors.mailbox import Mailbox
 from actors.messages import Intervene, InterventionAction
@@ -48,7 +49,8 @@ class InterveneCommand(
     message: str = ""
 
 
-COMMAND_DECODER: Final = msgspec.json.Decoder(Subscribe | Unsubscribe | InterveneCommand)
+Command = Subscribe | Unsubscribe | InterveneCommand
+COMMAND_DECODER: Final = BoundedDecoder[Command](Command)
 
 
 class AdminConnection:

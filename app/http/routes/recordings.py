@@ -11,6 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.bounds import MAX_SECONDS, Count
 from actors.events import AwareDatetime, DeviceInfoData, QuestionId, iso_ms
 from actors.question_tracking import TRACKING_REPORTED
 from actors.record_types import (
@@ -39,7 +40,7 @@ ViolationType = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")
 ]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class ViolationBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,7 +52,6 @@ class ViolationBody(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, Any] | None = None
 
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
 Url = Annotated[str, msgspec.Meta(max_length=2048)]
 Label = Annotated[str, msgspec.Meta(max_length=64)]
 
@@ -119,7 +119,7 @@ class SubmitBody(msgspec.Struct, frozen=True, kw_only=True):
 
 class GradeBody(msgspec.Struct, frozen=True, kw_only=True):
     questionId: QuestionId
-    score: Annotated[float, msgspec.Meta(ge=0)]
+    score: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
     comment: Text = ""
 
 
