@@ -53,7 +53,7 @@ async def _candidate_socket(websocket: WebSocket, services: Services) -> None:
     if access not in (Access.CANDIDATE, Access.ADMIN):
         await websocket.close(CLOSE_FORBIDDEN, "this token may not act for this session")
         return
-    link = CandidateSocketLink(websocket, services.settings.candidate.outbox_size)
+    link = CandidateSocketLink(websocket, services.settings.candidate.outbox_size, services.metrics)
     try:
         await services.registry.send(session_id, CandidateAttached(link))
     except (UnknownSession, SessionFailed, RegistryClosed) as exc:
@@ -211,5 +211,4 @@ def _reject(
     seq: int | None = None,
     field: str | None = None,
 ) -> None:
-    metrics.events_rejected += 1
-    link.push(outbound.encode(outbound.Error(code=code, message=message, seq=seq, field=field)))
+    link.refuse(outbound.encode(outbound.Error(code=code, message=message, seq=seq, field=field)))
