@@ -158,8 +158,16 @@ async def test_tab_switch_copy_right_click_and_webcam_reach_the_server(
         if isinstance(payload, bytes):
             sent.append(payload)
 
-    page.on("websocket", lambda ws: ws.on("framesent", on_frame))
+    socket_urls: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        socket_urls.append(ws.url)
+        ws.on("framesent", on_frame)
+
+    page.on("websocket", on_socket)
     session_id = await start_assessment(page)
+    # The token rides in a subprotocol (vigil.token.<token>): no URL that is logged carries it.
+    assert socket_urls and not any("token" in url for url in socket_urls), socket_urls
     events = await stored_when(
         server, session_id, has("assessment_started", "question_viewed", "device_info")
     )

@@ -17,6 +17,7 @@ from actors.messages import Intervene, InterventionAction
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.reply import ActorStopped, Rejected, Reply
 from actors.state import SessionState
+from app.access.socket_token import socket_token
 from app.access.tokens import Access, token_id
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
@@ -110,20 +111,20 @@ async def admin_socket(websocket: WebSocket) -> None:
 
 
 async def _admin_socket(websocket: WebSocket, services: Services) -> None:
-    access = await services.access(websocket.query_params.get("token"))
-    await websocket.accept()
+    token, subprotocol = socket_token(websocket)
+    access = await services.access(token)
+    await websocket.accept(subprotocol)
     if access is Access.NONE:
         await websocket.close(CLOSE_UNAUTHORIZED, "missing or invalid token")
         return
     if access not in (Access.ADMIN, Access.REVIEWER):
         await websocket.close(CLOSE_FORBIDDEN, "admin channels need an admin or reviewer token")
         return
-    token = websocket.query_params.get("token") or ""
     client = websocket.client
     connection = AdminConnection(
         websocket,
         services.settings.admin.outbox_size,
-        Principal(access, token_id(token)),
+        Principal(access, token_id(token or "")),
         client.host if client else None,
     )
     services.metrics.admin_connections += 1

@@ -16,6 +16,7 @@ from actors.messages import CandidateAttached, CandidateDetached, CandidateEvent
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from app.access.ratelimit import RateLimiter
 from app.access.socket_guard import SocketGuard, client_address
+from app.access.socket_token import socket_token
 from app.access.tokens import Access
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
@@ -42,8 +43,9 @@ async def candidate_socket(websocket: WebSocket) -> None:
 
 async def _candidate_socket(websocket: WebSocket, services: Services) -> None:
     session_id = websocket.path_params["session_id"]
-    access = await services.access(websocket.query_params.get("token"), session_id)
-    await websocket.accept()
+    token, subprotocol = socket_token(websocket)
+    access = await services.access(token, session_id)
+    await websocket.accept(subprotocol)
     if access is Access.NONE:
         await websocket.close(CLOSE_UNAUTHORIZED, "missing or invalid token")
         return

@@ -23,7 +23,7 @@
  *     await vigil.flush();                  // resolves when the server has stored everything
  *
  * What it does by itself (CONTRACT.md sections 4 and 8): opens the candidate socket
- * `/ws/candidate/{sessionId}?token=…`, reports the browser events of the contract (tab switches,
+ * `/ws/candidate/{sessionId}` (the token in the subprotocol `vigil.token.<token>`), reports the browser events of the contract (tab switches,
  * focus loss with its duration, copy, paste, right click, devtools opening, fullscreen exit, idle,
  * a second tab of the same session, device info with a stable fingerprint, heartbeats), and sends
  * a 640x480 JPEG from the webcam every `frameIntervalMs` while connected.
@@ -165,7 +165,9 @@ export class VigilClient {
     /** Counters for the page: frames sent and dropped, events sent (resends included). */
     this.stats = { framesSent: 0, framesDropped: 0, eventsSent: 0, lastAck: 0 };
 
-    this._socketUrl = socketUrl(options.url, options.sessionId, options.token);
+    this._socketProtocols = socketProtocols(options.token);
+    this._socketUrl = socketUrl(options.url, options.sessionId,
+      this._socketProtocols ? null : options.token);
     this._journal = new Journal(options.sessionId, (error) => this._fail("storage", error));
     this._pending = new Map(); // seq -> record, everything not acknowledged
     this._issued = 0; // highest seq this page knows to exist
@@ -321,7 +323,9 @@ export class VigilClient {
     this._setStatus(this._attempt === 0 && this.stats.eventsSent === 0 ? "connecting" : "reconnecting");
     let ws;
     try {
-      ws = new WebSocket(this._socketUrl);
+      ws = this._socketProtocols
+        ? new WebSocket(this._socketUrl, this._socketProtocols)
+        : new WebSocket(this._socketUrl);
     } catch (error) {
       this._fail("bad_url", error);
       this._shutdown("failed");
@@ -605,6 +609,15 @@ export class VigilClient {
 
 // --- the socket URL -----------------------------------------------------------------------
 
+// The token rides in a subprotocol, `vigil.token.<token>` beside `vigil` (the one the server
+// accepts with), so it is never in a URL that proxies and servers log. A token a subprotocol
+// cannot carry (not an HTTP token) goes in `?token=` instead.
+const PROTOCOL_SAFE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function socketProtocols(token) {
+  return PROTOCOL_SAFE.test(token) ? ["vigil", `vigil.token.${token}`] : null;
+}
+
 function socketUrl(base, sessionId, token) {
   const url = new URL(base || globalThis.location.origin);
   if (url.protocol === "http:") url.protocol = "ws:";
@@ -614,7 +627,7 @@ function socketUrl(base, sessionId, token) {
   }
   const prefix = url.pathname.replace(/\/+$/, "");
   url.pathname = `${prefix}/ws/candidate/${encodeURIComponent(sessionId)}`;
-  url.search = `?token=${encodeURIComponent(token)}`;
+  url.search = token === null ? "" : `?token=${encodeURIComponent(token)}`;
   url.hash = "";
   return url.href;
 }
