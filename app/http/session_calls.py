@@ -47,6 +47,7 @@ async def require(
             401,
             "unauthorized",
             "send Authorization: Bearer <admin token or this session's candidate token>",
+            headers=_CHALLENGE if token is None else _INVALID,
         )
     if access is Access.EXPIRED:
         raise ApiError(
@@ -54,13 +55,27 @@ async def require(
             "token_expired",
             "this candidate token expired: its session finished more than "
             f"{services.settings.auth.candidate_token_grace_seconds:g} s ago",
+            headers=_INVALID,
         )
     if allows(allow, access):
         services.limits.check(access, session_id)
         return access
     raise ApiError(
-        403, "forbidden", f"a {access.value} token may not do this; it needs {_NEEDS[allow]}"
+        403,
+        "forbidden",
+        f"{_WHO.get(access, 'this token')} may not do this; it needs {_NEEDS[allow]}",
     )
+
+
+# RFC 9110 section 11.6.1: a 401 says how to authenticate; RFC 6750 names the bearer errors.
+_CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="vigil"'}
+_INVALID: Final = {"WWW-Authenticate": 'Bearer realm="vigil", error="invalid_token"'}
+_WHO: Final = {
+    Access.ADMIN: "an admin token",
+    Access.REVIEWER: "a reviewer token",
+    Access.CANDIDATE: "this session's candidate token",
+    Access.OTHER_SESSION: "a candidate token of another session",
+}
 
 
 _NEEDS: Final = {
