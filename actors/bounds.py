@@ -2,13 +2,16 @@
 
 - A time, once its offset is applied, lies within years 1 to 9999 UTC: Python cannot convert
   `9999-12-31T23:59:59-23:59` to UTC, and the conversion used to fail deep inside a session.
-- An integer fits SQLite's signed 64 bits: msgspec reads integers up to 2**64 - 1.
+- An integer fits SQLite's signed 64 bits: msgspec reads integers of any size. Every integer
+  field says so in its type (`Int64`, `Count`, ...: tests/test_edge_limits.py checks that every
+  one of the REST API does); inside free-form data (`metadata`, `data`) a number is kept in the
+  event's sealed JSON and never reaches an SQLite integer, so there any JSON number goes.
 - No string holds NUL (U+0000): SQLite's JSON functions, which the journal's batched insert
   unpacks rows with, cut a text at its first NUL, so `q\\u0000z` was stored as `q`.
 - A duration a client reports is at most `MAX_SECONDS`, and the folds that add them up clamp
   their sums with `clamp_total`: two `1e308` no longer add up to infinity (served as `null`).
 
-`refuse_hostile` walks a decoded value for all of this and raises msgspec's ValidationError,
+`refuse_hostile` walks a decoded value for times and NUL and raises msgspec's ValidationError,
 whose " - at `$.path`" the error handlers of both the REST API and the sockets already turn into
 the `field` of their error. `BoundedDecoder` is a msgspec JSON decoder that applies it.
 """
@@ -74,15 +77,8 @@ def refuse_hostile(value: Any, path: str = "$") -> None:
     """Raise msgspec.ValidationError naming the first value past the limits above, if any."""
     if isinstance(value, str):
         _check_text(value, path)
-    elif isinstance(value, bool) or value is None:
+    elif isinstance(value, bool | int) or value is None:
         return
-    elif isinstance(value, int):
-        if not MIN_INT <= value <= MAX_INT:
-            raise _refuse(
-                f"Expected an integer within SQLite's 64 bits ({MIN_INT} to {MAX_INT}), "
-                f"got {value}",
-                path,
-            )
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise _refuse(f"Expected a finite number, got {value}", path)
@@ -107,8 +103,7 @@ class BoundedDecoder(Generic[T]):
     """A msgspec JSON decoder of `T` that also refuses values past the limits above, for the
     sockets' hot path. Typed integers and durations carry their bounds in their types; the walk
     runs only on a frame with a `\\u00..` escape (JSON's one way to write NUL); the top-level
-    times named in `moments` are always checked (a cheap test when they are UTC). Big integers inside free-form `data` are not looked for here: they are
-    kept inside the stored event's JSON text, never in an SQLite integer."""
+    times named in `moments` are always checked (a cheap test when they are UTC)."""
 
     __slots__ = ("_decoder", "_moments")
 

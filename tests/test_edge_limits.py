@@ -11,9 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from actors.bounds import MAX_INT, MIN_INT
 from actors.config import ScoringConfig
-from actors.events import StoredEvent
+from actors.events import AnyCandidateEvent, StoredEvent
 from actors.records import related_records
+from app.server import ENDPOINTS
 from tests.support import TS, RunningServer
 
 pytestmark = pytest.mark.anyio
@@ -208,3 +210,31 @@ def test_the_folds_clamp_their_sums_of_stored_amounts() -> None:
     assert b"null" not in msgspec.json.encode(
         [behavior["totalIdleTime"], behavior["averageResponseTime"]]
     )
+
+
+def _integers(schema: Any, path: str = "$") -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            found.append((path, schema))
+        for key, value in schema.items():
+            found += _integers(value, f"{path}.{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found += _integers(value, f"{path}[{index}]")
+    return found
+
+
+def test_every_integer_a_request_may_carry_is_bounded_to_64_bits() -> None:
+    """The bound is in each type, so the decoder enforces it and the OpenAPI document says it:
+    a new integer field without one fails here, not in SQLite."""
+    kinds = [kind for e in ENDPOINTS for kind in (e.body, e.query) if kind is not None]
+    kinds.append(AnyCandidateEvent)
+    _, components = msgspec.json.schema_components(kinds)
+    integers = _integers(components)
+    assert len(integers) > 10
+    for path, schema in integers:
+        low = schema.get("minimum", schema.get("exclusiveMinimum"))
+        high = schema.get("maximum", schema.get("exclusiveMaximum"))
+        assert low is not None and high is not None, (path, schema)
+        assert MIN_INT <= low and high <= MAX_INT, (path, schema)

@@ -108,6 +108,6 @@ ENDPOINTS = [
     Endpoint(
         "POST", "/demo/sessions", create_demo_session,
         "Open a session in the demo assessment (when [demo] enabled)", DemoSession, status=201,
-        body=DemoSessionBody, auth="none", errors=(400, 404, 413, 422, 429),
+        body=DemoSessionBody, body_rule="optional", auth="none", errors=(400, 404, 413, 422, 429),
     ),
 ]  # fmt: skip

@@ -153,7 +153,7 @@ async def submit(request: Request) -> Response:
     call = await admitted(request)
     async with call.attempt(200) as attempt:
         if attempt.replay is None:
-            body = decode_json(call.raw, SubmitBody)
+            body = decode_json(call.raw or b"{}", SubmitBody)  # every field is optional
             now = now_iso()
             answers = [
                 {
@@ -302,7 +302,8 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST", f"{SESSION}/submit", submit, "Submit the assessment", SubmitResult,
-        body=SubmitBody, auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+        body=SubmitBody, body_rule="optional", auth="candidate", errors=_WRITE_ERRORS,
+        idempotent_key=True,
     ),
     Endpoint(
         "PUT", f"{SESSION}/device-info", put_device_info, "Report the device", DeviceInfo,
@@ -311,11 +312,13 @@ ENDPOINTS = [
     Endpoint(
         "PUT", f"{SESSION}/behavioral-profile", put_behavioral_profile,
         "Report behaviour the client measured", SessionBehavior, body=BehaviorBody,
+        body_rule="nonempty",
         auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
     ),
     Endpoint(
         "PUT", f"{SESSION}/screen-recording", put_screen_recording,
         "Report the screen recording", ScreenRecordingData, body=ScreenRecordingBody,
+        body_rule="nonempty",
         auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
     ),
     Endpoint(
