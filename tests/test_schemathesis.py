@@ -61,6 +61,16 @@ def _real_session(server: ServerProcess) -> str:
     return session_id
 
 
+def _unique_question_ids(body: Any) -> None:
+    """An assessment's question ids must differ: a rule JSON Schema cannot say of a list of
+    objects (the server answers 422 naming the repeated id)."""
+    questions = body.get("questions") if isinstance(body, dict) else None
+    if isinstance(questions, list):
+        for index, question in enumerate(questions):
+            if isinstance(question, dict) and isinstance(question.get("id"), str):
+                question["id"] = f"{question['id'][:190]}.{index}"
+
+
 def _failure(
     operation: Any, mode: GenerationMode, server: ServerProcess, http: requests.Session
 ) -> str | None:
@@ -81,6 +91,8 @@ def _failure(
             parameters["session_id"] = session_id
             if "violation_id" in parameters:
                 parameters["violation_id"] = f"{session_id}:1:0"
+        if mode is GenerationMode.POSITIVE and operation.label == "POST /assessments":
+            _unique_question_ids(case.body)
         if mode is GenerationMode.POSITIVE and IDEMPOTENCY_HEADER in (case.headers or {}):
             # A key is state, not schema: one reused for another body is refused (422, as the
             # IETF draft says), however valid both requests are.

@@ -116,7 +116,8 @@ async def _read_events(
             continue
         size = _utf8_size(text, max_event)
         if size > max_event:
-            _reject(link, metrics, "too_large", f"event is {size} bytes; the limit is {max_event}")
+            too_big = f"event is {size} bytes; the limit is {max_event}"
+            _reject(link, metrics, "too_large", too_big, seq=_seq_of(text))
             continue
         over = _over_limit(pace, guard, address, limits)
         if over is not None:

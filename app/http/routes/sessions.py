@@ -224,8 +224,12 @@ async def get_session(request: Request) -> Response:
     return json_response(session_detail(record, view.state, records, view.verification, view.risk))
 
 
+# The statuses a PUT may ask for (FAILED is the server's): the document then says so too.
+SettableStatus = Literal["IN_PROGRESS", "PAUSED", "COMPLETED", "TERMINATED"]
+
+
 class UpdateSessionBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    status: Status | None = None
+    status: SettableStatus | None = None
     currentQuestionIndex: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
 
 

@@ -86,6 +86,7 @@ const DEFAULTS = Object.freeze({
   frameWidth: 640,
   frameHeight: 480,
   maxFrameBytes: 512 * 1024,
+  maxEventBytes: 64 * 1024,
   heartbeatIntervalMs: 30000,
   idleThresholdMs: 60000,
   devtoolsThresholdPx: 160,
@@ -96,6 +97,8 @@ const DEFAULTS = Object.freeze({
   syncTimeoutMs: 1000,
   ackTimeoutMs: 20000,
 });
+// How long to wait before resending from an event the server refused as rate_limited.
+const RATE_LIMITED_RETRY_MS = 1000;
 // A socket with more than this waiting to go out is not given another frame.
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const DB_NAME = "vigil-client";
@@ -126,6 +129,10 @@ const DB_NAME = "vigil-client";
  *   first ack (its last stored seq) before sending; the server sends none for a fresh session.
  * @param {number} [options.ackTimeoutMs=20000] A connection that acknowledges nothing sent for
  *   this long is presumed dead and replaced.
+ * @param {number} [options.maxEventBytes=65536] The server's `[candidate] max_event_bytes`: a
+ *   bigger event is refused by track() (onError too_large) and never queued, so it cannot block
+ *   the ones after it. (The server refuses one over its limit with too_large, and closes the
+ *   socket with 1009 on a frame over its transport limit, 1 MiB by default.)
  * @param {(w: {message: string, reason: string, warningsLeft?: number}) => void} [options.onWarning]
  * @param {(p: {message: string, reason: string}) => void} [options.onPause]
  * @param {(r: {message?: string}) => void} [options.onResume]
@@ -177,7 +184,7 @@ export class VigilClient {
     this._sentUpTo = 0; // highest seq sent on the current socket
     this._gapHandled = null; // the `expected` of a seq_gap already answered
     this._attempt = 0;
-    this._timers = { retry: 0, sync: 0, ack: 0, heartbeat: 0 };
+    this._timers = { retry: 0, sync: 0, ack: 0, heartbeat: 0, throttle: 0 };
     this._waiters = []; // {seq, resolve} for flush()
     this._lastTrack = Promise.resolve(); // the newest track(), for flush()
     this._camera = null;
@@ -253,6 +260,13 @@ export class VigilClient {
     const record = { type, ts: new Date().toISOString() };
     if (questionId !== null && questionId !== undefined) record.questionId = String(questionId);
     if (data !== undefined) record.data = data;
+    const size = encodedSize(record);
+    if (size > this.options.maxEventBytes) {
+      const error = new RangeError(`${type} is ${size} bytes as JSON; the server takes at most ` +
+        `${this.options.maxEventBytes} (maxEventBytes): not recorded`);
+      this._fail("too_large", error);
+      return Promise.reject(error);
+    }
     const tracked = this._ready.then(() => this._journal.append(record)).then((stored) => {
       this._pending.set(stored.seq, stored);
       this._issued = Math.max(this._issued, stored.seq);
@@ -439,6 +453,19 @@ export class VigilClient {
       this._journal.pending().then((events) => this._fillGap(message.expected, events));
       return;
     }
+    if (message.code === "rate_limited" && this._pending.has(message.seq)) {
+      // Valid, only early: send it and the ones after it again once the server's bucket has
+      // refilled. (Past a burst's first errors the server sends none: the rewind to the first
+      // one covers the rest.)
+      this._sentUpTo = Math.min(this._sentUpTo, message.seq - 1);
+      if (!this._timers.throttle) {
+        this._timers.throttle = setTimeout(() => {
+          this._timers.throttle = 0;
+          this._pump();
+        }, RATE_LIMITED_RETRY_MS);
+      }
+      return;
+    }
     this._fail(message.code || "server_error", new Error(message.message || JSON.stringify(message)));
     const refused = this._pending.get(message.seq);
     if (refused !== undefined) {
@@ -487,7 +514,8 @@ export class VigilClient {
   /** Send, in order, every unacknowledged event not yet sent on this socket. */
   _pump() {
     const ws = this._ws;
-    if (ws === null || !this._synced || this._holding || ws.readyState !== WebSocket.OPEN) return;
+    if (ws === null || !this._synced || this._holding || this._timers.throttle) return;
+    if (ws.readyState !== WebSocket.OPEN) return;
     const due = [...this._pending.keys()].filter((seq) => seq > this._sentUpTo).sort((a, b) => a - b);
     for (const seq of due) {
       const { type, ts, questionId, data } = this._pending.get(seq);
@@ -630,6 +658,13 @@ function socketUrl(base, sessionId, token) {
   url.search = token === null ? "" : `?token=${encodeURIComponent(token)}`;
   url.hash = "";
   return url.href;
+}
+
+/** The bytes an event takes on the wire, as _pump() sends it (the seq is at most 16 digits). */
+function encodedSize(record) {
+  const { type, ts, questionId, data } = record;
+  return new TextEncoder().encode(JSON.stringify({ type, seq: 2 ** 53, ts, questionId, data }))
+    .length;
 }
 
 /** Call a page callback; an exception in it is reported, and does not break the SDK. */
