@@ -84,3 +84,22 @@ async def test_seq_gaps_count_as_rejected_events(server: RunningServer) -> None:
     async with server.http() as client:
         metrics = (await client.get("/metrics")).text
     assert "vigil_events_rejected_total 1" in metrics.splitlines()
+
+
+async def test_a_too_large_event_names_its_seq_and_a_frame_past_1_mib_closes_1009(
+    server: RunningServer,
+) -> None:
+    """Issue 21, item 10: the SDK can only skip a refused event whose seq it is told."""
+    session_id, token = await server.create_session()
+    big = server.settings.candidate.max_event_bytes + 10
+    async with server.candidate(session_id, token) as candidate:
+        await candidate.send({"type": "heartbeat", "seq": 1, "ts": TS, "data": {"x": "y" * big}})
+        error = await candidate.recv()
+        assert error["code"] == "too_large" and error["seq"] == 1, error
+        await candidate.ws.send(
+            json.dumps({"type": "heartbeat", "seq": 1, "ts": TS, "data": {"x": "y" * (1 << 20)}})
+        )
+        assert await candidate.closed_code() == 1009
+    async with server.candidate(session_id, token) as again:  # the session is unharmed
+        await again.event(1)
+        await again.acked(1)
