@@ -11,6 +11,8 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
+from actors.bounds import BoundedDecoder, Count, Milliseconds, Seconds
+
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 QuestionId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -37,15 +39,15 @@ def iso_ms(moment: datetime) -> str:
 
 class AnswerData(msgspec.Struct, frozen=True, kw_only=True):
     response: Any
-    timeSpent: Annotated[float, msgspec.Meta(ge=0)] = 0
+    timeSpent: Seconds = 0
 
 
 class FocusLostData(msgspec.Struct, frozen=True, kw_only=True):
-    durationMs: Annotated[int, msgspec.Meta(ge=0)]
+    durationMs: Milliseconds
 
 
 class IdleData(msgspec.Struct, frozen=True, kw_only=True):
-    seconds: Annotated[float, msgspec.Meta(ge=0)]
+    seconds: Seconds
 
 
 class DeviceInfoData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -57,11 +59,11 @@ class DeviceInfoData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     timezone: str | None = None
     screenResolution: str | None = None
     windowSize: str | None = None
-    colorDepth: int | None = None
+    colorDepth: Count | None = None
     pixelRatio: float | None = None
     touchSupport: bool | None = None
     deviceMemory: float | None = None
-    hardwareConcurrency: int | None = None
+    hardwareConcurrency: Count | None = None
     connection: str | None = None
     deviceFingerprint: str | None = None
 
@@ -165,7 +167,8 @@ AnyCandidateEvent = (
 CANDIDATE_EVENT_TYPES: Final = frozenset(
     cls.__struct_config__.tag for cls in CandidateEvent.__subclasses__()
 )
-CANDIDATE_EVENT_DECODER: Final = msgspec.json.Decoder(AnyCandidateEvent)
+# Bounded: no NUL, no time off the calendar (actors/bounds.py), for every user of the decoder.
+CANDIDATE_EVENT_DECODER: Final = BoundedDecoder[AnyCandidateEvent](AnyCandidateEvent, ("ts",))
 
 
 class FrameHeader(msgspec.Struct, frozen=True):

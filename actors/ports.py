@@ -23,7 +23,11 @@ class CandidateLink(Protocol):
         """Acknowledge every event with seq <= `seq`; coalesced, never queued."""
 
     def push(self, message: bytes) -> None:
-        """Queue an encoded control message (error, warning, pause, ...) for the candidate."""
+        """Queue an encoded control message (warning, pause, ...) for the candidate."""
+
+    def refuse(self, message: bytes) -> None:
+        """Queue the encoded error answering a refused event (seq_gap, invalid, rate limited).
+        A burst of them may be cut short: refusals never count against a reading candidate."""
 
     def close(self, code: int, reason: str) -> None:
         """Close the socket with `code` once what is queued has been sent."""

@@ -12,6 +12,7 @@ from typing import Any, Final
 import msgspec
 
 from actors import scoring
+from actors.bounds import clamp_total
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
 from actors.grading import Assessment, ScoreSummary, grade, summarize_scores
@@ -136,7 +137,7 @@ class _RecordBuilder:
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     self.device_load[key] = value
         elif kind == "idle_detected":
-            self.idle_seconds += float(data.get("seconds", 0))
+            self.idle_seconds = clamp_total(self.idle_seconds + float(data.get("seconds", 0)))
         if kind in ("focus_lost", "tab_switch_detected"):
             self.focused = False
         elif event.origin == "candidate" and kind != "heartbeat":
@@ -273,7 +274,9 @@ class _RecordBuilder:
             "totalCopyPasteAttempts": score.by_type.get("COPY_PASTE", 0),
             "totalFullscreenExits": score.by_type.get("FULLSCREEN_EXIT", 0),
             "totalIdleTime": self.idle_seconds,
-            "averageResponseTime": sum(answered) / len(answered) if answered else 0,
+            "averageResponseTime": clamp_total(sum(map(clamp_total, answered)) / len(answered))
+            if answered
+            else 0,
             "suspiciousActivityCount": score.violations,
             "focusLossCount": score.by_type.get("FOCUS_LOSS", 0),
             "anomalyDetected": score.by_severity.get("HIGH", 0) > 0,

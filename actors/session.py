@@ -177,7 +177,7 @@ class SessionActor:
                 link.ack(self.acks.committed_seq)
             return
         if event.seq > last + 1:
-            link.push(
+            link.refuse(
                 outbound.encode(
                     outbound.Error(
                         code="seq_gap",

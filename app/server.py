@@ -277,7 +277,7 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
     look inside)."""
     openapi = Route("/openapi.json", openapi_handler(ENDPOINTS, __version__), methods=["GET"])
     asyncapi = Route(
-        "/asyncapi.json", asyncapi_handler(__version__, COMMAND_DECODER), methods=["GET"]
+        "/asyncapi.json", asyncapi_handler(__version__, COMMAND_DECODER.type), methods=["GET"]
     )
     pages = page_routes(WebFiles())
 

@@ -24,7 +24,7 @@ from tests.browser_support import (
     launch_chromium,
     screenshot_path,
 )
-from tests.support import RunningServer
+from tests.support import RunningServer, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -158,8 +158,16 @@ async def test_tab_switch_copy_right_click_and_webcam_reach_the_server(
         if isinstance(payload, bytes):
             sent.append(payload)
 
-    page.on("websocket", lambda ws: ws.on("framesent", on_frame))
+    socket_urls: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        socket_urls.append(ws.url)
+        ws.on("framesent", on_frame)
+
+    page.on("websocket", on_socket)
     session_id = await start_assessment(page)
+    # The token rides in a subprotocol (vigil.token.<token>): no URL that is logged carries it.
+    assert socket_urls and not any("token" in url for url in socket_urls), socket_urls
     events = await stored_when(
         server, session_id, has("assessment_started", "question_viewed", "device_info")
     )
@@ -509,3 +517,50 @@ async def test_a_second_tab_of_the_session_takes_over(
     assert len(of_type(events, "multiple_tabs_detected")) == 1
     assert_each_once_in_order(events)
     watch.assert_clean()
+
+
+async def test_the_sdk_refuses_an_event_too_big_to_send_and_keeps_the_rest(
+    server: RunningServer, chromium: Chromium, watch: PageWatch
+) -> None:
+    """Issue 21, item 10: an event the server would refuse for its size (too_large; past 1 MiB
+    the transport closes with 1009) never enters the queue, so it cannot block the ones after."""
+    session_id, token = await server.create_session()
+    async with another_origin({"/exam": INTEGRATOR_PAGE}) as site:
+        query = urlencode({"vigil": server.url, "session": session_id, "token": token})
+        page = await watch.open(chromium.tabs, f"{site}/exam?{query}")
+        await page.wait_for_function("vigil.status === 'connected'", polling=50)
+        refused = await page.evaluate(
+            """vigil.track('copy_attempt', {text: 'x'.repeat(2 * 1024 * 1024)})
+                 .then(() => 'stored', (error) => error.name)"""
+        )
+        assert refused == "RangeError"
+        await page.evaluate("vigil.track('paste_attempt', {action: 'paste', length: 1})")
+        await page.wait_for_function("vigil.pending === 0", polling=50)
+        events = await stored_when(server, session_id, has("paste_attempt"))
+    assert not of_type(events, "copy_attempt")
+    assert_each_once_in_order(events)
+    watch.assert_clean()
+
+
+async def test_the_sdk_resends_what_the_rate_limit_refused(
+    tmp_path: Any, chromium: Chromium, watch: PageWatch
+) -> None:
+    """Issue 21, item 5: a backlog past the server's rate limit is refused with rate_limited;
+    the SDK sends it again later instead of dropping it (as it drops an invalid event)."""
+    limits = {"candidate_events_per_second": 10.0, "candidate_events_burst": 5}
+    async with running_server(tmp_path, limits=limits) as server:
+        session_id, token = await server.create_session()
+        async with another_origin({"/exam": INTEGRATOR_PAGE}) as site:
+            query = urlencode({"vigil": server.url, "session": session_id, "token": token})
+            page = await watch.open(chromium.tabs, f"{site}/exam?{query}")
+            await page.wait_for_function("vigil.status === 'connected'", polling=50)
+            await page.evaluate(
+                """Promise.all(Array.from({length: 40},
+                     (_, i) => vigil.track('copy_attempt', {action: 'copy', length: i})))"""
+            )
+            await page.wait_for_function("vigil.pending === 0", polling=100, timeout=30_000)
+            events = await candidate_events(server, session_id)
+        copies = of_type(events, "copy_attempt")
+        assert sorted((e.data or {})["length"] for e in copies) == list(range(40))
+        assert_each_once_in_order(events)
+        watch.assert_clean()

@@ -97,6 +97,8 @@ async def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one_out_of_the_
 ) -> None:
     async with launch_chromium() as browser:
         page, console = await new_page(browser)
+        socket_urls: list[str] = []
+        page.on("websocket", lambda ws: socket_urls.append(ws.url))
         await sign_in(page, server, token="not-the-token")
         await expect(page.locator("#sign-in-error")).to_contain_text("refused this token")
         assert await page.evaluate("sessionStorage.length") == 0
@@ -106,6 +108,8 @@ async def test_sign_in_refuses_a_wrong_token_and_keeps_the_right_one_out_of_the_
         await expect(page.locator("#connection")).to_have_text("Live")
         await expect(page.locator("#sign-in")).to_be_hidden()
         assert ADMIN_TOKEN not in page.url
+        # Nor in the socket's URL: it rides in a subprotocol (vigil.token.<token>).
+        assert socket_urls and not any("token" in url for url in socket_urls), socket_urls
         assert await page.evaluate("sessionStorage.getItem('vigil.adminToken')") == ADMIN_TOKEN
 
         await page.reload()  # the tab remembers the token, so no second sign-in

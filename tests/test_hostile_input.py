@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from actors.events import CANDIDATE_EVENT_DECODER
+from actors.bounds import MAX_INT, MAX_MS, MAX_SECONDS
+from actors.events import CANDIDATE_EVENT_DECODER, CANDIDATE_EVENT_TYPES, stored_from_candidate
 from app.http.bodies import TOO_DEEP
 from app.server import ENDPOINTS
 from tests.support import RunningServer
@@ -44,7 +46,63 @@ event_like = st.fixed_dictionaries(
         "data": json_values,
     },
 )
+# Valid events of every type the candidate may send, at and near the limits of their fields
+# (actors/bounds.py): without them no generated frame decoded, and the checks after a decode
+# never ran.
+_TS = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+).map(lambda moment: moment.isoformat().replace("+00:00", "Z"))
+# Valid text: no NUL (refused at the edge) and no lone surrogate (not valid UTF-8, so not JSON a
+# client can send: msgspec refuses it as truncated input).
+_TEXT = st.text(
+    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), min_size=1, max_size=40
+)
+_SECONDS = st.floats(0, MAX_SECONDS) | st.sampled_from([0.0, MAX_SECONDS])
+
+
+def _valid_json(value: Any) -> bool:
+    """JSON has no NaN or infinity, and the server takes no NUL (actors/bounds.py)."""
+    try:
+        return "\\u0000" not in json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+
+
+_DATA: dict[str, Any] = {
+    "answer_submitted": st.fixed_dictionaries(
+        {"response": json_values.filter(_valid_json)},
+        optional={"timeSpent": _SECONDS},
+    ),
+    "focus_lost": st.fixed_dictionaries(
+        {"durationMs": st.integers(0, MAX_MS) | st.sampled_from([0, MAX_MS])}
+    ),
+    "idle_detected": st.fixed_dictionaries({"seconds": _SECONDS}),
+    "device_info": st.fixed_dictionaries(
+        {}, optional={"userAgent": _TEXT, "colorDepth": st.integers(0, MAX_INT)}
+    ),
+}
+
+
+_NEEDS_QUESTION = {"question_viewed", "answer_submitted"}
+
+
+@st.composite
+def valid_events(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(sorted(CANDIDATE_EVENT_TYPES)))
+    event: dict[str, Any] = {
+        "type": kind,
+        "seq": draw(st.integers(1, 2**53) | st.sampled_from([1, 2**53])),
+        "ts": draw(_TS),
+    }
+    if kind in _NEEDS_QUESTION or draw(st.booleans()):
+        event["questionId"] = draw(_TEXT.map(lambda text: text[:200]))
+    if kind in _DATA:
+        event["data"] = draw(_DATA[kind])
+    return event
+
+
 frame_texts = st.one_of(
+    valid_events().map(json.dumps),
     event_like.map(json.dumps),
     json_values.map(json.dumps),
     st.text(max_size=200),
@@ -171,6 +229,13 @@ async def test_every_rest_body_refuses_garbage_and_changes_nothing(
                 assert error["code"] and error["message"]
                 after = await stored_view(client, session_id)
                 assert after == before, body[:60]  # a refused request changed nothing
+            else:
+                # Accepted: then it was a body the endpoint's type takes (an empty one where the
+                # body is optional), and the answer is the documented one.
+                assert body.strip() or endpoint.body_rule == "optional", body[:60]
+                msgspec.convert(json.loads(body or b"{}"), endpoint.body)
+                if endpoint.answer not in (None, str):
+                    msgspec.convert(response.json(), endpoint.answer)
 
 
 async def test_forged_and_borrowed_tokens_are_refused(server: RunningServer) -> None:
@@ -200,13 +265,27 @@ async def test_forged_and_borrowed_tokens_are_refused(server: RunningServer) -> 
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(body=event_like)
+@given(body=st.one_of(valid_events(), event_like))
 def test_generated_events_are_decoded_or_refused_never_crash(body: dict[str, Any]) -> None:
     text = json.dumps(body)
     try:
-        event = CANDIDATE_EVENT_DECODER.decode(text)
+        decoded = CANDIDATE_EVENT_DECODER.decode(text)
     except (msgspec.ValidationError, msgspec.DecodeError):
+        event("refused")
         return
-    assert 1 <= event.seq <= 2**53
+    event("decoded")  # hypothesis's statistics (--hypothesis-show-statistics) show both kinds
+    assert 1 <= decoded.seq <= 2**53
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=valid_events())
+def test_every_valid_event_decodes_within_its_limits(body: dict[str, Any]) -> None:
+    """The post-decode checks run on every example here, at the limits of each field."""
+    decoded = CANDIDATE_EVENT_DECODER.decode(json.dumps(body))
+    assert 1 <= decoded.seq <= 2**53
+    stored = stored_from_candidate(decoded, 1)
+    assert stored.type == body["type"] and stored.ts.endswith("Z")  # iso_ms never overflows
+    assert stored.questionId is None or "\x00" not in stored.questionId
+    assert msgspec.json.decode(msgspec.json.encode(stored)) is not None

@@ -18,7 +18,7 @@ from actors.state import SessionState
 from app.storage.journal import SessionRow, SqliteJournal
 from app.storage.sealing.data_keys import DataKeys, MasterKeys
 from app.telemetry.metrics import Metrics
-from tests.support import TEST_MASTER_KEY
+from tests.support import TEST_MASTER_KEY, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -230,7 +230,10 @@ async def test_a_commit_interval_gathers_events_into_one_transaction(tmp_path: P
         before = metrics.journal_batches
         started = anyio.current_time()
         await journal.append(entry("s", 1))
-        await anyio.sleep(0.05)  # inside the interval that began with create_session's commit
+        # The writer took it and waits out the interval that began with create_session's
+        # commit: the next one arrives inside it (a condition, not a sleep that a loaded box
+        # can stretch past the interval).
+        await eventually(lambda: journal.queue_depth == 0)
         await journal.append(entry("s", 2))
         await journal.flush()
         waited = anyio.current_time() - started

@@ -13,6 +13,7 @@ from app.access.gate import Principal
 from app.access.tokens import Access
 from app.sockets.admin import AdminConnection
 from app.sockets.candidate_writer import CandidateSocketLink
+from app.telemetry.metrics import Metrics
 
 pytestmark = pytest.mark.anyio
 
@@ -37,11 +38,11 @@ class ClosedUnderUs:
 
 
 async def test_a_candidate_writer_ends_quietly_on_a_socket_uvicorn_closed() -> None:
-    link = CandidateSocketLink(ClosedUnderUs(), 8)  # type: ignore[arg-type]
+    link = CandidateSocketLink(ClosedUnderUs(), 8, Metrics())  # type: ignore[arg-type]
     link.close(4409, "replaced by a newer connection")
     with anyio.fail_after(5):
         await link.run_writer()
-    queued = CandidateSocketLink(ClosedUnderUs(), 8)  # type: ignore[arg-type]
+    queued = CandidateSocketLink(ClosedUnderUs(), 8, Metrics())  # type: ignore[arg-type]
     queued.push(b'{"type":"error"}')
     with anyio.fail_after(5):
         await queued.run_writer()
@@ -60,7 +61,7 @@ async def test_an_admin_writer_ends_quietly_on_a_socket_uvicorn_closed() -> None
 
 
 async def test_other_runtime_errors_still_surface() -> None:
-    link = CandidateSocketLink(ClosedUnderUs("something else broke"), 8)  # type: ignore[arg-type]
+    link = CandidateSocketLink(ClosedUnderUs("something else broke"), 8, Metrics())  # type: ignore[arg-type]
     link.close(4409, "replaced")
     with pytest.raises(RuntimeError, match="something else"):
         await link.run_writer()

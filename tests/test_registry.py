@@ -43,6 +43,9 @@ class FakeLink:
     def push(self, message: bytes) -> None:
         self.pushed.append(json.loads(message))
 
+    def refuse(self, message: bytes) -> None:
+        self.pushed.append(json.loads(message))
+
     def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 

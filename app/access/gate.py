@@ -39,6 +39,15 @@ _NEEDS: Final = {
     "candidate": "the admin token or this session's candidate token",
     "reader": "an admin or reviewer token, or this session's candidate token",
 }
+# RFC 9110 section 11.6.1: a 401 says how to authenticate; RFC 6750 names the bearer errors.
+_CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="vigil"'}
+_INVALID: Final = {"WWW-Authenticate": 'Bearer realm="vigil", error="invalid_token"'}
+_WHO: Final = {
+    Access.ADMIN: "an admin token",
+    Access.REVIEWER: "a reviewer token",
+    Access.CANDIDATE: "this session's candidate token",
+    Access.OTHER_SESSION: "another session's candidate token",
+}
 # What a socket's close frame says (at most 123 bytes) when a valid token may not open it.
 _SOCKET_FORBIDDEN: Final = {
     "candidate": "this token may not act for this session",
@@ -78,17 +87,22 @@ class AccessGate:
         access = await self.resolve(token, session_id)
         if token is not None:
             request.state.principal = Principal(access, token_id(token))
-        refused = self.refusal(access, allow)
+        refused = self.refusal(access, allow, presented=token is not None)
         if refused is not None:
             raise refused
         self._limits.check(access, session_id)
         return access
 
     def refusal(
-        self, access: Access, allow: Allow, transport: Transport = "http"
+        self,
+        access: Access,
+        allow: Allow,
+        transport: Transport = "http",
+        presented: bool = True,
     ) -> Refused | None:
         """Why `access` may not do what `allow` lets in, or None: 401 for no valid token or an
-        expired one, 403 for a token that may not do this."""
+        expired one (over HTTP with the challenge: `presented` says whether a token came at
+        all), 403 for a token that may not do this."""
         socket = transport == "socket"
         if access is Access.NONE:
             return Refused(
@@ -97,6 +111,7 @@ class AccessGate:
                 "missing or invalid token"
                 if socket
                 else "send Authorization: Bearer <admin token or this session's candidate token>",
+                headers=None if socket else _INVALID if presented else _CHALLENGE,
             )
         if access is Access.EXPIRED:
             return Refused(
@@ -106,10 +121,12 @@ class AccessGate:
                 if socket
                 else "this candidate token expired: its session finished more than "
                 f"{self._auth.candidate_token_grace_seconds:g} s ago",
+                headers=None if socket else _INVALID,
             )
         if allows(allow, access):
             return None
-        needs = f"a {access.value} token may not do this; it needs {_NEEDS[allow]}"
+        who = _WHO.get(access, "this token")
+        needs = f"{who} may not do this; it needs {_NEEDS[allow]}"
         return Refused(403, "forbidden", _SOCKET_FORBIDDEN.get(allow, needs) if socket else needs)
 
     async def resolve(self, token: str | None, session_id: str | None = None) -> Access:

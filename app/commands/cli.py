@@ -36,6 +36,7 @@ from app.storage.sealing.data_keys import (
     KeyConfigError,
     MasterKeys,
 )
+from app.telemetry.log_redaction import install_log_redaction
 
 _TOKEN_PREFIX = {"admin": "vat_", "reviewer": "vrt_"}
 
@@ -179,6 +180,7 @@ def serve_forever(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=max(1, round(settings.server.shutdown_grace_seconds)),
     )
+    install_log_redaction()  # after uvicorn.Config: it configures uvicorn's loggers
     server = uvicorn.Server(config)
     tune_garbage_collector()
     # uvicorn re-raises the signal it stopped on once it has shut down; with the default

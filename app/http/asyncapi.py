@@ -175,11 +175,10 @@ def _operation(action: str, channel: str, names: Sequence[str]) -> dict[str, Any
     }
 
 
-def asyncapi_handler(
-    version: str, admin_decoder: msgspec.json.Decoder[Any]
-) -> Callable[[Request], Awaitable[Response]]:
-    """The handler serving the document, encoded once; public like /openapi.json."""
-    body = msgspec.json.encode(asyncapi_document(version, get_args(admin_decoder.type)))
+def asyncapi_handler(version: str, admin_commands: Any) -> Callable[[Request], Awaitable[Response]]:
+    """The handler serving the document, encoded once; public like /openapi.json.
+    `admin_commands` is the union the admin socket decodes (app/http never imports app/sockets)."""
+    body = msgspec.json.encode(asyncapi_document(version, get_args(admin_commands)))
 
     async def asyncapi_json(request: Request) -> Response:
         return Response(body, media_type="application/json")

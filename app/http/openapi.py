@@ -49,7 +49,9 @@ def openapi_document(endpoints: Sequence[Endpoint[Any]], version: str) -> dict[s
             "title": "Vigil",
             "version": version,
             "description": "Real-time proctoring server: the REST API of CONTRACT.md section 3 "
-            "and its extensions. Errors are always {error: {code, message, field?}}.",
+            "and its extensions. Errors are always {error: {code, message, field?}}. No string "
+            "may contain NUL (U+0000), and no time may fall outside years 1 to 9999 once its "
+            "offset is applied: either is a 422 naming the field.",
         },
         "paths": paths,
         "components": {
@@ -82,9 +84,12 @@ def _operation(
     else:
         operation["description"] = f"Tokens allowed: {_WHO[endpoint.auth]}."
     if endpoint.body is not None:
+        schema = schema_of[id(endpoint.body)]
+        if endpoint.body_rule == "nonempty":
+            schema = _naming_a_field(schema, components[endpoint.body.__name__])
         operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema_of[id(endpoint.body)]}},
+            "required": endpoint.body_rule != "optional",
+            "content": {"application/json": {"schema": schema}},
         }
     errors = set(endpoint.errors)
     if endpoint.auth != "none":
@@ -100,6 +105,18 @@ def _operation(
             "content": {"application/json": {"schema": error_schema}},
         }
     return operation
+
+
+def _naming_a_field(schema: dict[str, Any], component: dict[str, Any]) -> dict[str, Any]:
+    """A PUT body that must name at least one field: a null one counts as not named."""
+    return {
+        **schema,
+        "minProperties": 1,
+        "anyOf": [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+            for name in component["properties"]
+        ],
+    }
 
 
 def _success(endpoint: Endpoint[Any], schema_of: dict[int, Any]) -> dict[str, Any]:
@@ -130,7 +147,8 @@ def _parameters(endpoint: Endpoint[Any], components: dict[str, Any]) -> list[dic
                 "required": False,
                 "description": "Retrying with the same key answers as the first request did and "
                 "changes nothing again (kept 24 h, per token).",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                # app/access/idempotency.py: visible ASCII, 0x21 to 0x7e.
+                "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
             }
         )
     return parameters

@@ -10,6 +10,7 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actors import outbound
+from actors.bounds import BoundedDecoder
 from actors.fanout import ALERTS, ALL_SESSIONS, Fanout, parse_channel
 from actors.mailbox import Mailbox
 from actors.messages import Intervene, InterventionAction
@@ -32,6 +33,7 @@ from actors.reply import ActorStopped, Rejected, Reply
 from actors.state import SessionState
 from app.access.gate import AccessGate, Principal
 from app.access.socket_guard import SocketGuard
+from app.access.socket_token import socket_token
 from app.access.tokens import Access, token_id
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
@@ -63,7 +65,8 @@ class InterveneCommand(
     message: str = ""
 
 
-COMMAND_DECODER: Final = msgspec.json.Decoder(Subscribe | Unsubscribe | InterveneCommand)
+Command = Subscribe | Unsubscribe | InterveneCommand
+COMMAND_DECODER: Final = BoundedDecoder[Command](Command)
 
 
 class AdminConnection:
@@ -148,19 +151,19 @@ class AdminSocket:
                 await self._serve(websocket)
 
     async def _serve(self, websocket: WebSocket) -> None:
-        access = await self._gate.resolve(websocket.query_params.get("token"))
-        await websocket.accept()
+        token, subprotocol = socket_token(websocket)
+        access = await self._gate.resolve(token)
+        await websocket.accept(subprotocol)
         refused = self._gate.refusal(access, "reviewer", "socket")
         if refused is not None:
             code = CLOSE_UNAUTHORIZED if refused.status == 401 else CLOSE_FORBIDDEN
             await websocket.close(code, refused.message)
             return
-        token = websocket.query_params.get("token") or ""
         client = websocket.client
         connection = AdminConnection(
             websocket,
             self._settings.outbox_size,
-            Principal(access, token_id(token)),
+            Principal(access, token_id(token or "")),
             client.host if client else None,
         )
         self._metrics.admin_connections += 1

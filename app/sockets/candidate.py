@@ -28,6 +28,7 @@ from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSess
 from app.access.gate import AccessGate
 from app.access.ratelimit import RateLimiter
 from app.access.socket_guard import SocketGuard, client_address
+from app.access.socket_token import socket_token
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
 from app.settings import CandidateSettings, LimitsSettings
@@ -66,15 +67,16 @@ class CandidateSocket:
 
     async def _serve(self, websocket: WebSocket) -> None:
         session_id = websocket.path_params["session_id"]
-        access = await self._gate.resolve(websocket.query_params.get("token"), session_id)
-        await websocket.accept()
+        token, subprotocol = socket_token(websocket)
+        access = await self._gate.resolve(token, session_id)
+        await websocket.accept(subprotocol)
         refused = self._gate.refusal(access, "candidate", "socket")
         if refused is not None:
             code = CLOSE_UNAUTHORIZED if refused.status == 401 else CLOSE_FORBIDDEN
             await websocket.close(code, refused.message)
             return
-        link = CandidateSocketLink(websocket, self._candidate.outbox_size)
         registry, metrics = self._registry, self._metrics
+        link = CandidateSocketLink(websocket, self._candidate.outbox_size, metrics)
         try:
             await registry.send(session_id, CandidateAttached(link))
         except (UnknownSession, SessionFailed, RegistryClosed) as exc:
@@ -126,9 +128,8 @@ class CandidateSocket:
                 continue
             size = _utf8_size(text, max_event)
             if size > max_event:
-                _reject(
-                    link, metrics, TOO_LARGE, f"event is {size} bytes; the limit is {max_event}"
-                )
+                too_big = f"event is {size} bytes; the limit is {max_event}"
+                _reject(link, metrics, TOO_LARGE, too_big, seq=_seq_of(text))
                 continue
             over = _over_limit(pace, guard, address, limits)
             if over is not None:
@@ -231,5 +232,4 @@ def _reject(
     seq: int | None = None,
     field: str | None = None,
 ) -> None:
-    metrics.events_rejected += 1
-    link.push(outbound.encode(outbound.Error(code=code, message=message, seq=seq, field=field)))
+    link.refuse(outbound.encode(outbound.Error(code=code, message=message, seq=seq, field=field)))

@@ -1,9 +1,11 @@
 """The writing half of a candidate socket: acks coalesce into one number, control messages
-queue in a small bounded deque, and one writer task sends them in order."""
+queue in a small bounded deque, errors answering refused events in another, and one writer task
+sends them in order."""
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -11,6 +13,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from actors import outbound
 from actors.mailbox import Doorbell
 from actors.protocol_codes import CLOSE_SLOW
+from app.telemetry.metrics import Metrics
+
+# Errors answering refused events that wait to be sent, at most. The reader refuses a burst of
+# frames faster than the writer can answer them, so counting those answers as "not reading"
+# disconnected clients that read (an SDK replaying a backlog past the rate limit). Past this
+# many, the answers are dropped and counted instead: the frames stay unacknowledged, which is
+# all a client needs to send them again.
+MAX_PENDING_ERRORS: Final = 16
 
 
 class CandidateSocketLink:
@@ -21,14 +31,18 @@ class CandidateSocketLink:
         "_ack_due",
         "_bell",
         "_close",
+        "_errors",
         "_limit",
+        "_metrics",
         "_queue",
         "_websocket",
         "remote_address",
     )
 
-    def __init__(self, websocket: WebSocket, outbox_size: int) -> None:
+    def __init__(self, websocket: WebSocket, outbox_size: int, metrics: Metrics) -> None:
         self._websocket = websocket
+        self._metrics = metrics
+        self._errors: deque[bytes] = deque()
         self.remote_address = websocket.client.host if websocket.client else None
         self._limit = outbox_size
         self._queue: deque[bytes] = deque()
@@ -56,6 +70,16 @@ class CandidateSocketLink:
         self._queue.append(message)
         self._ring()
 
+    def refuse(self, message: bytes) -> None:
+        self._metrics.events_rejected += 1
+        if self._close is not None:
+            return
+        if len(self._errors) >= MAX_PENDING_ERRORS:
+            self._metrics.error_replies_dropped += 1
+            return
+        self._errors.append(message)
+        self._ring()
+
     @property
     def closing(self) -> bool:
         return self._close is not None
@@ -79,6 +103,8 @@ class CandidateSocketLink:
                 await self._bell.wait()
                 while self._queue:
                     await send({"type": "websocket.send", "text": self._queue.popleft().decode()})
+                while self._errors:
+                    await send({"type": "websocket.send", "text": self._errors.popleft().decode()})
                 if self._ack_due:
                     self._ack_due = False
                     ack = outbound.encode(outbound.Ack(self._ack)).decode()

@@ -44,6 +44,7 @@ class Metrics:
         self.admin_connections = 0
         self.events_received = 0
         self.events_rejected = 0
+        self.error_replies_dropped = 0
         self.events_stored = 0
         self.frames_received = 0
         self.journal_errors = 0
@@ -92,8 +93,14 @@ class Metrics:
         add(
             "vigil_events_rejected_total",
             "counter",
-            "Candidate frames answered with an error.",
+            "Candidate frames refused (each answered with an error, bar a burst's excess).",
             self.events_rejected,
+        )
+        add(
+            "vigil_error_replies_dropped_total",
+            "counter",
+            "Errors to refused candidate frames not sent: past a burst's first ones.",
+            self.error_replies_dropped,
         )
         add(
             "vigil_events_stored_total",

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
 import random
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from actors.completeness import FRAMES_SKIPPED
 from actors.mailbox import Doorbell, Mailbox
 from actors.messages import FrameAnalyzedIn, RecordEvent, VisionUnavailable
 from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
+from app.process.parent_death import owned_worker, sigint_ignored
 from app.telemetry.metrics import Histogram, Metrics
 from app.vision.analyzer import (
     CAMERA_RESULT_DECODER,
@@ -240,17 +242,19 @@ class VisionService:
             await anyio.sleep(_backoff(failures))
 
     async def _start_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(
-            max_workers=self.config.workers,
-            # spawn: a forked worker would inherit the server's threads and sockets.
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_worker,
-            initargs=(msgspec.json.encode(self.config),),
-        )
-        try:
+        with sigint_ignored():  # the workers start ignoring it: Ctrl-C is the server's
+            pool = ProcessPoolExecutor(
+                max_workers=self.config.workers,
+                # spawn: a forked worker would inherit the server's threads and sockets.
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_pool_worker,
+                initargs=(os.getpid(), msgspec.json.encode(self.config)),
+            )
             loop = asyncio.get_running_loop()
-            # Load the models in every worker now, not on the first candidate's frame.
+            # Load the models in every worker now, not on the first candidate's frame. (Each
+            # submit starts a worker while fewer than `workers` are idle.)
             ready = [loop.run_in_executor(pool, worker_ready) for _ in range(self.config.workers)]
+        try:
             await asyncio.gather(*ready)
         except BaseException:
             await _shut(pool)
@@ -416,6 +420,13 @@ def _anomalies(verdict: FrameVerdict, before: frozenset[str]) -> frozenset[str]:
 
 def _backoff(failures: int) -> float:
     return _REVIVE_BACKOFF[min(failures, len(_REVIVE_BACKOFF)) - 1]
+
+
+def _init_pool_worker(server_pid: int, config_json: bytes) -> None:
+    owned_worker(
+        server_pid
+    )  # dies with the server, even with kill -9 (app/process/parent_death.py)
+    init_worker(config_json)
 
 
 async def _shut(pool: ProcessPoolExecutor) -> None:

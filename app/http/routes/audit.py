@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors.bounds import MAX_INT
 from app.access.gate import AccessGate, Principal
 from app.access.tokens import Access
 from app.http.bodies import decode_query, json_response, now_iso
@@ -93,7 +94,7 @@ async def audit_socket_action(
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     sessionId: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     actor: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = MAX_PAGE
 
 

@@ -125,6 +125,6 @@ ENDPOINTS = [
     Endpoint(
         "POST", "/demo/sessions", DemoRoutes.create_demo_session,
         "Open a session in the demo assessment (when [demo] enabled)", DemoSession, status=201,
-        body=DemoSessionBody, auth="none", errors=(400, 404, 413, 422, 429),
+        body=DemoSessionBody, body_rule="optional", auth="none", errors=(400, 404, 413, 422, 429),
     ),
 ]  # fmt: skip

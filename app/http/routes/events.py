@@ -10,6 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.bounds import MAX_INT
 from actors.events import StoredEvent
 from app.access.gate import AccessGate
 from app.http.bodies import decode_query, json_response
@@ -21,7 +22,7 @@ MAX_PAGE: Final = 5000
 
 
 class EventsQuery(msgspec.Struct, frozen=True, kw_only=True):
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after: Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = MAX_PAGE
 
 

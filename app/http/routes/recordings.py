@@ -11,6 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.bounds import MAX_SECONDS, Count
 from actors.events import AwareDatetime, DeviceInfoData, QuestionId, iso_ms
 from actors.question_tracking import TRACKING_REPORTED
 from actors.record_types import (
@@ -40,7 +41,7 @@ ViolationType = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$")
 ]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class ViolationBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,7 +53,6 @@ class ViolationBody(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, Any] | None = None
 
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
 Url = Annotated[str, msgspec.Meta(max_length=2048)]
 Label = Annotated[str, msgspec.Meta(max_length=64)]
 
@@ -120,7 +120,7 @@ class SubmitBody(msgspec.Struct, frozen=True, kw_only=True):
 
 class GradeBody(msgspec.Struct, frozen=True, kw_only=True):
     questionId: QuestionId
-    score: Annotated[float, msgspec.Meta(ge=0)]
+    score: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
     comment: Text = ""
 
 
@@ -162,7 +162,7 @@ class RecordingRoutes:
         call = await self._calls.admitted(request)
         async with call.attempt(200) as attempt:
             if attempt.replay is None:
-                body = decode_json(call.raw, SubmitBody)
+                body = decode_json(call.raw or b"{}", SubmitBody)  # every field is optional
                 now = now_iso()
                 answers = [
                     {
@@ -312,7 +312,8 @@ ENDPOINTS = [
     ),
     Endpoint(
         "POST", f"{SESSION}/submit", RecordingRoutes.submit, "Submit the assessment", SubmitResult,
-        body=SubmitBody, auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+        body=SubmitBody, body_rule="optional", auth="candidate", errors=_WRITE_ERRORS,
+        idempotent_key=True,
     ),
     Endpoint(
         "PUT", f"{SESSION}/device-info", RecordingRoutes.put_device_info, "Report the device",
@@ -322,12 +323,12 @@ ENDPOINTS = [
     Endpoint(
         "PUT", f"{SESSION}/behavioral-profile", RecordingRoutes.put_behavioral_profile,
         "Report behaviour the client measured", SessionBehavior, body=BehaviorBody,
-        auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+        body_rule="nonempty", auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
     ),
     Endpoint(
         "PUT", f"{SESSION}/screen-recording", RecordingRoutes.put_screen_recording,
         "Report the screen recording", ScreenRecordingData, body=ScreenRecordingBody,
-        auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
+        body_rule="nonempty", auth="candidate", errors=_WRITE_ERRORS, idempotent_key=True,
     ),
     Endpoint(
         "PUT", f"{SESSION}/tracking-data", RecordingRoutes.put_tracking_data,

@@ -82,9 +82,13 @@ export class AdminSocket {
 
   open() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${location.host}/ws/admin?token=${encodeURIComponent(this.token)}`;
+    // The token rides in a subprotocol, never in the URL that proxies and servers log; one a
+    // subprotocol cannot carry (not an HTTP token) goes in `?token=`.
+    const safe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(this.token);
+    const query = safe ? "" : `?token=${encodeURIComponent(this.token)}`;
     this.status({ state: "connecting" });
-    const ws = new WebSocket(url);
+    const url = `${scheme}//${location.host}/ws/admin${query}`;
+    const ws = safe ? new WebSocket(url, ["vigil", `vigil.token.${this.token}`]) : new WebSocket(url);
     this.ws = ws;
     ws.addEventListener("open", () => {
       for (const channel of this.channels) {

@@ -23,7 +23,7 @@
  *     await vigil.flush();                  // resolves when the server has stored everything
  *
  * What it does by itself (CONTRACT.md sections 4 and 8): opens the candidate socket
- * `/ws/candidate/{sessionId}?token=…`, reports the browser events of the contract (tab switches,
+ * `/ws/candidate/{sessionId}` (the token in the subprotocol `vigil.token.<token>`), reports the browser events of the contract (tab switches,
  * focus loss with its duration, copy, paste, right click, devtools opening, fullscreen exit, idle,
  * a second tab of the same session, device info with a stable fingerprint, heartbeats), and sends
  * a 640x480 JPEG from the webcam every `frameIntervalMs` while connected.
@@ -66,6 +66,7 @@ const DEFAULTS = Object.freeze({
   frameWidth: 640,
   frameHeight: 480,
   maxFrameBytes: 512 * 1024,
+  maxEventBytes: 64 * 1024,
   heartbeatIntervalMs: 30000,
   idleThresholdMs: 60000,
   devtoolsThresholdPx: 160,
@@ -76,6 +77,8 @@ const DEFAULTS = Object.freeze({
   syncTimeoutMs: 1000,
   ackTimeoutMs: 20000,
 });
+// How long to wait before resending from an event the server refused as rate_limited.
+const RATE_LIMITED_RETRY_MS = 1000;
 // A socket with more than this waiting to go out is not given another frame.
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 const DB_NAME = "vigil-client";
@@ -106,6 +109,10 @@ const DB_NAME = "vigil-client";
  *   first ack (its last stored seq) before sending; the server sends none for a fresh session.
  * @param {number} [options.ackTimeoutMs=20000] A connection that acknowledges nothing sent for
  *   this long is presumed dead and replaced.
+ * @param {number} [options.maxEventBytes=65536] The server's `[candidate] max_event_bytes`: a
+ *   bigger event is refused by track() (onError too_large) and never queued, so it cannot block
+ *   the ones after it. (The server refuses one over its limit with too_large, and closes the
+ *   socket with 1009 on a frame over its transport limit, 1 MiB by default.)
  * @param {(w: {message: string, reason: string, warningsLeft?: number}) => void} [options.onWarning]
  * @param {(p: {message: string, reason: string}) => void} [options.onPause]
  * @param {(r: {message?: string}) => void} [options.onResume]
@@ -145,7 +152,9 @@ export class VigilClient {
     /** Counters for the page: frames sent and dropped, events sent (resends included). */
     this.stats = { framesSent: 0, framesDropped: 0, eventsSent: 0, lastAck: 0 };
 
-    this._socketUrl = socketUrl(options.url, options.sessionId, options.token);
+    this._socketProtocols = socketProtocols(options.token);
+    this._socketUrl = socketUrl(options.url, options.sessionId,
+      this._socketProtocols ? null : options.token);
     this._journal = new Journal(options.sessionId, (error) => this._fail("storage", error));
     this._pending = new Map(); // seq -> record, everything not acknowledged
     this._issued = 0; // highest seq this page knows to exist
@@ -155,7 +164,7 @@ export class VigilClient {
     this._sentUpTo = 0; // highest seq sent on the current socket
     this._gapHandled = null; // the `expected` of a seq_gap already answered
     this._attempt = 0;
-    this._timers = { retry: 0, sync: 0, ack: 0, heartbeat: 0 };
+    this._timers = { retry: 0, sync: 0, ack: 0, heartbeat: 0, throttle: 0 };
     this._waiters = []; // {seq, resolve} for flush()
     this._lastTrack = Promise.resolve(); // the newest track(), for flush()
     this._camera = null;
@@ -231,6 +240,13 @@ export class VigilClient {
     const record = { type, ts: new Date().toISOString() };
     if (questionId !== null && questionId !== undefined) record.questionId = String(questionId);
     if (data !== undefined) record.data = data;
+    const size = encodedSize(record);
+    if (size > this.options.maxEventBytes) {
+      const error = new RangeError(`${type} is ${size} bytes as JSON; the server takes at most ` +
+        `${this.options.maxEventBytes} (maxEventBytes): not recorded`);
+      this._fail("too_large", error);
+      return Promise.reject(error);
+    }
     const tracked = this._ready.then(() => this._journal.append(record)).then((stored) => {
       this._pending.set(stored.seq, stored);
       this._issued = Math.max(this._issued, stored.seq);
@@ -301,7 +317,9 @@ export class VigilClient {
     this._setStatus(this._attempt === 0 && this.stats.eventsSent === 0 ? "connecting" : "reconnecting");
     let ws;
     try {
-      ws = new WebSocket(this._socketUrl);
+      ws = this._socketProtocols
+        ? new WebSocket(this._socketUrl, this._socketProtocols)
+        : new WebSocket(this._socketUrl);
     } catch (error) {
       this._fail("bad_url", error);
       this._shutdown("failed");
@@ -415,6 +433,19 @@ export class VigilClient {
       this._journal.pending().then((events) => this._fillGap(message.expected, events));
       return;
     }
+    if (message.code === "rate_limited" && this._pending.has(message.seq)) {
+      // Valid, only early: send it and the ones after it again once the server's bucket has
+      // refilled. (Past a burst's first errors the server sends none: the rewind to the first
+      // one covers the rest.)
+      this._sentUpTo = Math.min(this._sentUpTo, message.seq - 1);
+      if (!this._timers.throttle) {
+        this._timers.throttle = setTimeout(() => {
+          this._timers.throttle = 0;
+          this._pump();
+        }, RATE_LIMITED_RETRY_MS);
+      }
+      return;
+    }
     this._fail(message.code || "server_error", new Error(message.message || JSON.stringify(message)));
     const refused = this._pending.get(message.seq);
     if (refused !== undefined) {
@@ -463,7 +494,8 @@ export class VigilClient {
   /** Send, in order, every unacknowledged event not yet sent on this socket. */
   _pump() {
     const ws = this._ws;
-    if (ws === null || !this._synced || this._holding || ws.readyState !== WebSocket.OPEN) return;
+    if (ws === null || !this._synced || this._holding || this._timers.throttle) return;
+    if (ws.readyState !== WebSocket.OPEN) return;
     const due = [...this._pending.keys()].filter((seq) => seq > this._sentUpTo).sort((a, b) => a - b);
     for (const seq of due) {
       const { type, ts, questionId, data } = this._pending.get(seq);
@@ -585,6 +617,15 @@ export class VigilClient {
 
 // --- the socket URL -----------------------------------------------------------------------
 
+// The token rides in a subprotocol, `vigil.token.<token>` beside `vigil` (the one the server
+// accepts with), so it is never in a URL that proxies and servers log. A token a subprotocol
+// cannot carry (not an HTTP token) goes in `?token=` instead.
+const PROTOCOL_SAFE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function socketProtocols(token) {
+  return PROTOCOL_SAFE.test(token) ? ["vigil", `vigil.token.${token}`] : null;
+}
+
 function socketUrl(base, sessionId, token) {
   const url = new URL(base || globalThis.location.origin);
   if (url.protocol === "http:") url.protocol = "ws:";
@@ -594,9 +635,16 @@ function socketUrl(base, sessionId, token) {
   }
   const prefix = url.pathname.replace(/\/+$/, "");
   url.pathname = `${prefix}/ws/candidate/${encodeURIComponent(sessionId)}`;
-  url.search = `?token=${encodeURIComponent(token)}`;
+  url.search = token === null ? "" : `?token=${encodeURIComponent(token)}`;
   url.hash = "";
   return url.href;
+}
+
+/** The bytes an event takes on the wire, as _pump() sends it (the seq is at most 16 digits). */
+function encodedSize(record) {
+  const { type, ts, questionId, data } = record;
+  return new TextEncoder().encode(JSON.stringify({ type, seq: 2 ** 53, ts, questionId, data }))
+    .length;
 }
 
 /** Call a page callback; an exception in it is reported, and does not break the SDK. */
