@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
 from actors.messages import RecordEvent
@@ -87,7 +88,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
         max_batch=settings.storage.journal_max_batch,
         commit_interval=settings.storage.commit_interval_ms / 1000,
         cache_mb=settings.storage.cache_mb,
-        on_committed=fanout.on_committed,
+        on_committed=CommitDispatch(fanout).on_committed,
         metrics=metrics,
     )
     async with anyio.create_task_group() as tg:
@@ -126,6 +127,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Services]:
                 min_frames=settings.vision.episode_min_frames,
             ),
             frames=frames,
+            state_interval=settings.storage.state_interval_seconds,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
@@ -210,7 +212,7 @@ async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: 
 async def record_lost_connections(services: Services) -> None:
     """Sessions a candidate was connected to when the process died (kill -9, power cut) get the
     `user_disconnected` that a clean shutdown would have recorded. Runs before sockets open."""
-    for session_id in await services.store.connected_at_last_event():
+    for session_id in await services.journal.disconnect_stored_states():
         log.info("session %s: the server stopped while its candidate was connected", session_id)
         await services.registry.send(
             session_id,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import msgspec
-
 from actors.fanout import Fanout
 from actors.registry import Registry
 from actors.state import FINISHED, SessionState
@@ -116,8 +114,7 @@ class Services:
         return list(found.values())
 
     def current_state(self, stored: SessionState) -> SessionState:
+        """The live state where the session is in memory; the stored one says no more than is
+        true otherwise (actors/stored_state.py)."""
         live = self.registry.live_state(stored.sessionId)
-        if live is not None:
-            return live
-        # Not in memory, so nobody is connected, whatever was true when it was stored.
-        return msgspec.structs.replace(stored, connected=False) if stored.connected else stored
+        return stored if live is None else live
