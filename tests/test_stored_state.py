@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from actors import session as session_module
 from actors.messages import CandidateAttached, CandidateDetached
 from actors.state import SessionState
 from actors.stored_state import StoredStateSchedule
@@ -132,3 +133,25 @@ async def test_after_a_crash_the_start_marks_every_stored_state_disconnected(
         assert stored_types(tmp_path, finished) == []
         for session_id in (unfinished, finished):
             assert not stored(tmp_path, session_id)[0]["connected"]
+
+
+async def test_a_failed_session_leaves_its_last_state_disconnected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def always_breaks(config: Any, record: Any, stored: Any) -> Any:
+        raise RuntimeError("injected fault")
+
+    settings = settings_for(tmp_path, sessions={"max_restarts": 1})
+    async with run_services(settings) as running:
+        session_id = await new_session(running)
+        link = FakeLink()
+        await running.registry.send(session_id, CandidateAttached(link))
+        await send_events(running, session_id, link, ["assessment_started", "heartbeat"])
+        await eventually(lambda: link.acks and link.acks[-1] == 2)
+        assert stored(tmp_path, session_id)[0]["connected"]
+        monkeypatch.setattr(session_module, "fold", always_breaks)
+        for _attempt in range(2):
+            await send_events(running, session_id, link, ["heartbeat"], first=3)
+        await eventually(lambda: running.registry.failed_total == 1)
+        await eventually(lambda: not stored(tmp_path, session_id)[0]["connected"])
+        assert stored(tmp_path, session_id)[1] == 2  # what was stored, and no more
