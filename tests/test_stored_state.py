@@ -16,6 +16,7 @@ from actors.messages import CandidateAttached, CandidateDetached
 from actors.state import SessionState
 from actors.stored_state import StoredStateSchedule
 from app.server import run_services
+from app.settings import ConfigError, load_settings
 from tests.support import eventually, settings_for
 from tests.test_registry import FakeLink, _initial, new_session, send_events
 
@@ -80,6 +81,8 @@ async def test_a_session_leaving_memory_stores_its_last_state_disconnected(
         link = FakeLink()
         await running.registry.send(session_id, CandidateAttached(link))
         await send_events(running, session_id, link, ["heartbeat", "heartbeat"])
+        await eventually(lambda: link.acks and link.acks[-1] == 2)
+        assert stored(tmp_path, session_id)[1] == 1  # the second changed nothing lists show
         await send_events(running, session_id, link, ["assessment_submitted"], first=3)
         await running.journal.flush()
         state, offset = stored(tmp_path, session_id)
@@ -155,3 +158,25 @@ async def test_a_failed_session_leaves_its_last_state_disconnected(
         await eventually(lambda: running.registry.failed_total == 1)
         await eventually(lambda: not stored(tmp_path, session_id)[0]["connected"])
         assert stored(tmp_path, session_id)[1] == 2  # what was stored, and no more
+
+
+def test_the_interval_is_a_validated_config_key() -> None:
+    assert load_settings(environ={}).storage.state_interval_seconds == 10.0  # config.toml
+    quick = load_settings(environ={"VIGIL_STORAGE_STATE_INTERVAL_SECONDS": "0.5"})
+    assert quick.storage.state_interval_seconds == 0.5
+    with pytest.raises(ConfigError, match=r"\$\.storage\.state_interval_seconds"):
+        load_settings(environ={"VIGIL_STORAGE_STATE_INTERVAL_SECONDS": "-1"})
+
+
+async def test_the_server_hands_the_configured_interval_to_the_actors(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    settings = msgspec.structs.replace(
+        settings, storage=msgspec.structs.replace(settings.storage, state_interval_seconds=0)
+    )
+    async with run_services(settings) as running:
+        session_id = await new_session(running)
+        link = FakeLink()
+        await running.registry.send(session_id, CandidateAttached(link))
+        await send_events(running, session_id, link, ["heartbeat", "heartbeat", "heartbeat"])
+        await eventually(lambda: link.acks and link.acks[-1] == 3)
+        assert stored(tmp_path, session_id)[1] == 3  # 0: every event carries its state
