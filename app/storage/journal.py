@@ -285,12 +285,16 @@ class SqliteJournal:
 
     def _plan(self, batch: list[Operation]) -> list[tuple[Step, list[Any]]]:
         """Each step with its operations, in queue order; steps with none are left out."""
+        by_kind: dict[type, list[Any]] = {}
+        for op in batch:
+            by_kind.setdefault(type(op), []).append(op)
         work = []
         for step in self._steps:
-            kinds = step.kinds
-            ops = [op for op in batch if isinstance(op, kinds)]
-            if ops:
-                work.append((step, ops))
+            found = [by_kind[kind] for kind in step.kinds if kind in by_kind]
+            if len(found) == 1:
+                work.append((step, found[0]))
+            elif found:  # kinds mixed in one batch: keep their queue order
+                work.append((step, [op for op in batch if isinstance(op, step.kinds)]))
         return work
 
     async def _write(self, work: list[tuple[Step, list[Any]]]) -> None:
