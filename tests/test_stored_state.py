@@ -16,7 +16,8 @@ from actors.messages import CandidateAttached, CandidateDetached
 from actors.state import SessionState
 from actors.stored_state import StoredStateSchedule
 from app.server import run_services
-from app.settings import ConfigError, load_settings
+from app.services import Services
+from app.settings import ConfigError, Settings, load_settings
 from tests.support import eventually, settings_for
 from tests.test_registry import FakeLink, _initial, new_session, send_events
 
@@ -49,6 +50,19 @@ def test_an_interval_of_zero_writes_every_state() -> None:
     assert not schedule.final_due()
 
 
+def with_interval(storage: Path, seconds: float, **sections: Any) -> Settings:
+    settings = settings_for(storage, **sections)
+    interval = msgspec.structs.replace(settings.storage, state_interval_seconds=seconds)
+    return msgspec.structs.replace(settings, storage=interval)
+
+
+async def attached_session(running: Services) -> tuple[str, FakeLink]:
+    session_id = await new_session(running)
+    link = FakeLink()
+    await running.registry.send(session_id, CandidateAttached(link))
+    return session_id, link
+
+
 def stored(storage: Path, session_id: str) -> tuple[dict[str, Any], int]:
     with sqlite3.connect(storage / "vigil.db") as db:
         state, offset = db.execute(
@@ -72,14 +86,8 @@ async def test_a_session_leaving_memory_stores_its_last_state_disconnected(
     tmp_path: Path,
 ) -> None:
     sessions = {"finished_evict_seconds": 0.05, "sweep_interval_seconds": 0.02}
-    settings = settings_for(tmp_path, sessions=sessions)
-    settings = msgspec.structs.replace(
-        settings, storage=msgspec.structs.replace(settings.storage, state_interval_seconds=3600)
-    )
-    async with run_services(settings) as running:
-        session_id = await new_session(running)
-        link = FakeLink()
-        await running.registry.send(session_id, CandidateAttached(link))
+    async with run_services(with_interval(tmp_path, 3600, sessions=sessions)) as running:
+        session_id, link = await attached_session(running)
         await send_events(running, session_id, link, ["heartbeat", "heartbeat"])
         await eventually(lambda: link.acks and link.acks[-1] == 2)
         assert stored(tmp_path, session_id)[1] == 1  # the second changed nothing lists show
@@ -103,9 +111,7 @@ async def test_a_shutdown_under_a_connected_candidate_stores_the_disconnect(
 ) -> None:
     settings = settings_for(tmp_path)
     async with run_services(settings) as running:
-        session_id = await new_session(running)
-        link = FakeLink()
-        await running.registry.send(session_id, CandidateAttached(link))
+        session_id, link = await attached_session(running)
         await send_events(running, session_id, link, ["heartbeat", "copy_attempt"])
     state, _offset = stored(tmp_path, session_id)
     assert not state["connected"]
@@ -146,9 +152,7 @@ async def test_a_failed_session_leaves_its_last_state_disconnected(
 
     settings = settings_for(tmp_path, sessions={"max_restarts": 1})
     async with run_services(settings) as running:
-        session_id = await new_session(running)
-        link = FakeLink()
-        await running.registry.send(session_id, CandidateAttached(link))
+        session_id, link = await attached_session(running)
         await send_events(running, session_id, link, ["assessment_started", "heartbeat"])
         await eventually(lambda: link.acks and link.acks[-1] == 2)
         assert stored(tmp_path, session_id)[0]["connected"]
@@ -169,14 +173,8 @@ def test_the_interval_is_a_validated_config_key() -> None:
 
 
 async def test_the_server_hands_the_configured_interval_to_the_actors(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)
-    settings = msgspec.structs.replace(
-        settings, storage=msgspec.structs.replace(settings.storage, state_interval_seconds=0)
-    )
-    async with run_services(settings) as running:
-        session_id = await new_session(running)
-        link = FakeLink()
-        await running.registry.send(session_id, CandidateAttached(link))
+    async with run_services(with_interval(tmp_path, 0)) as running:
+        session_id, link = await attached_session(running)
         await send_events(running, session_id, link, ["heartbeat", "heartbeat", "heartbeat"])
         await eventually(lambda: link.acks and link.acks[-1] == 3)
         assert stored(tmp_path, session_id)[1] == 3  # 0: every event carries its state
