@@ -1,4 +1,5 @@
-"""Fan-out to admins: channels, subscribers with bounded outboxes, and the commit callback.
+"""Fan-out to admins: channels and subscribers with bounded outboxes (fed after each commit by
+`actors/commit_dispatch.py`).
 
 A broadcast is encoded once per channel and the same bytes go to every subscriber. A subscriber
 whose outbox is full is evicted on the spot, so one slow admin never holds up the others; it gets
@@ -94,16 +95,6 @@ class Fanout:
         return len(self._subscriptions)
 
     # --- publishing ----------------------------------------------------------------------------
-
-    def on_committed(self, entries: list[EventEntry]) -> None:
-        """The journal's commit callback: ack the candidates, answer the REST requests waiting for
-        their event, then tell the admins."""
-        for entry in entries:
-            if entry.acks is not None and entry.event.seq is not None:
-                entry.acks.committed(entry.event.seq)
-            if entry.committed is not None:
-                entry.committed.set(entry)
-            self.publish_event(entry)
 
     def publish_state(self, state: SessionState) -> None:
         for channel in _channels_of(state.sessionId, state.assessmentId):

@@ -36,21 +36,46 @@ class CandidateLink(Protocol):
 class AckTracker:
     """How far a session's candidate events are committed, and where the acks go.
 
-    `committed_seq` is written only by the journal's commit callback; `link` only by the
-    session's actor. Both run on the event loop's thread, so no lock is needed.
+    One writing task per field, both on the event loop's thread, so no lock is needed:
+    - `committed_seq` is written only by the journal's writer task, through `committed`, called
+      by the commit dispatch (`actors/commit_dispatch.py`) after the commit. Its first value is
+      what storage held when the actor was built (replayed: every stored event is committed).
+    - `link` is written only by the session's actor task, through `attach` and `detach`; a
+      reconnect replaces it there (`SessionActor._attach`), a restarted actor builds a new
+      tracker after a flush, so no entry of the old one is still on its way.
+    Everyone else only reads them.
     """
 
-    __slots__ = ("committed_seq", "link")
+    __slots__ = ("_committed_seq", "_link")
 
     def __init__(self, committed_seq: int) -> None:
-        self.committed_seq = committed_seq
-        self.link: CandidateLink | None = None
+        self._committed_seq = committed_seq
+        self._link: CandidateLink | None = None
+
+    @property
+    def committed_seq(self) -> int:
+        return self._committed_seq
+
+    @property
+    def link(self) -> CandidateLink | None:
+        return self._link
 
     def committed(self, seq: int) -> None:
-        if seq > self.committed_seq:
-            self.committed_seq = seq
-            if self.link is not None:
-                self.link.ack(seq)
+        """The commit dispatch: every event up to `seq` is committed; ack it."""
+        if seq > self._committed_seq:
+            self._committed_seq = seq
+            if self._link is not None:
+                self._link.ack(seq)
+
+    def attach(self, link: CandidateLink) -> None:
+        """The actor: acks go to `link` from now on, starting with what is already committed."""
+        self._link = link
+        if self._committed_seq:
+            link.ack(self._committed_seq)
+
+    def detach(self) -> None:
+        """The actor: the candidate left; acks wait for its next connection."""
+        self._link = None
 
 
 class RequestMark(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,14 +97,22 @@ class EventEntry(msgspec.Struct, frozen=True, kw_only=True):
     state: SessionState
     violations: list[Violation]
     acks: AckTracker | None = None
-    # The session's status, connection, trust or risk level changed since its last journaled
-    # state: storage records this state at once (others may be written later: derived data).
-    state_changed: bool = False
+    # Storage writes `state` as the session's stored state with this event; the actor decides
+    # when (`actors/stored_state.py`). Otherwise it is only for the admins.
+    store_state: bool = False
     # Answered with this entry once it is committed (a REST request waits for it, like an ack).
     committed: Reply[EventEntry] | None = None
     request: RequestMark | None = None
     # A candidate event's CandidateEventIn.received, carried to the commit.
     received: float | None = None
+
+
+class StateEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A session's state to store without an event: its last, when its actor stops."""
+
+    session_id: str
+    offset: int
+    state: SessionState
 
 
 class SnapshotEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,7 +132,7 @@ class LoadedSession(msgspec.Struct, frozen=True, kw_only=True):
 class Journal(Protocol):
     """The durable, ordered log. `append` waits only for queue space, never for the commit."""
 
-    async def append(self, entry: EventEntry | SnapshotEntry) -> None: ...
+    async def append(self, entry: EventEntry | SnapshotEntry | StateEntry) -> None: ...
 
     async def flush(self) -> None:
         """Return once everything appended before the call is committed."""

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import anyio
+import msgspec
 from anyio.abc import TaskGroup, TaskStatus
 
 from actors.mailbox import Mailbox
 from actors.messages import CandidateEventIn, EvictIfIdle, GetState, Message
-from actors.ports import CandidateLink, SessionStore
+from actors.ports import CandidateLink, SessionStore, StateEntry
 from actors.protocol_codes import CLOSE_NOT_FOUND, CLOSE_SESSION_FAILED
 from actors.reply import ActorStopped, Reply
 from actors.session import ActorDeps, SessionActor, SessionView
@@ -244,6 +245,7 @@ class Registry:
                         crashes.popleft()
                     if len(crashes) > config.max_restarts:
                         self._fail(handle, link, mailbox)
+                        await self._store_last_state(handle)
                         return
                     self.restarts_total += 1
                     actor = None
@@ -271,6 +273,18 @@ class Registry:
             return False
         handle.stopping = True
         return True
+
+    async def _store_last_state(self, handle: SessionHandle) -> None:
+        """A failed session leaves memory without its actor's hand-back: store its last published
+        state (every one follows a stored event), disconnected, as `hand_back` would."""
+        state = handle.state
+        if state is not None:
+            state = msgspec.structs.replace(state, connected=False)
+            entry = StateEntry(session_id=state.sessionId, offset=state.lastOffset, state=state)
+            try:
+                await self._deps.journal.append(entry)
+            except Exception:  # supervision boundary: the session is failed either way
+                log.exception("session %s: its last state could not be stored", state.sessionId)
 
     def _fail(
         self, handle: SessionHandle, link: CandidateLink | None, mailbox: Mailbox[Message]

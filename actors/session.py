@@ -12,8 +12,8 @@ from typing import Any, Final, assert_never
 import anyio
 import msgspec
 
-from actors import outbound, scoring, vision_episodes
-from actors.alert_rules import ALERT_RAISED, AlertRule, AlertsConfig, due, rule_of
+from actors import interventions, outbound, scoring, vision_episodes
+from actors.alert_rules import AlertsConfig, due, rule_of
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import (
     INTERVENTION,
@@ -46,33 +46,20 @@ from actors.ports import (
     LoadedSession,
     RequestMark,
     SnapshotEntry,
+    StateEntry,
     StatePublisher,
 )
 from actors.protocol_codes import CLOSE_REPLACED
 from actors.reply import Rejected, Reply
 from actors.scoring import FRAME_ANALYZED
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
+from actors.stored_state import StoredStateSchedule
 from actors.vision_episodes import EpisodeRules
 
 log = logging.getLogger("vigil.session")
 
 _NO_RULES: Final = AlertsConfig()
 _EPISODE_RULES: Final = EpisodeRules()
-
-
-def _rule_message(rule: AlertRule) -> str:
-    if rule.riskLevel is not None:
-        return f"The session's risk reached {rule.riskLevel}."
-    kind = f"{rule.violation} " if rule.violation else f"{rule.severity} " if rule.severity else ""
-    return f"{rule.count} {kind}violation{'s' if rule.count > 1 else ''} recorded."
-
-
-_INTERVENTION_ALLOWED: Final = {
-    "warn": ("IN_PROGRESS", "PAUSED"),
-    "pause": ("IN_PROGRESS",),
-    "resume": ("PAUSED",),
-    "terminate": ("IN_PROGRESS", "PAUSED"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +72,8 @@ class ActorDeps:
     alerts: AlertsConfig = _NO_RULES
     episodes: EpisodeRules = _EPISODE_RULES
     frames: FrameKeeper | None = None
+    # `[storage] state_interval_seconds`: see actors/stored_state.py.
+    state_interval: float = 10.0
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,16 +105,15 @@ class SessionActor:
         self._publish = publish
         self.last_activity = time.monotonic()
         self.handling: Message | None = None
-        # What lists filter on and recovery reads; written with the event that changes it.
-        self._journaled_essentials: tuple[str, bool, str, str] | None = None
+        self._stored_state = StoredStateSchedule(deps.state_interval)
+        self._stopping = False  # handing back: nobody is connected to it any more
         if link is not None:
             self._attach(link)
         self._publish(self.summary())
 
     def summary(self) -> SessionState:
-        return summarize(
-            self.deps.scoring, self.info, self.record, self.link is not None, self._scores
-        )
+        connected = self.link is not None and not self._stopping
+        return summarize(self.deps.scoring, self.info, self.record, connected, self._scores)
 
     async def run(self, mailbox: Mailbox[Message], may_stop: Callable[[], bool]) -> None:
         """Handle messages until evicted (returns) or a handler raises (the supervisor restarts)."""
@@ -222,25 +210,16 @@ class SessionActor:
         if previous is not None and previous is not link:
             previous.close(CLOSE_REPLACED, "replaced by a newer connection for this session")
         self.link = link
-        self.acks.link = link
-        if self.acks.committed_seq:
-            link.ack(self.acks.committed_seq)
-        self._remind(link)
-
-    def _remind(self, link: CandidateLink) -> None:
-        """A reconnecting candidate learns at once that its session is paused or terminated."""
-        if self.record.status == "PAUSED":
-            link.push(
-                outbound.encode(outbound.Pause(message="The session is paused.", reason="proctor"))
-            )
-        elif self.record.status == "TERMINATED":
-            link.push(outbound.encode(outbound.Terminate(reason="The session was terminated.")))
+        self.acks.attach(link)
+        reminder = interventions.reminder(self.record.status)
+        if reminder is not None:
+            link.push(reminder)
 
     async def _on_detached(self, link: CandidateLink, code: int) -> None:
         if link is not self.link:
             return  # an older connection, already replaced
         self.link = None
-        self.acks.link = None
+        self.acks.detach()
         if self.record.submitted:
             self._announce()
             return
@@ -255,7 +234,7 @@ class SessionActor:
     # --- server-made events --------------------------------------------------------------------
 
     async def _on_intervene(self, message: Intervene) -> None:
-        allowed = _INTERVENTION_ALLOWED[message.action]
+        allowed = interventions.ALLOWED[message.action]
         if self.record.status not in allowed:
             message.reply.fail(
                 Rejected(
@@ -269,30 +248,17 @@ class SessionActor:
         offset = await self._store(
             self._server_event(INTERVENTION, data, origin="admin"), request=message.request
         )
-        self._tell_candidate(
-            message.action, message.message, warnings_left=self._warnings_left(message.action)
-        )
+        self._tell_candidate(message.action, message.message)
         message.reply.set(offset)
 
-    def _tell_candidate(
-        self, action: str, text: str, reason: str = "proctor", warnings_left: int | None = None
-    ) -> None:
+    def _tell_candidate(self, action: str, text: str, reason: str = "proctor") -> None:
+        """A warned candidate is also told the warnings left before `[alerts] max_warnings`."""
         if self.link is None:
             return
-        reply: msgspec.Struct
+        left = None
         if action == "warn":
-            reply = outbound.Warning(
-                message=text or "Please keep to the assessment rules.",
-                reason=reason,
-                warningsLeft=warnings_left,
-            )
-        elif action == "pause":
-            reply = outbound.Pause(message=text or "A proctor paused the session.", reason=reason)
-        elif action == "resume":
-            reply = outbound.Resume(message=text)
-        else:
-            reply = outbound.Terminate(reason=text or "A proctor terminated the session.")
-        self.link.push(outbound.encode(reply))
+            left = max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
+        self.link.push(interventions.candidate_message(action, text, reason, left))
 
     async def _on_record_event(self, message: RecordEvent) -> None:
         refusal = None
@@ -351,9 +317,6 @@ class SessionActor:
     ) -> int:
         violations = fold(self.deps.scoring, self.record, event)
         state = self.summary()
-        essentials = (state.status, state.connected, state.trustLevel, state.riskLevel)
-        state_changed = essentials != self._journaled_essentials
-        self._journaled_essentials = essentials
         self._publish(state)
         await self.deps.journal.append(
             EventEntry(
@@ -363,7 +326,7 @@ class SessionActor:
                 state=state,
                 violations=violations,
                 acks=acks,
-                state_changed=state_changed,
+                store_state=self._stored_state.due(state),
                 committed=committed,
                 request=request,
                 received=received,
@@ -378,37 +341,16 @@ class SessionActor:
     # --- alert rules ---------------------------------------------------------------------------
 
     async def _apply_rules(self, state: SessionState) -> None:
-        for rule in due(
-            self.deps.alerts, self.record.score, state.riskLevel, self.record.firedRules
-        ):
-            await self._fire(rule)
-
-    async def _fire(self, rule: AlertRule) -> None:
-        """Store what the rule does; the stored event marks it fired (`lifecycle.fold`)."""
-        message = rule.message or _rule_message(rule)
-        data: dict[str, Any] = {"rule": rule.name, "category": rule.category, "message": message}
-        if rule.action == "alert":
-            data["severity"] = rule.alertSeverity
-            kind = ALERT_RAISED
-        elif self.record.status in _INTERVENTION_ALLOWED[rule.action]:
-            data.update(action=rule.action, by=f"rule:{rule.name}")
-            kind = INTERVENTION
-        else:
-            return  # e.g. pause a session already paused: try again after a later event
-        await self._store(self._server_event(kind, data))
-        if kind == INTERVENTION:
-            self._tell_candidate(
-                rule.action,
-                message,
-                reason=rule.category,
-                warnings_left=self._warnings_left(rule.action),
-            )
-
-    def _warnings_left(self, action: str) -> int | None:
-        """What a warned candidate is told: the warnings left before `[alerts] max_warnings`."""
-        if action != "warn":
-            return None
-        return max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
+        """Store what each due rule does; the stored event marks it fired (`lifecycle.fold`)."""
+        record = self.record
+        for rule in due(self.deps.alerts, record.score, state.riskLevel, record.firedRules):
+            found = interventions.rule_event(rule, record.status)
+            if found is None:
+                continue
+            kind, data = found
+            await self._store(self._server_event(kind, data))
+            if kind == INTERVENTION:
+                self._tell_candidate(rule.action, data["message"], rule.category)
 
     async def _save_snapshot(self) -> None:
         self._snapshot_offset = self.record.offset
@@ -431,7 +373,18 @@ class SessionActor:
         return idle >= message.idle_seconds
 
     async def hand_back(self) -> None:
-        """Snapshot what is not yet snapshotted and wait until storage holds all of it."""
+        """Store the last state, disconnected (see actors/stored_state.py), snapshot what is not
+        yet snapshotted, and wait until storage holds all of it."""
+        self._stopping = True
+        if self.link is not None and not self.record.submitted:
+            # Stopped under a connected candidate (shutdown): what a restart would record.
+            data = {"code": 1001, "reason": "the server stopped while the candidate was connected"}
+            await self._store(self._server_event(USER_DISCONNECTED, data))
+        elif self._stored_state.final_due():
+            offset, state = self.record.offset, self.summary()
+            await self.deps.journal.append(
+                StateEntry(session_id=self.info.sessionId, offset=offset, state=state)
+            )
         if self.record.offset > self._snapshot_offset:
             await self._save_snapshot()
         await self.deps.journal.flush()

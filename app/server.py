@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
 from actors.messages import RecordEvent
@@ -130,7 +131,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         max_batch=settings.storage.journal_max_batch,
         commit_interval=settings.storage.commit_interval_ms / 1000,
         cache_mb=settings.storage.cache_mb,
-        on_committed=fanout.on_committed,
+        on_committed=CommitDispatch(fanout).on_committed,
         metrics=metrics,
     )
     async with anyio.create_task_group() as tg:
@@ -169,6 +170,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
                 min_frames=settings.vision.episode_min_frames,
             ),
             frames=frames,
+            state_interval=settings.storage.state_interval_seconds,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
@@ -203,7 +205,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             vision=vision,
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
-        await record_lost_connections(store, registry)
+        await record_lost_connections(journal, registry)
         tg.start_soon(purge_forever, running)
         guard = running.sockets
         pacer = GcPacer(
@@ -253,10 +255,10 @@ async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: 
     )
 
 
-async def record_lost_connections(store: SqliteStore, registry: Registry) -> None:
+async def record_lost_connections(journal: SqliteJournal, registry: Registry) -> None:
     """Sessions a candidate was connected to when the process died (kill -9, power cut) get the
     `user_disconnected` that a clean shutdown would have recorded. Runs before sockets open."""
-    for session_id in await store.connected_at_last_event():
+    for session_id in await journal.disconnect_stored_states():
         log.info("session %s: the server stopped while its candidate was connected", session_id)
         await registry.send(
             session_id,

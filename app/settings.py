@@ -57,6 +57,9 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     commit_interval_ms: Annotated[float, msgspec.Meta(ge=0, le=100)] = 3.0
     # Page cache of the journal's connection: the per-session index pages every commit touches.
     cache_mb: Annotated[int, msgspec.Meta(ge=2, le=4096)] = 64
+    # A live session's stored state is written with its events at most this often, unless what
+    # lists filter on changed (actors/stored_state.py). 0: with every event.
+    state_interval_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
 
 
 TokenHash = Annotated[str, msgspec.Meta(pattern=r"^sha256:[0-9a-f]{64}$")]

@@ -1,4 +1,4 @@
-"""The journal: group commit, the flush barrier, and when session state rows are written."""
+"""The journal: group commit, the flush barrier, and the session state rows it is told to write."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from actors.events import StoredEvent, iso_ms
-from actors.ports import EventEntry
+from actors.ports import EventEntry, StateEntry
 from actors.state import SessionState
 from app.storage.journal import SessionRow, SqliteJournal
 from app.storage.sealing.data_keys import DataKeys, MasterKeys
@@ -34,7 +34,7 @@ def state(
 
 
 def entry(session_id: str, offset: int, **fields: object) -> EventEntry:
-    changed = bool(fields.pop("changed", False))
+    store_state = bool(fields.pop("store_state", False))
     return EventEntry(
         session_id=session_id,
         assessment_id="a",
@@ -43,7 +43,7 @@ def entry(session_id: str, offset: int, **fields: object) -> EventEntry:
         ),
         state=state(session_id, offset, **fields),  # type: ignore[arg-type]
         violations=[],
-        state_changed=changed,
+        store_state=store_state,
     )
 
 
@@ -54,7 +54,9 @@ def stored_state(path: Path, session_id: str) -> int:
         )
 
 
-async def test_group_commit_acks_after_commit_and_throttles_state_rows(tmp_path: Path) -> None:
+async def test_group_commit_acks_after_commit_and_writes_the_states_it_is_told(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "vigil.db"
     committed: list[int] = []
     metrics = Metrics()
@@ -62,7 +64,7 @@ async def test_group_commit_acks_after_commit_and_throttles_state_rows(tmp_path:
         path, keystore=tmp_path / "keys.db", keys=DataKeys(MasterKeys(TEST_MASTER_KEY)),
         synchronous="NORMAL", queue_size=1000, max_batch=500,
         on_committed=lambda entries: committed.extend(e.event.offset for e in entries),
-        metrics=metrics, state_interval=3600,
+        metrics=metrics,
     )  # fmt: skip
     async with anyio.create_task_group() as tg:
         await tg.start(journal.run)
@@ -72,23 +74,24 @@ async def test_group_commit_acks_after_commit_and_throttles_state_rows(tmp_path:
             status="IN_PROGRESS", state=msgspec.json.encode(state("s", 0, connected=False)), created_at="t",
         )  # fmt: skip
         await journal.create_session(row)
-        await journal.append(entry("s", 1, changed=True))  # the first state is written at once
+        await journal.append(entry("s", 1, store_state=True))
         for offset in range(2, 301):
             await journal.append(entry("s", offset))
         await journal.flush()
         assert committed == list(range(1, 301))
         assert metrics.journal_batches < 300  # many events per transaction
-        assert stored_state(path, "s") == 300  # flush wrote the pending state
+        assert stored_state(path, "s") == 1  # the actor decides when (actors/stored_state.py)
         await journal.append(entry("s", 301))
-        await journal.append(entry("s", 302, status="COMPLETED", changed=True))
+        await journal.append(entry("s", 302, status="COMPLETED", store_state=True))
         await journal.append(entry("s", 303, status="COMPLETED"))
         with anyio.fail_after(5):
             while committed[-1] != 303:
                 await anyio.sleep(0.01)
-        assert stored_state(path, "s") >= 302  # a status change is written with its event
+        assert stored_state(path, "s") == 302  # written with the event that carried it
+        await journal.append(StateEntry(session_id="s", offset=303, state=state("s", 303)))
         await journal.close()
         tg.cancel_scope.cancel()
-    assert stored_state(path, "s") == 303  # close wrote what was pending
+    assert stored_state(path, "s") == 303  # a state without an event: the actor's last
 
 
 async def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path: Path) -> None:
@@ -99,7 +102,7 @@ async def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path: Pa
     journal = SqliteJournal(
         path, keystore=tmp_path / "keys.db", keys=DataKeys(MasterKeys(TEST_MASTER_KEY)),
         synchronous="NORMAL", queue_size=1000, max_batch=500, on_committed=lambda entries: None,
-        metrics=Metrics(), state_interval=0.0, checkpoint_interval=0.02, wal_restart_pages=256,
+        metrics=Metrics(), checkpoint_interval=0.02, wal_restart_pages=256,
     )  # fmt: skip
     sessions = [f"s{i}" for i in range(20)]
     largest = 0
@@ -116,7 +119,7 @@ async def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path: Pa
         written = 0
         for offset in range(1, 151):
             for session_id in sessions:
-                await journal.append(entry(session_id, offset, changed=True))
+                await journal.append(entry(session_id, offset, store_state=True))
                 await journal.flush()  # one commit each: the writer never pauses for long
                 written += 1
                 largest = max(largest, wal.stat().st_size)
@@ -148,13 +151,13 @@ def record_writer_threads(journal: SqliteJournal) -> list[bool]:
     """Whether each transaction ran on the event loop's thread."""
     loop_thread = threading.get_ident()
     on_loop: list[bool] = []
-    write = journal._write_batch_sealed
+    write = journal._transaction
 
     def recording(*args: Any) -> None:
         on_loop.append(threading.get_ident() == loop_thread)
         write(*args)
 
-    journal._write_batch_sealed = recording  # type: ignore[method-assign]
+    journal._transaction = recording  # type: ignore[method-assign]
     return on_loop
 
 
@@ -166,7 +169,7 @@ async def test_commits_that_do_not_sync_run_on_the_loop_and_key_writes_in_a_thre
     async with anyio.create_task_group() as tg:
         await tg.start(journal.run)
         await journal.create_session(session_row("s"))  # stores a data key: synced, in a thread
-        await journal.append(entry("s", 1))
+        await journal.append(entry("s", 1, store_state=True))
         await journal.flush()
         await journal.close()
     assert on_loop[0] is False
@@ -192,7 +195,7 @@ async def test_a_commit_on_the_loop_runs_at_once_while_the_connection_is_free(
     async with anyio.create_task_group() as tg:
         await tg.start(journal.run)
         await journal.create_session(session_row("s"))
-        commit = journal._write([entry("s", 1)], [])
+        commit = journal._write(journal._plan([entry("s", 1)]))
         try:
             commit.send(None)
         except StopIteration:
@@ -202,7 +205,7 @@ async def test_a_commit_on_the_loop_runs_at_once_while_the_connection_is_free(
         assert stored_offsets(database) == [1]
 
         await journal._thread.acquire()  # another user of the connection, e.g. a checkpoint
-        tg.start_soon(journal._write, [entry("s", 2)], [])
+        tg.start_soon(journal._write, journal._plan([entry("s", 2)]))
         await anyio.sleep(0.05)
         assert stored_offsets(database) == [1]
         journal._thread.release()
@@ -234,7 +237,7 @@ async def test_a_commit_interval_gathers_events_into_one_transaction(tmp_path: P
         # commit: the next one arrives inside it (a condition, not a sleep that a loaded box
         # can stretch past the interval).
         await eventually(lambda: journal.queue_depth == 0)
-        await journal.append(entry("s", 2))
+        await journal.append(entry("s", 2, store_state=True))
         await journal.flush()
         waited = anyio.current_time() - started
         await journal.close()

@@ -14,20 +14,18 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from starlette.requests import Request
 
-from actors.events import iso_ms
 from actors.ports import RequestMark
 from app.access.refused import Refused
 from app.access.tokens import bearer_token, hash_token
+from app.storage.request_rows import expired_before
 from app.storage.store import RequestRecord, SqliteStore
 
 HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
-KEPT_FOR: Final = timedelta(hours=24)
 _VALID_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
@@ -94,8 +92,3 @@ class Idempotency:
 def _fingerprint(request: Request, body: bytes) -> str:
     digest = hashlib.sha256(body).hexdigest()
     return f"{request.method} {request.url.path} {digest}"
-
-
-def expired_before() -> str:
-    """Rows older than this may be purged."""
-    return iso_ms(datetime.now(UTC) - KEPT_FOR)

@@ -4,8 +4,6 @@ with a cluster, what the other nodes last said of theirs."""
 
 from __future__ import annotations
 
-import msgspec
-
 from actors.registry import Registry
 from actors.state import SessionState
 from app.kafka.cluster_view import ClusterView
@@ -47,8 +45,7 @@ class SessionDirectory:
         return list(found.values())
 
     def current_state(self, stored: SessionState) -> SessionState:
+        """The live state where the session is in memory; the stored one says no more than is
+        true otherwise (actors/stored_state.py)."""
         live = self.registry.live_state(stored.sessionId)
-        if live is not None:
-            return live
-        # Not in memory, so nobody is connected, whatever was true when it was stored.
-        return msgspec.structs.replace(stored, connected=False) if stored.connected else stored
+        return stored if live is None else live

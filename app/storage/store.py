@@ -194,14 +194,6 @@ class SqliteStore:
             rows = await cursor.fetchall()
         return [self._record(row) for row in rows]
 
-    async def connected_at_last_event(self) -> list[str]:
-        """Unsubmitted sessions whose newest stored state says a candidate was connected."""
-        async with self._conn.execute(
-            "SELECT id, state FROM sessions WHERE status IN ('IN_PROGRESS', 'PAUSED', 'TERMINATED')"
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [row[0] for row in rows if STATE_DECODER.decode(row[1]).connected]
-
     async def session_for_token(self, token_hash: str) -> str | None:
         async with self._conn.execute(
             "SELECT id FROM sessions WHERE token_hash = ?", (token_hash,)

@@ -40,7 +40,6 @@ from actors.completeness import FRAMES_SKIPPED
 from actors.mailbox import Doorbell, Mailbox
 from actors.messages import FrameAnalyzedIn, RecordEvent, VisionUnavailable
 from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
-from app.process.parent_death import owned_worker, sigint_ignored
 from app.telemetry.metrics import Histogram, Metrics
 from app.vision.analyzer import (
     CAMERA_RESULT_DECODER,
@@ -52,6 +51,7 @@ from app.vision.analyzer import (
 from app.vision.budget import ObjectBudget
 from app.vision.config import VisionConfig
 from app.vision.errors import FrameRejected, ModelUnavailable
+from app.vision.parent_death import owned_worker, sigint_ignored
 from app.vision.verdict import FrameVerdict
 
 log = logging.getLogger("vigil.vision")
@@ -423,9 +423,7 @@ def _backoff(failures: int) -> float:
 
 
 def _init_pool_worker(server_pid: int, config_json: bytes) -> None:
-    owned_worker(
-        server_pid
-    )  # dies with the server, even with kill -9 (app/process/parent_death.py)
+    owned_worker(server_pid)  # dies with the server, even with kill -9 (app/vision/parent_death.py)
     init_worker(config_json)
 
 
