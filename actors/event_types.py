@@ -14,7 +14,9 @@ import msgspec
 
 from actors import events, scoring
 from actors.alert_rules import ALERT_RAISED
+from actors.camera_watch import CAMERA_OFF, CAMERA_OFF_ENDED
 from actors.completeness import FRAMES_SKIPPED
+from actors.identity import IDENTITY_ENROLLED, IDENTITY_EPISODE_ENDED, IDENTITY_MISMATCH
 from actors.lifecycle import SESSION_UPDATED
 from actors.question_tracking import TRACKING_REPORTED
 from actors.records import ANSWER_GRADED, BEHAVIOR_REPORTED, SCREEN_RECORDING_UPDATED
@@ -98,6 +100,13 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
     (BEHAVIOR_REPORTED, "info", "PUT .../behavioral-profile: the SessionBehavior fields."),
     (SCREEN_RECORDING_UPDATED, "info", "PUT .../screen-recording: the recording's fields."),
     (SESSION_UPDATED, "info", "PUT /candidate-sessions/:id: data {currentQuestionIndex}."),
+    # Contract section 9.1; actors/identity.py and actors/camera_watch.py make them, not yet
+    # wired to the session actor, so no stored event has them so far.
+    (IDENTITY_ENROLLED, "info", "The reference face was taken: data {reference}."),
+    (IDENTITY_MISMATCH, "warning", "Someone else on camera, once per episode (HIGH)."),
+    (IDENTITY_EPISODE_ENDED, "info", "The registered person is back: data {episode}."),
+    (CAMERA_OFF, "warning", "No frame while the camera is required, once per episode (HIGH)."),
+    (CAMERA_OFF_ENDED, "info", "Frames came again: data {episode}."),
 )
 
 
@@ -112,7 +121,13 @@ def _candidate_entry(cls: type[events.CandidateEvent]) -> EventType:
 
 
 _CHANGES_RECORDS: Final = frozenset(
-    {scoring.VIOLATION_REVIEWED, VISION_EPISODE_ENDED, ALERT_RAISED}
+    {
+        scoring.VIOLATION_REVIEWED,
+        VISION_EPISODE_ENDED,
+        ALERT_RAISED,
+        IDENTITY_EPISODE_ENDED,
+        CAMERA_OFF_ENDED,
+    }
 )
 
 EVENT_TYPES: Final = (

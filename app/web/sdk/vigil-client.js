@@ -112,7 +112,7 @@ const DB_NAME = "vigil-client";
  * @param {number} [options.maxEventBytes=65536] The server's `[candidate] max_event_bytes`: a
  *   bigger event is refused by track() (onError too_large) and never queued, so it cannot block
  *   the ones after it. (The server refuses one over its limit with too_large, and closes the
- *   socket with 1009 on a frame over its transport limit, 1 MiB by default.)
+ *   socket with message_too_big on a frame over its transport limit, 1 MiB by default.)
  * @param {(w: {message: string, reason: string, warningsLeft?: number}) => void} [options.onWarning]
  * @param {(p: {message: string, reason: string}) => void} [options.onPause]
  * @param {(r: {message?: string}) => void} [options.onResume]
