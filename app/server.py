@@ -35,7 +35,7 @@ from app.access.tokens import resolve_admin_token
 from app.http.asyncapi import asyncapi_handler
 from app.http.bodies import now_iso
 from app.http.endpoints import EndpointBinder
-from app.http.errors import ApiError, on_api_error, on_http_exception, on_refused, on_unexpected
+from app.http.errors import on_http_exception, on_refused, on_unexpected
 from app.http.openapi import openapi_handler
 from app.http.pages import WebFiles, page_routes
 from app.http.routes import (
@@ -310,7 +310,6 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
         # endpoint's own (`_http_routes`).
         middleware=[Middleware(SecurityHeadersMiddleware)],
         exception_handlers={
-            ApiError: on_api_error,
             Refused: on_refused,
             HTTPException: on_http_exception,
             Exception: on_unexpected,

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from identity_views import SHIFTS, VIEWS, jpeg
 
-from app.vision.config import VisionConfig
+from app.settings.vision import VisionConfig
 from app.vision.faces import BlazeFace
 from app.vision.image import Pixels
 from app.vision.quality import assess

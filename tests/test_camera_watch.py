@@ -24,7 +24,7 @@ from actors.camera_watch import (
     frame,
     raised,
 )
-from app.vision.config import VisionConfig
+from app.settings.vision import VisionConfig
 
 RULES = CameraRules(off_seconds=20.0)
 

@@ -31,7 +31,7 @@ from actors.identity import (
     set_photo,
     similarity,
 )
-from app.vision.config import VisionConfig
+from app.settings.vision import VisionConfig
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 RULES = IdentityRules(threshold=0.43, enrol_frames=3, mismatch_seconds=5.0, mismatch_min_frames=2)

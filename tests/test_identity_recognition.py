@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.settings.vision import RecognitionModelName, VisionConfig
 from app.vision.alignment import align_arcface, similarity_transform
 from app.vision.boxes import Box
-from app.vision.config import RecognitionModelName, VisionConfig
 from app.vision.faces import BlazeFace
 from app.vision.image import Pixels
 from app.vision.models import SFACE, packaged_file

@@ -25,9 +25,9 @@ import pytest
 from skimage import data as skdata
 
 from app.settings import ConfigError, load_settings
+from app.settings.vision import VisionConfig
 from app.vision.analyzer import FrameAnalyzer, analyze_frame, check_models, init_worker
 from app.vision.boxes import Box, iou
-from app.vision.config import VisionConfig
 from app.vision.errors import FrameRejected, ModelUnavailable
 from app.vision.image import jpeg_size, letterbox
 from app.vision.insightface_backend import InsightFaceDetector, pack_folder

@@ -45,21 +45,9 @@ class ErrorEnvelope(msgspec.Struct, frozen=True):
     error: ErrorBody
 
 
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.headers = headers
+class ApiError(Refused):
+    """An HTTP answer that is not a success: status, code, message, the field at fault, and
+    headers. Access control's `Refused` is the same answer raised below the HTTP room."""
 
 
 def validation_field(error: msgspec.ValidationError) -> str | None:
@@ -92,12 +80,8 @@ def error_response(
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
-async def on_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
-
-
 async def on_refused(request: Request, exc: Exception) -> Response:
+    """Every `Refused`, `ApiError` included, in CONTRACT.md section 3's error format."""
     assert isinstance(exc, Refused)
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 

@@ -10,7 +10,7 @@ import cv2
 import msgspec
 import numpy as np
 
-from app.vision.config import VisionConfig
+from app.settings.vision import VisionConfig
 from app.vision.errors import FrameRejected
 from app.vision.faces import FULL_RANGE, SHORT_RANGE, BlazeFace, BlazeFaceModel, FaceDetector
 from app.vision.image import Pixels, decode_jpeg

@@ -11,8 +11,8 @@ from typing import Final
 import numpy as np
 import onnxruntime as ort
 
+from app.settings.vision import RecognitionModelName
 from app.vision.alignment import ARCFACE_SIDE, align_arcface
-from app.vision.config import RecognitionModelName
 from app.vision.errors import ModelUnavailable
 from app.vision.image import Pixels
 from app.vision.recognition import Embedded, NotEmbedded, normalise, too_small

@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from app.vision.config import VisionConfig
+from app.settings.vision import VisionConfig
 
 Unusable = Literal["dark", "bright", "uniform", "blurred"]
 # Measured at one width so that the sharpness threshold does not depend on the camera resolution.

@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from app.vision.config import RecognitionModelName
+from app.settings.vision import RecognitionModelName
 from app.vision.errors import ModelUnavailable
 from app.vision.image import Pixels
 from app.vision.models import SFACE, PackagedModel, packaged_file

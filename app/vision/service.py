@@ -40,6 +40,7 @@ from actors.completeness import FRAMES_SKIPPED
 from actors.mailbox import Doorbell, Mailbox
 from actors.messages import FrameAnalyzedIn, RecordEvent, VisionUnavailable
 from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
+from app.settings.vision import VisionConfig
 from app.telemetry.metrics import Histogram, Metrics
 from app.vision.analyzer import (
     CAMERA_RESULT_DECODER,
@@ -49,8 +50,8 @@ from app.vision.analyzer import (
     worker_ready,
 )
 from app.vision.budget import ObjectBudget
-from app.vision.config import VisionConfig
 from app.vision.errors import FrameRejected, ModelUnavailable
+from app.vision.frame_events import anomalies_after, frame_data
 from app.vision.parent_death import owned_worker, sigint_ignored
 from app.vision.verdict import FrameVerdict
 
@@ -59,7 +60,6 @@ log = logging.getLogger("vigil.vision")
 _LATENCY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _IDLE_CAMERA_SECONDS: Final = 600.0
 _REVIVE_BACKOFF: Final = (1.0, 5.0, 15.0, 60.0)
-_ANOMALOUS_OBJECTS: Final = frozenset({"cell phone", "book"})
 
 
 @dataclass(slots=True)
@@ -74,7 +74,7 @@ class _Camera:
     thumbnail: bytes | None = None  # of the last analysed frame
     verdict: FrameVerdict | None = None  # the last verdict, reused for near-identical frames
     objects_at: float = -math.inf
-    anomalies: frozenset[str] = frozenset()  # what the last verdicts showed (see _anomalies)
+    anomalies: frozenset[str] = frozenset()  # what the last verdicts showed (see anomalies_after)
     look_again: bool = False  # the last frame showed a new anomaly: look for objects on this one
     interval: float = 2.5  # seconds between this camera's frames (a moving average)
     last_frame_at: float | None = None
@@ -323,7 +323,7 @@ class VisionService:
             return  # reused with nothing to reuse cannot happen: the worker had no thumbnail
         if verdict.objects is not None and not result.reused:
             camera.objects_at = now
-        anomalies = _anomalies(verdict, camera.anomalies)
+        anomalies = anomalies_after(verdict, camera.anomalies)
         # Once per new anomaly, not on every anomalous frame: an absent candidate would otherwise
         # cost an object check on every frame, three times a present one's.
         camera.look_again = bool(anomalies - camera.anomalies)
@@ -367,55 +367,6 @@ class VisionService:
                     )
                 if now - camera.seen > _IDLE_CAMERA_SECONDS and not camera.busy:
                     self._cameras.pop(session_id, None)
-
-
-def frame_data(verdict: FrameVerdict, reused: bool, counts: dict[str, int]) -> dict[str, Any]:
-    """The `frame_analyzed` event's data: what scoring and the episodes read, kept small."""
-    # A reused verdict's objects were seen on an earlier frame: this one was not checked.
-    objects = None if reused or verdict.objects is None else verdict.objects
-    data: dict[str, Any] = {
-        "usable": verdict.quality.usable,
-        "faces": verdict.face_count,
-        "objects": None if objects is None else [o.label for o in objects],
-        **counts,
-    }
-    if not verdict.quality.usable:
-        data["quality"] = verdict.quality.reason
-    if verdict.faces:
-        data["faceConfidence"] = round(max(face.confidence for face in verdict.faces), 4)
-        data["lookingAway"] = verdict.looking_away
-    if objects:
-        best: dict[str, float] = {}
-        for found in objects:
-            best[found.label] = max(best.get(found.label, 0.0), round(found.confidence, 4))
-        data["objectConfidence"] = best
-    if reused:
-        data["reused"] = True
-    else:
-        data["ms"] = verdict.timings.total_ms
-    return data
-
-
-def _anomalies(verdict: FrameVerdict, before: frozenset[str]) -> frozenset[str]:
-    """The anomalies a camera shows after this verdict. What the verdict could not judge (faces
-    on an unusable frame, objects on a frame not checked for them) stays as it was."""
-    if verdict.face_count is None:
-        faces = before - _ANOMALOUS_OBJECTS
-    else:
-        faces = frozenset(
-            kind
-            for kind, shown in (
-                ("no face", verdict.face_count == 0),
-                ("several faces", verdict.face_count > 1),
-                ("looking away", bool(verdict.looking_away)),
-            )
-            if shown
-        )
-    if verdict.objects is None:
-        objects = before & _ANOMALOUS_OBJECTS
-    else:
-        objects = frozenset(found.label for found in verdict.objects) & _ANOMALOUS_OBJECTS
-    return faces | objects
 
 
 def _backoff(failures: int) -> float:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from app.vision.config import DEFAULT_MAX_FRAME_PIXELS
+from app.settings.vision import DEFAULT_MAX_FRAME_PIXELS
 from app.vision.image import decode_grey_reduced
 
 THUMBNAIL_SIZE: Final = (32, 24)

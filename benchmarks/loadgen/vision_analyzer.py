@@ -15,7 +15,7 @@ import cv2
 import msgspec
 
 from app.vision.analyzer import FrameAnalyzer
-from app.vision.config import VisionConfig
+from app.settings.vision import VisionConfig
 from app.vision.similarity import thumbnail
 
 from .vision_frames import FrameMaker

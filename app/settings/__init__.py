@@ -12,9 +12,9 @@ import msgspec
 
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
-from app.vision.config import VisionConfig
+from app.settings.vision import VisionConfig
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
 # Secrets read from the environment only, never from config.toml (app/storage/sealing/data_keys.py).
 MASTER_KEY_ENV: Final = "VIGIL_MASTER_KEY"
