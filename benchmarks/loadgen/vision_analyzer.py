@@ -14,8 +14,8 @@ from typing import Final
 import cv2
 import msgspec
 
-from app.vision.analyzer import FrameAnalyzer
 from app.settings.vision import VisionConfig
+from app.vision.analyzer import FrameAnalyzer
 from app.vision.similarity import thumbnail
 
 from .vision_frames import FrameMaker
