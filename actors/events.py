@@ -34,6 +34,16 @@ def iso_ms(moment: datetime) -> str:
     return text[1:20].decode() + ".000Z"
 
 
+def elapsed_ms(start: str, end: str) -> int:
+    """Milliseconds from one stored ISO time to another; 0 when either is unreadable or the
+    end comes first (clocks of the candidate's device are not to be trusted)."""
+    try:
+        delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    except ValueError:
+        return 0
+    return max(0, round(delta.total_seconds() * 1000))
+
+
 # --- the data of the events that carry typed data ------------------------------------------
 
 

@@ -18,14 +18,13 @@ A frame too poor to tell (unusable, no face or several, a face too small to embe
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Final, Literal
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from actors.events import StoredEvent
+from actors.events import StoredEvent, elapsed_ms
 
 IdentityStatus = Literal["none", "enrolled", "verified", "mismatch"]
 ReferenceKind = Literal["photo", "frames"]
@@ -197,7 +196,7 @@ def due(rules: IdentityRules, state: IdentityState) -> list[Due]:
         ]
     long_enough = (
         run.frames >= rules.mismatch_min_frames
-        and _ms(run.start, run.last) >= rules.mismatch_seconds * 1000
+        and elapsed_ms(run.start, run.last) >= rules.mismatch_seconds * 1000
     )
     if run.raisedOffset is None and long_enough:
         data = {"episode": _episode(run), "scores": list(run.scores), "threshold": rules.threshold}
@@ -257,7 +256,7 @@ def _episode(run: MismatchRun, end: str | None = None) -> dict[str, Any]:
     episode: dict[str, Any] = {
         "kind": "identity_mismatch",
         "start": run.start,
-        "durationMs": _ms(run.start, end or run.last),
+        "durationMs": elapsed_ms(run.start, end or run.last),
         "frames": run.frames,
         "startOffset": run.startOffset,
         "lowestScore": run.lowest,
@@ -265,11 +264,3 @@ def _episode(run: MismatchRun, end: str | None = None) -> dict[str, Any]:
     if end is not None:
         episode["end"] = end
     return episode
-
-
-def _ms(start: str, end: str) -> int:
-    try:
-        delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-    except ValueError:
-        return 0
-    return max(0, round(delta.total_seconds() * 1000))

@@ -15,7 +15,6 @@ leaves object runs as they are.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Final, Literal
 
 import msgspec
@@ -27,6 +26,7 @@ from actors.events import (
     MULTIPLE_FACES_DETECTED,
     OBJECT_DETECTED,
     StoredEvent,
+    elapsed_ms,
 )
 
 EpisodeKind = Literal["no_face", "multiple_faces", "looking_away", "phone", "book", "unusable"]
@@ -177,14 +177,16 @@ def _anomalies(data: dict[str, Any]) -> dict[str, tuple[bool, float | None] | No
 
 
 def _long_enough(rules: EpisodeRules, run: Run) -> bool:
-    return run.frames >= rules.min_frames and _ms(run.start, run.last) >= rules.seconds * 1000
+    return (
+        run.frames >= rules.min_frames and elapsed_ms(run.start, run.last) >= rules.seconds * 1000
+    )
 
 
 def _episode(run: Run, end: str | None = None) -> dict[str, Any]:
     episode: dict[str, Any] = {
         "kind": run.kind,
         "start": run.start,
-        "durationMs": _ms(run.start, end or run.last),
+        "durationMs": elapsed_ms(run.start, end or run.last),
         "frames": run.frames,
         "startOffset": run.startOffset,
     }
@@ -195,11 +197,3 @@ def _episode(run: Run, end: str | None = None) -> dict[str, Any]:
     if end is not None:
         episode["end"] = end
     return episode
-
-
-def _ms(start: str, end: str) -> int:
-    try:
-        delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-    except ValueError:
-        return 0
-    return max(0, round(delta.total_seconds() * 1000))
