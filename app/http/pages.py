@@ -1,5 +1,5 @@
 """The browser side (CONTRACT.md section 8), served from files inside the package so the one
-`vigil serve` carries it: `/dashboard`, `/demo`, `/sdk/vigil-client.js`, and `/sdk/protocol.js`,
+`vigil serve` carries it: `/dashboard`, `/demo`, `/sdk/vigil-client.js` (and the modules it imports), and `/sdk/protocol.js`,
 the tables of codes and event types the SDK and the dashboard import, generated from Python.
 
 The files are read (or generated) once, when the app is built, and served from memory with an
@@ -88,10 +88,9 @@ class WebFiles:
 
 def page_routes(files: WebFiles) -> list[Route]:
     async def sdk(request: Request) -> Response:
-        return files.response(request, "sdk/vigil-client.js", cross_origin=True)
-
-    async def protocol(request: Request) -> Response:
-        return files.response(request, PROTOCOL_MODULE, cross_origin=True)
+        # The SDK's modules (vigil-client.js, the generated protocol.js and the ones they
+        # import) are imported by integrators' pages on their own origins.
+        return files.response(request, f"sdk/{request.path_params['name']}", cross_origin=True)
 
     async def dashboard(request: Request) -> Response:
         return files.response(request, "dashboard/index.html")
@@ -104,8 +103,7 @@ def page_routes(files: WebFiles) -> list[Route]:
         return files.response(request, f"{folder}/{request.path_params['name']}")
 
     return [
-        Route("/sdk/vigil-client.js", sdk, methods=["GET", "HEAD"]),
-        Route("/sdk/protocol.js", protocol, methods=["GET", "HEAD"]),
+        Route("/sdk/{name}", sdk, methods=["GET", "HEAD"]),
         Route("/dashboard", dashboard, methods=["GET", "HEAD"]),
         Route("/dashboard/{name}", asset, methods=["GET", "HEAD"]),
         Route("/demo", demo, methods=["GET", "HEAD"]),
