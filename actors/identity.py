@@ -31,6 +31,10 @@ ReferenceKind = Literal["photo", "frames"]
 IDENTITY_MISMATCH: Final = "identity_mismatch"  # violation IDENTITY_MISMATCH, HIGH
 IDENTITY_EPISODE_ENDED: Final = "identity_episode_ended"  # data {violationOffset, episode}
 IDENTITY_ENROLLED: Final = "identity_enrolled"  # data {reference: "photo" | "frames"}
+# The stored events `observe` reads.
+OBSERVED: Final = frozenset(
+    {IDENTITY_ENROLLED, IDENTITY_MISMATCH, IDENTITY_EPISODE_ENDED, "frame_analyzed"}
+)
 # The scores kept as a mismatch's evidence: the run's first ones (a long run is summed up by its
 # frame count and lowest score).
 EVIDENCE_SCORES: Final = 10

@@ -13,8 +13,10 @@ from typing import Any, Final
 import msgspec
 
 from actors import scoring
+from actors.camera_watch import CAMERA_OFF_ENDED
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
+from actors.identity import IDENTITY_EPISODE_ENDED
 from actors.lifecycle import ScoreCache, fold
 from actors.scoring import (
     RiskLevel,
@@ -38,6 +40,12 @@ class Review(msgspec.Struct, frozen=True, kw_only=True):
     offset: int  # of the `violation_reviewed` event
 
 
+# The events that end an episode a violation was raised for: data {violationOffset, episode}.
+_EPISODE_ENDINGS: Final = frozenset(
+    {VISION_EPISODE_ENDED, IDENTITY_EPISODE_ENDED, CAMERA_OFF_ENDED}
+)
+
+
 class Episode(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A run of webcam frames that raised one vision violation."""
 
@@ -46,6 +54,8 @@ class Episode(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     durationMs: int | None = None
     frames: int | None = None
     confidence: float | None = None
+    lowestScore: float | None = None  # identity_mismatch: the lowest match score of the run
+    darkMs: int | None = None  # camera_off: how long the camera was dark while connected
 
 
 class LedgerEntry(msgspec.Struct, kw_only=True):
@@ -161,7 +171,7 @@ class LedgerBuilder:
                 self._add_factor(event, factor, setting)
         if event.type == scoring.VIOLATION_REVIEWED:
             self._review(event)
-        elif event.type == VISION_EPISODE_ENDED:
+        elif event.type in _EPISODE_ENDINGS:
             self._episode_ended(event)
         for part, counters in _RISK_COUNTERS.items():
             if any(int(getattr(score, name)) > before[name] for name in counters):
@@ -235,7 +245,7 @@ class LedgerBuilder:
         entry.counted = counted
 
     def _episode_ended(self, event: StoredEvent) -> None:
-        """The episode a vision violation was raised for is over: its end and length are known."""
+        """The episode a violation was raised for is over: its end and length are known."""
         data = event.data or {}
         offset = data.get("violationOffset")
         for entry in self.entries:

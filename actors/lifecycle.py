@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from actors import scoring, vision_episodes
+from actors import identity, scoring, vision_episodes
 from actors.alert_rules import ALERT_RAISED, rule_of
 from actors.config import ScoringConfig
 from actors.events import (
@@ -54,6 +54,8 @@ def fold(
         record.manualReviewRequired = True
     if event.origin == "vision":
         vision_episodes.observe(record.vision, event)
+    if event.type in identity.OBSERVED:
+        identity.observe(record.identity, event)
     if event.type in (INTERVENTION, ALERT_RAISED):
         rule = rule_of(event.data)
         if rule is not None and rule not in record.firedRules:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from actors.events import AnyCandidateEvent
+from actors.identity import Sighting
 from actors.ports import CandidateLink, EventEntry, RequestMark
 from actors.reply import Reply
 
@@ -60,6 +61,17 @@ class FrameAnalyzedIn(msgspec.Struct, frozen=True, kw_only=True):
 
     data: dict[str, Any]
     jpeg: bytes | None = None
+    # The one usable face's embedding, when the frame was checked for identity (never stored).
+    sighting: Sighting | None = None
+
+
+class SetReference(msgspec.Struct, frozen=True, kw_only=True):
+    """PUT .../reference-photo: the embedding of the photo's one face, the session's reference
+    from now on. `reply` gets the offset of the `identity_enrolled` once it is committed."""
+
+    embedding: tuple[float, ...]
+    reply: Reply[EventEntry]
+    request: RequestMark | None = None
 
 
 class VisionUnavailable(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +96,7 @@ Message = (
     | Intervene
     | RecordEvent
     | FrameAnalyzedIn
+    | SetReference
     | VisionUnavailable
     | GetState
     | EvictIfIdle

@@ -121,18 +121,29 @@ class SnapshotEntry(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: bytes
 
 
+class BiometricsEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A session's face embeddings (actors/identity_desk.py's msgpack bytes), to be sealed with
+    its data key and kept in place of the last ones. Biometric data: never an event."""
+
+    session_id: str
+    biometrics: bytes
+
+
 class LoadedSession(msgspec.Struct, frozen=True, kw_only=True):
     """A session as storage holds it: identity, newest snapshot, and the events after it."""
 
     info: SessionInfo
     snapshot: SessionSnapshot | None
     tail: list[StoredEvent]
+    biometrics: bytes | None = None  # opened from its seal: see BiometricsEntry
 
 
 class Journal(Protocol):
     """The durable, ordered log. `append` waits only for queue space, never for the commit."""
 
-    async def append(self, entry: EventEntry | SnapshotEntry | StateEntry) -> None: ...
+    async def append(
+        self, entry: EventEntry | SnapshotEntry | StateEntry | BiometricsEntry
+    ) -> None: ...
 
     async def flush(self) -> None:
         """Return once everything appended before the call is committed."""
@@ -146,6 +157,13 @@ class StatePublisher(Protocol):
     """Where a session's state goes when it changes without a stored event (connect, fail)."""
 
     def publish_state(self, state: SessionState) -> None: ...
+
+
+class IdentityChecks(Protocol):
+    """The vision service, told when a session's next frame should be compared with its
+    reference at once (a suspected mismatch) rather than on the steady schedule."""
+
+    def check_next(self, session_id: str) -> None: ...
 
 
 class FrameKeeper(Protocol):

@@ -160,6 +160,10 @@ NOT_SUBMITTED: Final = "not_submitted"
 NOT_ANSWERED: Final = "not_answered"
 NO_ASSESSMENT: Final = "no_assessment"
 AUTO_GRADED: Final = "auto_graded"
+NO_FACE: Final = "no_face"
+MULTIPLE_FACES: Final = "multiple_faces"
+IDENTITY_OFF: Final = "identity_off"
+UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
 
 
 class ErrorCode(msgspec.Struct, frozen=True, kw_only=True):
@@ -364,6 +368,31 @@ ERROR_CODES: Final = (
         on=("rest",),
         status=409,
         meaning="The question has a correct answer: it is graded automatically.",
+    ),
+    ErrorCode(
+        code=NO_FACE,
+        on=("rest",),
+        status=422,
+        meaning="The reference photo shows no face, or one too small to tell; nothing was kept.",
+    ),
+    ErrorCode(
+        code=MULTIPLE_FACES,
+        on=("rest",),
+        status=422,
+        meaning="The reference photo shows several faces; send one of the candidate alone.",
+    ),
+    ErrorCode(
+        code=IDENTITY_OFF,
+        on=("rest",),
+        status=409,
+        meaning="No face recognition model runs ([vision] recognition_model): identity is not "
+        "checked.",
+    ),
+    ErrorCode(
+        code=UNSUPPORTED_MEDIA_TYPE,
+        on=("rest",),
+        status=415,
+        meaning="The body's Content-Type is not the one the endpoint takes (image/jpeg).",
     ),
 )
 

@@ -15,6 +15,7 @@ from actors.completeness import RecordCompleteness, measure
 from actors.config import ScoringConfig
 from actors.events import INTERVENTION, StoredEvent
 from actors.grading import ScoreSummary
+from actors.identity_report import NOT_CHECKED, IdentityReport, identity_report
 from actors.ledger import LedgerBuilder, ScoreLedger
 from actors.record_types import SessionRecords
 from actors.scoring import Risk, RiskBreakdown, RiskFactor, RiskLevel, TrustLevel, Verification
@@ -85,6 +86,8 @@ class ProctorAnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
     alerts: list[ReportAlert]
     interventions: list[ReportIntervention]
     generatedAt: str
+    # Who was on camera (CONTRACT.md 9.1); after generatedAt so older readers keep their order.
+    identity: IdentityReport
 
 
 class _Trail:
@@ -185,6 +188,7 @@ def build_report(
         alerts=trail.alerts,
         interventions=trail.interventions,
         generatedAt=now,
+        identity=identity_report(record.identity, events),
     )
 
 
@@ -217,6 +221,14 @@ def _recommendations(
         advice.append(
             f"Risk is {risk.riskLevel} ({risk.riskScore:.2f}): review the timeline and the "
             "flagged frames before accepting."
+        )
+    if record.identity.status == "none":
+        advice.append(NOT_CHECKED)
+    elif score.by_type.get("IDENTITY_MISMATCH"):
+        advice.append(
+            f"Someone other than the reference person was on camera in "
+            f"{score.by_type['IDENTITY_MISMATCH']} episode(s): compare the flagged frames with "
+            "the reference before accepting."
         )
     if score.device_changes:
         advice.append(

@@ -50,6 +50,8 @@ _FIXED_VIOLATIONS: Final[dict[str, tuple[str, Severity]]] = {
     "screen_recording_stopped": ("RECORDING_FAILURE", "HIGH"),
     FACE_NOT_DETECTED: ("FACE_NOT_DETECTED", "HIGH"),
     MULTIPLE_FACES_DETECTED: ("MULTIPLE_FACES", "HIGH"),
+    "identity_mismatch": ("IDENTITY_MISMATCH", "HIGH"),  # actors/identity.py, once per episode
+    "camera_off": ("CAMERA_OFF", "HIGH"),  # actors/camera_watch.py, once per episode
 }
 _PHONE_LABELS: Final = frozenset({"cell phone", "phone", "mobile phone"})
 _BOOK_LABELS: Final = frozenset({"book", "notebook"})

@@ -12,7 +12,7 @@ from typing import Any, Final, assert_never
 import anyio
 import msgspec
 
-from actors import interventions, outbound, scoring, vision_episodes
+from actors import identity, interventions, outbound, scoring, vision_episodes
 from actors.alert_rules import AlertsConfig, due, rule_of
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import (
@@ -23,6 +23,8 @@ from actors.events import (
     StoredEvent,
     stored_from_candidate,
 )
+from actors.identity import IDENTITY_ENROLLED, IdentityRules
+from actors.identity_desk import IdentityDesk
 from actors.lifecycle import ScoreCache, fold, summarize
 from actors.mailbox import Mailbox
 from actors.messages import (
@@ -35,13 +37,16 @@ from actors.messages import (
     Intervene,
     Message,
     RecordEvent,
+    SetReference,
     VisionUnavailable,
 )
 from actors.ports import (
     AckTracker,
+    BiometricsEntry,
     CandidateLink,
     EventEntry,
     FrameKeeper,
+    IdentityChecks,
     Journal,
     LoadedSession,
     RequestMark,
@@ -49,7 +54,7 @@ from actors.ports import (
     StateEntry,
     StatePublisher,
 )
-from actors.protocol_codes import CLOSE_REPLACED
+from actors.protocol_codes import CLOSE_REPLACED, SESSION_FINISHED
 from actors.reply import Rejected, Reply
 from actors.scoring import FRAME_ANALYZED
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState
@@ -60,6 +65,7 @@ log = logging.getLogger("vigil.session")
 
 _NO_RULES: Final = AlertsConfig()
 _EPISODE_RULES: Final = EpisodeRules()
+_IDENTITY_RULES: Final = IdentityRules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,8 @@ class ActorDeps:
     frames: FrameKeeper | None = None
     # `[storage] state_interval_seconds`: see actors/stored_state.py.
     state_interval: float = 10.0
+    identity: IdentityRules = _IDENTITY_RULES
+    identity_checks: IdentityChecks | None = None
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,6 +115,7 @@ class SessionActor:
         self.handling: Message | None = None
         self._stored_state = StoredStateSchedule(deps.state_interval)
         self._stopping = False  # handing back: nobody is connected to it any more
+        self.identity = IdentityDesk(deps.identity, loaded.biometrics)
         if link is not None:
             self._attach(link)
         self._publish(self.summary())
@@ -145,6 +154,8 @@ class SessionActor:
                 await self._on_record_event(message)
             case FrameAnalyzedIn():
                 await self._on_frame(message)
+            case SetReference():
+                await self._on_set_reference(message)
             case VisionUnavailable(reason=reason):
                 await self._on_vision_unavailable(reason)
             case GetState(reply=reply):
@@ -288,17 +299,55 @@ class SessionActor:
     # --- vision --------------------------------------------------------------------------------
 
     async def _on_frame(self, message: FrameAnalyzedIn) -> None:
-        """Store the verdict, then whatever episode it raised or ended (`vision_episodes`)."""
+        """Store the verdict, then whatever episode it raised or ended (`vision_episodes`), and
+        what it showed of who is on camera (`identity`)."""
         if self.record.status in FINISHED:
             return  # the assessment is over; the camera no longer counts
-        frame = await self._store(self._server_event(FRAME_ANALYZED, message.data, "vision"))
+        seen = self.identity.sighting(message.sighting)
+        data = (
+            message.data if seen.identity is None else {**message.data, "identity": seen.identity}
+        )
+        frame = await self._store(self._server_event(FRAME_ANALYZED, data, "vision"))
         flagged = False
         for found in vision_episodes.due(self.deps.episodes, self.record.vision):
             data = {**found.data, "frameId": str(found.frameOffset)}
             await self._store(self._server_event(found.type, data, "vision"))
             flagged = True
+        if seen.save is not None:
+            await self._save_biometrics(seen.save)  # queued before the event that relies on it
+        if seen.enrolled is not None:
+            await self._store(self._server_event(IDENTITY_ENROLLED, seen.enrolled, "vision"))
+        flagged = await self._identity_due() or flagged
+        if seen.suspect and self.deps.identity_checks is not None:
+            self.deps.identity_checks.check_next(self.info.sessionId)
         if self.deps.frames is not None and message.jpeg is not None:
             self.deps.frames.keep(self.info.sessionId, frame, message.jpeg, flagged)
+
+    async def _on_set_reference(self, message: SetReference) -> None:
+        if self.record.status in FINISHED:
+            message.reply.fail(
+                Rejected(SESSION_FINISHED, f"the session is {self.record.status}; it is over")
+            )
+            return
+        data, biometrics = self.identity.photo(message.embedding)
+        await self._save_biometrics(biometrics)
+        event = self._server_event(IDENTITY_ENROLLED, data, origin="rest")
+        await self._store(event, committed=message.reply, request=message.request)
+        await self._identity_due()
+
+    async def _identity_due(self) -> bool:
+        """Store the mismatch episode the stored frames raised or ended; True if any."""
+        stored = False
+        for found in identity.due(self.deps.identity, self.record.identity):
+            data = {**found.data, "frameId": str(found.frameOffset)}
+            await self._store(self._server_event(found.type, data, "vision"))
+            stored = True
+        return stored
+
+    async def _save_biometrics(self, biometrics: bytes) -> None:
+        await self.deps.journal.append(
+            BiometricsEntry(session_id=self.info.sessionId, biometrics=biometrics)
+        )
 
     async def _on_vision_unavailable(self, reason: str) -> None:
         if self.record.manualReviewRequired or self.record.status in FINISHED:

@@ -6,6 +6,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from actors.identity import IdentityState
 from actors.scoring import RiskLevel, ScoreState, TrustLevel
 from actors.vision_episodes import VisionRuns
 
@@ -71,6 +72,7 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     firedRules: list[str] = msgspec.field(default_factory=list)
     manualReviewRequired: bool = False
     vision: VisionRuns = msgspec.field(default_factory=VisionRuns)
+    identity: IdentityState = msgspec.field(default_factory=IdentityState)
     score: ScoreState = msgspec.field(default_factory=ScoreState)
 
 

@@ -20,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
+from actors.identity import IdentityRules
 from actors.messages import RecordEvent
 from actors.registry import Registry
 from actors.session import ActorDeps
@@ -45,6 +46,7 @@ from app.http.routes import (
     demo,
     events,
     frames,
+    identity,
     recordings,
     reports,
     reviews,
@@ -70,7 +72,7 @@ from app.storage.sealing.keystore import keystore_path
 from app.storage.store import SqliteStore
 from app.telemetry.gauges import register_gauges
 from app.telemetry.metrics import Metrics
-from app.vision.service import VisionService
+from app.vision.service import IdentityCheckRelay, VisionService
 
 log = logging.getLogger("vigil.server")
 
@@ -158,6 +160,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
                 await tg.start(cluster.run)
         frames = FrameStore(storage / "frames", settings.vision.keep_frames, store.cipher)
         await tg.start(frames.run)
+        identity_checks = IdentityCheckRelay()
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -171,12 +174,18 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             ),
             frames=frames,
             state_interval=settings.storage.state_interval_seconds,
+            identity=IdentityRules(
+                threshold=settings.vision.identity_match_threshold,
+                mismatch_seconds=settings.vision.identity_mismatch_seconds,
+                mismatch_min_frames=settings.vision.identity_mismatch_min_frames,
+            ),
+            identity_checks=identity_checks,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
         vision: VisionService | None = None
         if settings.vision.enabled:
-            vision = VisionService(settings.vision, registry, now_iso)
+            vision = identity_checks.service = VisionService(settings.vision, registry, now_iso)
             vision.register_metrics(metrics)
             await tg.start(vision.run)
         limits = RequestLimits(settings.limits, metrics)
@@ -334,6 +343,10 @@ def _http_routes(r: Running) -> list[Route]:
             ),
         ),
         *bind(recordings.ENDPOINTS, recordings.RecordingRoutes(calls, r.store)),
+        *bind(
+            identity.ENDPOINTS,
+            identity.IdentityRoutes(r.gate, calls, r.vision, s.vision.max_photo_bytes),
+        ),
         *bind(reviews.ENDPOINTS, reviews.ReviewRoutes(calls, r.store, s.scoring)),
         *bind(
             reports.ENDPOINTS,

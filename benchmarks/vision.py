@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/vision.py --workers 1,2 --cameras 40,80,120,250 --object-every 9
     .venv/bin/python benchmarks/vision.py --still --join-over 10 --warmup 20 --skip-analyzer
     .venv/bin/python benchmarks/vision.py --frames 5 --workers 1 --cameras 4 --no-results
+    .venv/bin/python benchmarks/vision.py --skip-box --frames 40   # per frame, identity included
 
 Per worker: a `FrameAnalyzer` in one process pinned to one core times 640x480 JPEGs of real
 pictures (scikit-image's astronaut and coffee, insightface's t1.jpg), each frame shifted and given

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from actors.grading import ScoreSummary
+from actors.identity import IdentityState
 from actors.record_types import (
     AntiCheatViolation,
     CandidateAnswer,
@@ -49,6 +50,14 @@ class CreatedSession(CandidateSession, frozen=True, kw_only=True):
     candidateToken: str
 
 
+class IdentityView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who is on camera (CONTRACT.md 9.1): the status, which reference, the last match score."""
+
+    status: Literal["none", "enrolled", "verified", "mismatch"]
+    reference: Literal["photo", "frames"] | None
+    lastMatchScore: float | None = None
+
+
 class SessionDetail(CandidateSession, frozen=True, kw_only=True):
     """`GET /candidate-sessions/:id`: the session, its records, and its live scores."""
 
@@ -63,6 +72,7 @@ class SessionDetail(CandidateSession, frozen=True, kw_only=True):
     verification: Verification
     risk: Risk
     state: SessionState
+    identity: IdentityView
 
 
 class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +101,7 @@ def session_detail(
     records: SessionRecords,
     verification: Verification,
     risk: Risk,
+    identity: IdentityState,
 ) -> SessionDetail:
     return SessionDetail(
         **_session_fields(record, state),
@@ -98,6 +109,7 @@ def session_detail(
         verification=verification,
         risk=risk,
         state=state,
+        identity=msgspec.convert(identity.public(), IdentityView),
     )
 
 

@@ -35,6 +35,7 @@ class Endpoint(Generic[H]):
     answer: Any  # the msgspec type of the success body; None: no body
     status: int = 200
     body: Any = None  # the msgspec type of the request body
+    raw_body: str | None = None  # the media type of a body that is not JSON (a JPEG)
     # "required"; "optional": no body reads as {}; "nonempty": {} is refused (a PUT naming no field)
     body_rule: Literal["required", "optional", "nonempty"] = "required"
     query: Any = None  # a msgspec Struct of the query parameters

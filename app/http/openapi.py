@@ -23,6 +23,7 @@ _REASONS: Final = {
     404: "No such resource",
     409: "Conflicts with the resource's state (or a request with this key is in progress)",
     413: "The body is over the size limit",
+    415: "The body's Content-Type is not the one this endpoint takes",
     422: "The body or query breaks the schema; `field` names what",
     429: "Over the rate limit; see Retry-After",
     503: "The session's actor failed or the server is stopping; retry later",
@@ -90,6 +91,11 @@ def _operation(
         operation["requestBody"] = {
             "required": endpoint.body_rule != "optional",
             "content": {"application/json": {"schema": schema}},
+        }
+    if endpoint.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {endpoint.raw_body: {"schema": {"type": "string", "format": "binary"}}},
         }
     errors = set(endpoint.errors)
     if endpoint.auth != "none":

@@ -69,6 +69,8 @@ def report_page(
         _alerts_table(report),
         "<h2>Record completeness</h2>",
         _completeness(report),
+        "<h2>Who was on camera</h2>",
+        _identity(report),
         "<h2>Flagged frames</h2>",
         _frames(report, images),
         "</body></html>",
@@ -260,6 +262,26 @@ def _completeness(report: ProctorAnalysisReport) -> str:
                 for gap in c.offlineGaps
             ],
         )
+    return html
+
+
+def _identity(report: ProctorAnalysisReport) -> str:
+    identity = report.identity
+    data = identity.facialRecognitionData
+    score = "none" if identity.lastMatchScore is None else f"{identity.lastMatchScore:.2f}"
+    rows = [
+        ("Status", identity.status),
+        ("Reference", identity.reference or "none"),
+        ("Frames compared: matched / not matched", f"{data.matched} / {data.mismatched}"),
+        ("Mismatch episodes", str(data.mismatchEpisodes)),
+        ("Last match score", score),
+    ]
+    html = _table(
+        ("Figure", "Value"),
+        [f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows],
+    )
+    if identity.note:
+        html += f"<p class='muted'>{escape(identity.note)}</p>"
     return html
 
 

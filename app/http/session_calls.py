@@ -84,6 +84,11 @@ class SessionCalls:
                 session_id, RecordEvent(origin="rest", reply=reply, **fields), reply
             )
 
+    async def ask(self, session_id: str, message: Any, reply: Reply[Any]) -> Any:
+        """Send `message` to the session's actor and wait for `reply`, errors as HTTP ones."""
+        with actor_errors(session_id):
+            return await self._registry.ask(session_id, message, reply)
+
     async def live_view(self, session_id: str) -> SessionView:
         with actor_errors(session_id):
             return await self._registry.view(session_id)

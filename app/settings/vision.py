@@ -76,11 +76,17 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     recognition_model_path: str = ""
     # A face whose cosine similarity to the reference is under this is not the reference
     # person. It belongs to the model: measured by benchmarks/identity.py (SFace 0.43, ArcFace
-    # MobileFaceNet 0.38). Not yet read: the session wiring comes with issue 22.
+    # MobileFaceNet 0.38).
     identity_match_threshold: Cosine = 0.43
-    # A steady face is compared with the reference at most this often per session (a new face
-    # or a suspected mismatch checks at once). Not yet read (issue 22).
+    # A steady face is compared with the reference at most this often per session (a new face,
+    # a suspected mismatch or an enrolment in progress checks at once).
     identity_every_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # Frames not of the reference person for this long (and at least this many) are one
+    # identity_mismatch episode (actors/identity.py); one frame is never enough.
+    identity_mismatch_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    identity_mismatch_min_frames: Annotated[int, msgspec.Meta(ge=1)] = 2
+    # The largest reference photo PUT .../reference-photo takes.
+    max_photo_bytes: Annotated[int, msgspec.Meta(ge=1024, le=32 * 1024 * 1024)] = 4 * 1024 * 1024
     # A connected session whose camera is required and that sends no frame for this long gets
     # one camera_off episode (actors/camera_watch.py). Not yet read (issue 22).
     camera_off_seconds: Annotated[float, msgspec.Meta(gt=0)] = 20.0

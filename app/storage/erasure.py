@@ -51,4 +51,5 @@ def _erase(conn: sqlite3.Connection, session_id: str) -> None:
         (session_id,),
     )
     conn.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
+    conn.execute("DELETE FROM biometrics WHERE session_id = ?", (session_id,))
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))

@@ -22,8 +22,9 @@ from anyio.abc import TaskStatus
 
 from actors.events import iso_ms
 from actors.mailbox import Mailbox
-from actors.ports import EventEntry, RequestMark, SnapshotEntry, StateEntry
+from actors.ports import BiometricsEntry, EventEntry, RequestMark, SnapshotEntry, StateEntry
 from app.storage.audit import AppendAudit, AuditRow, AuditStep
+from app.storage.biometric_rows import BiometricsStep
 from app.storage.checkpoints import Checkpointer, checkpoint
 from app.storage.creation import (
     AssessmentsStep,
@@ -63,6 +64,7 @@ class _BarrierStep(Writes):
 
 Operation = (
     EventEntry
+    | BiometricsEntry
     | SnapshotEntry
     | StateEntry
     | CreateSession
@@ -124,6 +126,7 @@ class SqliteJournal:
             StatesStep(),
             AssessmentsStep(),
             SnapshotsStep(),
+            BiometricsStep(),
             ErasureStep(lambda: self._conn, self._thread),
             AuditStep(),
             DisconnectStep(),
@@ -132,7 +135,9 @@ class SqliteJournal:
 
     # --- the port actors use -------------------------------------------------------------------
 
-    async def append(self, entry: EventEntry | SnapshotEntry | StateEntry) -> None:
+    async def append(
+        self, entry: EventEntry | SnapshotEntry | StateEntry | BiometricsEntry
+    ) -> None:
         await self._put(entry)
 
     async def flush(self) -> None:

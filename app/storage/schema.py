@@ -115,6 +115,13 @@ CREATE TABLE IF NOT EXISTS snapshots (
     event_offset INTEGER NOT NULL,
     state BLOB NOT NULL               -- SessionSnapshot JSON, sealed with the session's data key
 );
+-- Face embeddings (biometric data, CONTRACT.md 9.1): the reference and the enrolment candidates
+-- of a session, one row replaced in place, sealed with the session's data key.
+CREATE TABLE IF NOT EXISTS biometrics (
+    session_id TEXT PRIMARY KEY,
+    sealed BLOB NOT NULL,             -- actors/identity_desk.py's msgpack, sealed
+    updated_at TEXT NOT NULL
+);
 """.replace("{sessions}", sessions_table("sessions").strip() + ";")
     .replace("{sessions_indexes}", "".join(f"{statement};\n" for statement in SESSIONS_INDEXES))
     .replace("{event_log}", EVENT_LOG_VIEW.strip() + ";")

@@ -15,7 +15,13 @@ from actors.ports import LoadedSession
 from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
 from app.storage.audit import AuditRecord, AuditRow, chain_hash
 from app.storage.sealing.data_keys import DataKeys, SessionCipher
-from app.storage.sealing.rows import open_event_data, open_identity, open_response, open_snapshot
+from app.storage.sealing.rows import (
+    open_biometrics,
+    open_event_data,
+    open_identity,
+    open_response,
+    open_snapshot,
+)
 
 STATE_DECODER: Final = msgspec.json.Decoder(SessionState)
 ASSESSMENT_DECODER: Final = msgspec.json.Decoder(Assessment)
@@ -234,7 +240,17 @@ class SqliteStore:
             else SNAPSHOT_DECODER.decode(open_snapshot(cipher, row[1]))
         )
         tail = await self.events(session_id, after=0 if snapshot is None else snapshot.offset)
-        return LoadedSession(info=record.info(), snapshot=snapshot, tail=tail)
+        biometrics = None if cipher is None else await self._biometrics(session_id, cipher)
+        return LoadedSession(
+            info=record.info(), snapshot=snapshot, tail=tail, biometrics=biometrics
+        )
+
+    async def _biometrics(self, session_id: str, cipher: SessionCipher) -> bytes | None:
+        async with self._conn.execute(
+            "SELECT sealed FROM biometrics WHERE session_id = ?", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else open_biometrics(cipher, row[0])
 
     async def assessment(self, assessment_id: str) -> Assessment | None:
         async with self._conn.execute(

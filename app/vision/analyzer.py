@@ -18,6 +18,7 @@ from app.vision.insightface_backend import InsightFaceDetector, pack_folder
 from app.vision.models import object_model_path, packaged_file
 from app.vision.objects import ObjectDetector
 from app.vision.quality import MEASURE_WIDTH, FrameQuality, assess
+from app.vision.recognition import Embedded, RecognitionUnavailable, load_embedder
 from app.vision.similarity import similar, thumbnail
 from app.vision.verdict import (
     DetectedObject,
@@ -29,13 +30,17 @@ from app.vision.verdict import (
 
 __all__ = [
     "CAMERA_RESULT_DECODER",
+    "PHOTO_RESULT_DECODER",
     "CameraResult",
     "FrameAnalyzer",
     "FrameRejected",
+    "PhotoResult",
     "analyze_camera_frame",
     "analyze_frame",
+    "analyze_photo",
     "check_models",
     "init_worker",
+    "recognition_unavailable",
     "similar",
     "thumbnail",
     "worker_ready",
@@ -97,6 +102,15 @@ class FrameAnalyzer:
         # Decoding larger than the largest input that reads the frame buys nothing: with
         # blazeface-short and objects at 320x256, a 640x480 frame is decoded at 320x240.
         self.decoded_side = max(MEASURE_WIDTH, self.faces.input_side, *config.object_input)
+        self.embedder = load_embedder(config.recognition_model, config.recognition_model_path)
+
+    def embedding(self, frame: DecodedFrame, verdict: FrameVerdict) -> list[float] | None:
+        """The one usable face's embedding; None when there is no such face, it is too small to
+        tell, or no recognition model runs."""
+        if isinstance(self.embedder, RecognitionUnavailable) or verdict.face_count != 1:
+            return None
+        embedded = self.embedder.embed(frame.image, verdict.faces[0])
+        return embedded.vector if isinstance(embedded, Embedded) else None
 
     def analyze(self, jpeg: bytes, *, detect_objects: bool) -> FrameVerdict:
         """The verdict on one JPEG; `FrameRejected` when the bytes are not a usable JPEG."""
@@ -188,16 +202,22 @@ class CameraResult(msgspec.Struct, frozen=True, kw_only=True):
     verdict: FrameVerdict | None
     thumbnail: bytes  # 32x24 grey, to compare the camera's next frame with
     reused: bool
+    # The one usable face's embedding, when identity was asked for and could be told.
+    embedding: list[float] | None = None
+    embed_ms: float | None = None
 
 
 _RESULT_ENCODER: Final = msgspec.msgpack.Encoder()
 CAMERA_RESULT_DECODER: Final = msgspec.msgpack.Decoder(CameraResult)
 
 
-def analyze_camera_frame(jpeg: bytes, detect_objects: bool, previous: bytes | None) -> bytes:
+def analyze_camera_frame(
+    jpeg: bytes, detect_objects: bool, previous: bytes | None, check_identity: bool = False
+) -> bytes:
     """A worker's task for a live camera: `previous` is the thumbnail of its last analysed frame.
     A frame that barely differs reuses that verdict, unless objects are due (they are looked
-    for on a schedule, and a still scene can still hold a phone). Encoded `CameraResult`.
+    for on a schedule, and a still scene can still hold a phone). With `check_identity`, a
+    frame with one usable face also gets that face's embedding. Encoded `CameraResult`.
     The thumbnail comes from the frame decoded for analysis: most webcam frames differ (sensor
     noise, a candidate moving), so one decode is cheaper than a quick 1/8-scale one to compare
     plus a full one (that quick decode alone is 0.6 ms of a 640x480 frame on one core here)."""
@@ -212,9 +232,60 @@ def analyze_camera_frame(jpeg: bytes, detect_objects: bool, previous: bytes | No
                 CameraResult(verdict=None, thumbnail=small.tobytes(), reused=True)
             )
     verdict = _analyzer.analyze_decoded(frame, detect_objects=detect_objects)
+    embedding, embed_ms = None, None
+    if check_identity and verdict.quality.usable:
+        started = time.perf_counter()
+        embedding = _analyzer.embedding(frame, verdict)
+        embed_ms = _ms(started, time.perf_counter())
     return _RESULT_ENCODER.encode(
-        CameraResult(verdict=verdict, thumbnail=small.tobytes(), reused=False)
+        CameraResult(
+            verdict=verdict,
+            thumbnail=small.tobytes(),
+            reused=False,
+            embedding=embedding,
+            embed_ms=embed_ms,
+        )
     )
+
+
+class PhotoResult(msgspec.Struct, frozen=True, kw_only=True):
+    """A reference photo, as a worker saw it: its faces, and the one face's embedding."""
+
+    faces: int
+    embedding: list[float] | None = None
+    # Why there is no embedding of a one-face photo: "too_small", "no_keypoints", or the reason
+    # no recognition model runs.
+    reason: str | None = None
+
+
+PHOTO_RESULT_DECODER: Final = msgspec.msgpack.Decoder(PhotoResult)
+
+
+def analyze_photo(jpeg: bytes) -> bytes:
+    """A worker's task for a reference photo: faces are looked for whatever the light (an ID
+    photo is not a webcam frame), and the one face embedded. Encoded `PhotoResult`;
+    `FrameRejected` when the bytes are not a usable JPEG."""
+    if _analyzer is None:
+        raise RuntimeError("analyze_photo runs in a vision pool worker built by init_worker")
+    frame = _analyzer.decode(jpeg)
+    faces = _analyzer.faces.detect(frame.image)
+    if len(faces) != 1:
+        return _RESULT_ENCODER.encode(PhotoResult(faces=len(faces)))
+    embedder = _analyzer.embedder
+    if isinstance(embedder, RecognitionUnavailable):
+        return _RESULT_ENCODER.encode(PhotoResult(faces=1, reason=embedder.reason))
+    embedded = embedder.embed(frame.image, faces[0])
+    if isinstance(embedded, Embedded):
+        return _RESULT_ENCODER.encode(PhotoResult(faces=1, embedding=embedded.vector))
+    return _RESULT_ENCODER.encode(PhotoResult(faces=1, reason=embedded.reason))
+
+
+def recognition_unavailable() -> str | None:
+    """A worker's task: why no recognition model runs in it, or None when one does."""
+    if _analyzer is None:
+        raise RuntimeError("recognition_unavailable runs in a vision pool worker")
+    embedder = _analyzer.embedder
+    return embedder.reason if isinstance(embedder, RecognitionUnavailable) else None
 
 
 def worker_ready() -> bool:

@@ -37,6 +37,7 @@ import anyio
 import msgspec
 
 from actors.completeness import FRAMES_SKIPPED
+from actors.identity import Sighting
 from actors.mailbox import Doorbell, Mailbox
 from actors.messages import FrameAnalyzedIn, RecordEvent, VisionUnavailable
 from actors.registry import Registry, RegistryClosed, SessionFailed, UnknownSession
@@ -44,9 +45,13 @@ from app.settings.vision import VisionConfig
 from app.telemetry.metrics import Histogram, Metrics
 from app.vision.analyzer import (
     CAMERA_RESULT_DECODER,
+    PHOTO_RESULT_DECODER,
+    PhotoResult,
     analyze_camera_frame,
+    analyze_photo,
     check_models,
     init_worker,
+    recognition_unavailable,
     worker_ready,
 )
 from app.vision.budget import ObjectBudget
@@ -79,6 +84,10 @@ class _Camera:
     interval: float = 2.5  # seconds between this camera's frames (a moving average)
     last_frame_at: float | None = None
     told_unavailable: bool = False
+    identity_at: float = -math.inf  # when its face was last compared with the reference
+    # Compare the next frame with one usable face at once: the last verdict did not show one
+    # face (a new face track), or the session suspects a mismatch or is still enrolling.
+    check_identity: bool = True
 
     def counts(self, now: float) -> dict[str, int]:
         counts = {"received": self.received, "skipped": self.skipped}
@@ -101,6 +110,7 @@ class VisionStats:
     skipped: int = 0
     rejected: int = 0
     unavailable: int = 0
+    identity_checks: int = 0
     latency: Histogram = field(default_factory=lambda: Histogram(_LATENCY_BUCKETS))
 
 
@@ -131,6 +141,8 @@ class VisionService:
         self._tell = Doorbell()
         self._pool: ProcessPoolExecutor | None = None
         self._broken = anyio.Event()
+        # Why no face recognition runs (identity stays "none"), or None while it does.
+        self.recognition_off: str | None = "the vision pool is starting"
 
     def register_metrics(self, metrics: Metrics) -> None:
         stats = self.stats
@@ -147,6 +159,9 @@ class VisionService:
         metrics.counter("vigil_vision_object_checks_held_total",
                         "Due object checks put off to a later frame while frames waited.",
                         lambda: self.objects.held)  # fmt: skip
+        metrics.counter("vigil_vision_identity_checks_total",
+                        "Frames whose face was compared with the session's reference.",
+                        lambda: stats.identity_checks)  # fmt: skip
         metrics.counter("vigil_vision_frames_unavailable_total",
                         "Frames received while vision was unavailable.",
                         lambda: stats.unavailable)  # fmt: skip
@@ -198,6 +213,26 @@ class VisionService:
             return
         camera.busy = True
 
+    def check_next(self, session_id: str) -> None:
+        """The session's next frame with one usable face is compared with its reference at once
+        (the actor suspects a mismatch, or is still enrolling: actors/ports.py IdentityChecks)."""
+        camera = self._cameras.get(session_id)
+        if camera is not None:
+            camera.check_identity = True
+
+    async def embed_photo(self, jpeg: bytes) -> PhotoResult:
+        """A reference photo's faces and embedding, from a pool worker. `VisionDown` while no
+        pool runs; `FrameRejected` for bytes that are no usable JPEG."""
+        pool = self._pool
+        if pool is None:
+            raise VisionDown(self.unavailable_reason)
+        try:
+            raw = await asyncio.get_running_loop().run_in_executor(pool, analyze_photo, jpeg)
+        except BrokenProcessPool as exc:
+            self._pool_broke(pool, f"a worker died: {exc}")
+            raise VisionDown(self.unavailable_reason) from exc
+        return PHOTO_RESULT_DECODER.decode(raw)
+
     # --- the service's tasks -------------------------------------------------------------------
 
     async def run(
@@ -229,6 +264,8 @@ class VisionService:
                 await anyio.sleep(_backoff(failures))
                 continue
             try:
+                loop = asyncio.get_running_loop()
+                self.recognition_off = await loop.run_in_executor(pool, recognition_unavailable)
                 self._pool, self.available = pool, True
                 for camera in self._cameras.values():
                     camera.told_unavailable = False
@@ -294,9 +331,13 @@ class VisionService:
         objects_due = (
             camera.look_again or since >= self.config.object_every_seconds
         ) and self.objects.allows(frames_waiting=len(self._queue))
+        identity_due = self.recognition_off is None and (
+            camera.check_identity
+            or now - camera.identity_at + camera.interval / 2 >= self.config.identity_every_seconds
+        )
         try:
             raw = await asyncio.get_running_loop().run_in_executor(
-                pool, analyze_camera_frame, frame.jpeg, objects_due, camera.thumbnail
+                pool, analyze_camera_frame, frame.jpeg, objects_due, camera.thumbnail, identity_due
             )
         except FrameRejected:
             self.stats.rejected += 1
@@ -329,8 +370,23 @@ class VisionService:
         camera.look_again = bool(anomalies - camera.anomalies)
         camera.anomalies = anomalies
         data = frame_data(verdict, result.reused, camera.counts(self.clock()))
+        sighting = self._sighting(camera, verdict, result.embedding, now)
         self.stats.latency.observe(self.clock() - frame.received_at)
-        await self._send(frame.session_id, FrameAnalyzedIn(data=data, jpeg=frame.jpeg))
+        await self._send(
+            frame.session_id, FrameAnalyzedIn(data=data, jpeg=frame.jpeg, sighting=sighting)
+        )
+
+    def _sighting(
+        self, camera: _Camera, verdict: FrameVerdict, embedding: list[float] | None, now: float
+    ) -> Sighting | None:
+        """What the frame shows the session's identity check, and when to check again."""
+        if verdict.face_count is not None and verdict.face_count != 1:
+            camera.check_identity = True  # whoever comes back is a new face track
+        if embedding is None:
+            return None
+        self.stats.identity_checks += 1
+        camera.identity_at, camera.check_identity = now, False
+        return Sighting(usable=True, faces=1, embedding=tuple(embedding))
 
     async def _send(self, session_id: str, message: Any) -> None:
         try:
@@ -367,6 +423,22 @@ class VisionService:
                     )
                 if now - camera.seen > _IDLE_CAMERA_SECONDS and not camera.busy:
                     self._cameras.pop(session_id, None)
+
+
+class IdentityCheckRelay:
+    """The actors' `IdentityChecks` port: they are built before the vision service, which needs
+    their registry, so the composition root points this at the service once it exists."""
+
+    def __init__(self) -> None:
+        self.service: VisionService | None = None
+
+    def check_next(self, session_id: str) -> None:
+        if self.service is not None:
+            self.service.check_next(session_id)
+
+
+class VisionDown(RuntimeError):
+    """No analysing pool runs now (starting, rebuilding, or models missing)."""
 
 
 def _backoff(failures: int) -> float:

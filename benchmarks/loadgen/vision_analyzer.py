@@ -26,7 +26,9 @@ WARMUP_FRAMES: Final = 3
 @dataclasses.dataclass(frozen=True)
 class AnalyzerRow:
     image: str
-    stage: str  # "faces", "faces + objects" or "thumbnail" (what a reused frame costs)
+    # "faces", "faces + objects", "thumbnail" (what a reused frame costs) or "identity" (the
+    # embedding of the one usable face, on top of "faces", where the frame has one)
+    stage: str
     frames: int
     median_ms: float
     p90_ms: float
@@ -73,6 +75,9 @@ def _bench(
         for objects in (False, True):
             rows.append(_time_analyze(analyzer, name, jpegs, detect_objects=objects))
         rows.append(_time_thumbnail(name, jpegs))
+        identity = _time_identity(analyzer, name, jpegs)
+        if identity is not None:
+            rows.append(identity)
     return rows
 
 
@@ -102,6 +107,33 @@ def _time_analyze(
         per_s=1000 / statistics.fmean(spent),
         faces=f"{counted[0]} ({faces.count(counted[0])}/{len(faces)})",
         stages_ms=" / ".join(f"{statistics.median(s):.1f}" for s in zip(*stages, strict=True)),
+    )
+
+
+def _time_identity(analyzer: FrameAnalyzer, name: str, jpegs: list[bytes]) -> AnalyzerRow | None:
+    """What comparing a face with the reference adds to a frame: one embedding."""
+    spent: list[float] = []
+    for i, jpeg in enumerate(jpegs):
+        frame = analyzer.decode(jpeg)
+        verdict = analyzer.analyze_decoded(frame, detect_objects=False)
+        if verdict.face_count != 1 or not verdict.quality.usable:
+            continue
+        began = time.perf_counter()
+        embedding = analyzer.embedding(frame, verdict)
+        took = (time.perf_counter() - began) * 1000
+        if i >= WARMUP_FRAMES and embedding is not None:
+            spent.append(took)
+    if not spent:
+        return None
+    return AnalyzerRow(
+        image=name,
+        stage=f"identity ({analyzer.config.recognition_model})",
+        frames=len(spent),
+        median_ms=statistics.median(spent),
+        p90_ms=_p90(spent),
+        per_s=1000 / statistics.fmean(spent),
+        faces=f"1 ({len(spent)}/{len(jpegs) - WARMUP_FRAMES})",
+        stages_ms="embedding only",
     )
 
 

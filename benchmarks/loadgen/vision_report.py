@@ -74,6 +74,16 @@ def per_core(rows: list[AnalyzerRow], args: argparse.Namespace) -> list[str]:
             f"{args.period * 1000 / moving:.0f} moving or {args.period * 1000 / still:.0f} still "
             f"cameras at one frame every {args.period:g} s, before any overhead"
         )
+        identity = next((v for stage, v in mean.items() if stage.startswith("identity")), None)
+        if identity is not None:
+            # One comparison per `identity_every_seconds` (10 s by default) on a steady face.
+            checked = max(1, round(10.0 / args.period))
+            with_identity = moving + identity / checked
+            out.append(
+                f"{image}, identity checked every 10 s (1 frame in {checked}): "
+                f"{with_identity:.1f} ms per moving frame, about "
+                f"{args.period * 1000 / with_identity:.0f} moving cameras per core"
+            )
     return out
 
 

@@ -11,6 +11,7 @@ from app.http.routes import (
     demo,
     events,
     frames,
+    identity,
     recordings,
     reports,
     reviews,
@@ -21,6 +22,7 @@ from app.http.routes import (
 ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *sessions.ENDPOINTS,
     *recordings.ENDPOINTS,
+    *identity.ENDPOINTS,
     *reviews.ENDPOINTS,
     *reports.ENDPOINTS,
     *events.ENDPOINTS,

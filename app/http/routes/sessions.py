@@ -268,7 +268,9 @@ class SessionRoutes:
         # institution.
         view, records = await self._calls.records_of(record, graded=access is Access.ADMIN)
         return json_response(
-            session_detail(record, view.state, records, view.verification, view.risk)
+            session_detail(
+                record, view.state, records, view.verification, view.risk, view.record.identity
+            )
         )
 
     async def put_session(self, request: Request) -> Response:

@@ -80,3 +80,11 @@ def blank_name(state_json: str) -> str:
     if isinstance(state, dict) and state.get("candidateName"):
         state["candidateName"] = ""
     return msgspec.json.encode(state).decode()
+
+
+def seal_biometrics(cipher: SessionCipher, biometrics: bytes) -> bytes:
+    return cipher.seal("biometrics", biometrics)
+
+
+def open_biometrics(cipher: SessionCipher, sealed: bytes) -> bytes:
+    return cipher.open("biometrics", sealed)

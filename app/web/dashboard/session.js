@@ -59,6 +59,10 @@ export class SessionPage {
       $("session-summary").append(el("div", {}, el("dt", { text: label }), dd));
       this.summary.set(field, dd);
     }
+    // Who is on camera comes with the session's detail (GET /candidate-sessions/:id), not its state.
+    const identity = el("dd", { "data-field": "identity", text: "—" });
+    $("session-summary").append(el("div", {}, el("dt", { text: "Who is on camera" }), identity));
+    this.summary.set("identity", identity);
     for (const button of document.querySelectorAll("#intervene-buttons button")) {
       button.addEventListener("click", () => this.intervene(button));
     }
@@ -252,11 +256,23 @@ export class SessionPage {
         ]);
         if (generation !== this.generation) return;
         this.showViolations(detail.violations);
+        this.showIdentity(detail.identity);
         this.showReport(report);
       } catch (error) {
         if (generation === this.generation) $("session-error").textContent = error.message;
       }
     }, 300);
+  }
+
+  showIdentity(identity) {
+    const shown = this.summary.get("identity");
+    if (!identity) return;
+    const reference = identity.reference ? ` (reference: ${identity.reference})` : "";
+    const score =
+      identity.lastMatchScore === undefined ? "" : `, last match ${identity.lastMatchScore.toFixed(2)}`;
+    const words = { none: "not checked", enrolled: "enrolled", verified: "verified", mismatch: "MISMATCH" };
+    shown.textContent = `${words[identity.status] ?? identity.status}${reference}${score}`;
+    shown.className = `identity-${identity.status}`;
   }
 
   showViolations(violations) {
