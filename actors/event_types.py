@@ -16,7 +16,12 @@ from actors import events, scoring
 from actors.alert_rules import ALERT_RAISED
 from actors.camera_watch import CAMERA_OFF, CAMERA_OFF_ENDED
 from actors.completeness import FRAMES_SKIPPED
-from actors.identity import IDENTITY_ENROLLED, IDENTITY_EPISODE_ENDED, IDENTITY_MISMATCH
+from actors.identity import (
+    CALIBRATION_CHECKED,
+    IDENTITY_ENROLLED,
+    IDENTITY_EPISODE_ENDED,
+    IDENTITY_MISMATCH,
+)
 from actors.lifecycle import SESSION_UPDATED
 from actors.question_tracking import TRACKING_REPORTED
 from actors.records import ANSWER_GRADED, BEHAVIOR_REPORTED, SCREEN_RECORDING_UPDATED
@@ -52,6 +57,18 @@ CANDIDATE_EVENT_CLASSES: Final[tuple[type[events.CandidateEvent], ...]] = get_ar
 # Keyed by class, not by name: a type's spelling lives only on its Struct.
 _CANDIDATE: Final[dict[type[events.CandidateEvent], tuple[Kind, str]]] = {
     events.AssessmentStarted: ("lifecycle", "The candidate began the assessment."),
+    events.PermissionChecked: (
+        "info",
+        "The system check asked for the camera and microphone: data {camera, microphone}.",
+    ),
+    events.ConsentGiven: (
+        "lifecycle",
+        "The candidate answered the consent text: data {accepted, textSha256}.",
+    ),
+    events.CameraLost: (
+        "warning",
+        "The webcam was refused or stopped: data {reason: denied | ended | unavailable}.",
+    ),
     events.QuestionViewed: ("info", "The candidate opened a question."),
     events.AnswerSubmitted: ("answer", "An answer: data {response, timeSpent (seconds)}."),
     events.AssessmentSubmitted: ("lifecycle", "The candidate submitted the assessment."),
@@ -100,8 +117,12 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
     (BEHAVIOR_REPORTED, "info", "PUT .../behavioral-profile: the SessionBehavior fields."),
     (SCREEN_RECORDING_UPDATED, "info", "PUT .../screen-recording: the recording's fields."),
     (SESSION_UPDATED, "info", "PUT /candidate-sessions/:id: data {currentQuestionIndex}."),
-    # Contract section 9.1; actors/identity.py and actors/camera_watch.py make them, not yet
-    # wired to the session actor, so no stored event has them so far.
+    # Contract section 9.1: actors/identity.py, app/http/routes/identity.py, actors/camera_watch.py.
+    (
+        CALIBRATION_CHECKED,
+        "info",
+        "The system check's calibration frame, as the server saw it: data {passed, faces, ...}.",
+    ),
     (IDENTITY_ENROLLED, "info", "The reference face was taken: data {reference}."),
     (IDENTITY_MISMATCH, "warning", "Someone else on camera, once per episode (HIGH)."),
     (IDENTITY_EPISODE_ENDED, "info", "The registered person is back: data {episode}."),

@@ -7,7 +7,7 @@ CONTRACT.md section 4, so a client cannot forge server-made events (intervention
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -76,6 +76,30 @@ class DeviceInfoData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     hardwareConcurrency: Count | None = None
     connection: str | None = None
     deviceFingerprint: str | None = None
+
+
+Permission = Literal["granted", "denied", "unavailable"]
+
+
+class PermissionData(msgspec.Struct, frozen=True, kw_only=True):
+    """The system check's answer from the browser: may the page use the camera and microphone."""
+
+    camera: Permission
+    microphone: Permission
+
+
+class ConsentData(msgspec.Struct, frozen=True, kw_only=True):
+    """The candidate's answer to the consent text (`[candidate] consent_text`), and which text."""
+
+    accepted: bool
+    textSha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class CameraLostData(msgspec.Struct, frozen=True, kw_only=True):
+    """Why the webcam stopped sending: refused, its track ended, or no camera at all."""
+
+    reason: Literal["denied", "ended", "unavailable"]
+    detail: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
 # --- the candidate's events ------------------------------------------------------------------
@@ -155,6 +179,18 @@ class Heartbeat(CandidateEvent, tag="heartbeat", frozen=True, kw_only=True):
     pass
 
 
+class PermissionChecked(CandidateEvent, tag="permission_checked", frozen=True, kw_only=True):
+    data: PermissionData  # type: ignore[assignment]
+
+
+class ConsentGiven(CandidateEvent, tag="consent_given", frozen=True, kw_only=True):
+    data: ConsentData  # type: ignore[assignment]
+
+
+class CameraLost(CandidateEvent, tag="camera_lost", frozen=True, kw_only=True):
+    data: CameraLostData  # type: ignore[assignment]
+
+
 AnyCandidateEvent = (
     AssessmentStarted
     | QuestionViewed
@@ -172,6 +208,9 @@ AnyCandidateEvent = (
     | ScreenRecordingStopped
     | DeviceInfoReported
     | Heartbeat
+    | PermissionChecked
+    | ConsentGiven
+    | CameraLost
 )
 
 CANDIDATE_EVENT_TYPES: Final = frozenset(

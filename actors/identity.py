@@ -31,6 +31,8 @@ ReferenceKind = Literal["photo", "frames"]
 IDENTITY_MISMATCH: Final = "identity_mismatch"  # violation IDENTITY_MISMATCH, HIGH
 IDENTITY_EPISODE_ENDED: Final = "identity_episode_ended"  # data {violationOffset, episode}
 IDENTITY_ENROLLED: Final = "identity_enrolled"  # data {reference: "photo" | "frames"}
+# POST .../calibration (the system check before the exam): data {passed, faces, usable, ...}
+CALIBRATION_CHECKED: Final = "calibration_checked"
 # The stored events `observe` reads.
 OBSERVED: Final = frozenset(
     {IDENTITY_ENROLLED, IDENTITY_MISMATCH, IDENTITY_EPISODE_ENDED, "frame_analyzed"}

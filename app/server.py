@@ -345,7 +345,10 @@ def _http_routes(r: Running) -> list[Route]:
         *bind(recordings.ENDPOINTS, recordings.RecordingRoutes(calls, r.store)),
         *bind(
             identity.ENDPOINTS,
-            identity.IdentityRoutes(r.gate, calls, r.vision, s.vision.max_photo_bytes),
+            identity.IdentityRoutes(
+                r.gate, calls, r.vision, s.vision.max_photo_bytes, s.candidate.consent_text,
+                s.retention.completed_session_days,
+            ),
         ),
         *bind(reviews.ENDPOINTS, reviews.ReviewRoutes(calls, r.store, s.scoring)),
         *bind(

@@ -22,7 +22,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,8 +109,10 @@ def _require_browser() -> None:
 
 
 @asynccontextmanager
-async def launch_chromium() -> AsyncIterator[Chromium]:
-    """Debian's Chromium, headless, with Playwright attached; stopped on exit."""
+async def launch_chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Chromium]:
+    """Debian's Chromium, headless, with Playwright attached; stopped on exit. `extra_args`:
+    more flags, such as `--use-file-for-fake-video-capture=<file.mjpeg>` for a camera that shows
+    a real face."""
     _require_browser()
     from playwright.async_api import async_playwright
 
@@ -122,6 +124,7 @@ async def launch_chromium() -> AsyncIterator[Chromium]:
                 [
                     str(CHROMIUM),
                     *CHROMIUM_ARGS,
+                    *extra_args,
                     f"--user-data-dir={profile / 'data'}",
                     "about:blank",
                 ],

@@ -71,6 +71,7 @@ async def start_assessment(page: Page, name: str = "Grace Hopper") -> str:
     await page.bring_to_front()
     await page.get_by_label("Your name").fill(name)
     await page.get_by_role("button", name="Start the assessment").click()
+    await pass_system_check(page)
     await expect(page.locator("#question-text")).to_have_text(re.compile("Red Planet"))
     await expect(page.locator("#status-text")).to_have_attribute("data-status", "connected")
     await expect(page.locator("#pending-count")).to_have_text("0", timeout=10_000)
@@ -79,6 +80,13 @@ async def start_assessment(page: Page, name: str = "Grace Hopper") -> str:
     )
     assert isinstance(session_id, str)
     return session_id
+
+
+async def pass_system_check(page: Page) -> None:
+    """The demo's system check: the fake camera and microphone are granted, the consent given."""
+    await expect(page.locator("#check-view")).to_be_visible()
+    await page.get_by_role("button", name="I agree").click()
+    await page.locator("#check-start").click()
 
 
 async def candidate_events(server: RunningServer, session_id: str) -> list[StoredEvent]:

@@ -68,6 +68,7 @@ def _valid_json(value: Any) -> bool:
         return False
 
 
+_PERMISSION = st.sampled_from(["granted", "denied", "unavailable"])
 _DATA: dict[str, Any] = {
     "answer_submitted": st.fixed_dictionaries(
         {"response": json_values.filter(_valid_json)},
@@ -79,6 +80,17 @@ _DATA: dict[str, Any] = {
     "idle_detected": st.fixed_dictionaries({"seconds": _SECONDS}),
     "device_info": st.fixed_dictionaries(
         {}, optional={"userAgent": _TEXT, "colorDepth": st.integers(0, MAX_INT)}
+    ),
+    "permission_checked": st.fixed_dictionaries({"camera": _PERMISSION, "microphone": _PERMISSION}),
+    "consent_given": st.fixed_dictionaries(
+        {
+            "accepted": st.booleans(),
+            "textSha256": st.text("0123456789abcdef", min_size=64, max_size=64),
+        }
+    ),
+    "camera_lost": st.fixed_dictionaries(
+        {"reason": st.sampled_from(["denied", "ended", "unavailable"])},
+        optional={"detail": _TEXT.map(lambda text: text[:200])},
     ),
 }
 

@@ -292,3 +292,43 @@ def embedding_forms(reference: list[float], biometrics: bytes) -> list[bytes]:
 
 def storage_files(root: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+
+async def test_the_calibration_frame_says_what_to_fix(tmp_path: Path) -> None:
+    async with identity_server(tmp_path) as server:
+        session_id, token = await server.create_session()
+        path = f"/candidate-sessions/{session_id}/calibration"
+        jpeg = {"content-type": "image/jpeg"}
+        async with server.http(token) as client:
+            check = (await client.get(f"/candidate-sessions/{session_id}/system-check")).json()
+            assert check["calibration"] is True and "{kept}" not in check["consentText"]
+            good = (await client.post(path, content=encoded(ASTRONAUT), headers=jpeg)).json()
+            assert good["passed"] is True and good["faces"] == 1, good
+            dark = (await client.post(path, content=DARK, headers=jpeg)).json()
+            assert dark["passed"] is False and dark["quality"] == "dark"
+            assert "light" in dark["advice"]
+            empty = (await client.post(path, content=COFFEE, headers=jpeg)).json()
+            assert empty["passed"] is False and empty["faces"] == 0
+            crowd = (await client.post(path, content=encoded(T1), headers=jpeg)).json()
+            assert crowd["passed"] is False and "only you" in crowd["advice"]
+            refused = await client.post(path, content=b"nope", headers=jpeg)
+            assert refused.status_code == 422 and refused.json()["error"]["field"] == "body"
+            wrong = await client.post(path, content=encoded(ASTRONAUT))
+            assert wrong.status_code == 415
+        stored = [e for e in await server.services.store.events(session_id)]
+        assert [e.data["passed"] for e in stored if e.type == "calibration_checked"] == [
+            True, False, False, False,
+        ]  # fmt: skip
+        async with server.candidate(session_id, token) as candidate:
+            await candidate.event(
+                1, "permission_checked", data={"camera": "denied", "microphone": "granted"}
+            )
+            await candidate.event(
+                2, "camera_lost", data={"reason": "denied", "detail": "NotAllowedError"}
+            )
+            await candidate.event(
+                3, "consent_given", data={"accepted": True, "textSha256": "not a hash"}
+            )
+            refusal, _ = await candidate.recv_until(lambda m: m.get("type") == "error")
+            assert refusal["code"] == "invalid_event" and refusal["seq"] == 3
+            await candidate.acked(2)

@@ -75,10 +75,24 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     media_url_seconds: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 900
 
 
+DEFAULT_CONSENT_TEXT: Final = (
+    "This assessment is proctored. While you take it, this page records what you do in it "
+    "(your answers, switching tabs or windows, copying and pasting, leaving full screen), a "
+    "picture from your webcam every few seconds, and, where the assessment asks for them, your "
+    "microphone and your screen. The pictures are analysed to check that you are alone and "
+    "that it is you, compared with your reference photo if one was taken. The institution that "
+    "set the assessment keeps this record {kept} and reviews it; you may ask it to show you "
+    "the record or to erase it."
+)
+
+
 class CandidateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_event_bytes: Positive = 65536
     max_frame_bytes: Positive = 512 * 1024
     outbox_size: Positive = 64
+    # What the system check asks the candidate to consent to (vigil.check()); "{kept}" becomes
+    # how long the record is kept ([retention] completed_session_days).
+    consent_text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)] = DEFAULT_CONSENT_TEXT
 
 
 class AdminSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

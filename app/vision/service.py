@@ -48,6 +48,7 @@ from app.vision.analyzer import (
     PHOTO_RESULT_DECODER,
     PhotoResult,
     analyze_camera_frame,
+    analyze_frame,
     analyze_photo,
     check_models,
     init_worker,
@@ -58,7 +59,7 @@ from app.vision.budget import ObjectBudget
 from app.vision.errors import FrameRejected, ModelUnavailable
 from app.vision.frame_events import anomalies_after, frame_data
 from app.vision.parent_death import owned_worker, sigint_ignored
-from app.vision.verdict import FrameVerdict
+from app.vision.verdict import FrameVerdict, decode_verdict
 
 log = logging.getLogger("vigil.vision")
 
@@ -232,6 +233,19 @@ class VisionService:
             self._pool_broke(pool, f"a worker died: {exc}")
             raise VisionDown(self.unavailable_reason) from exc
         return PHOTO_RESULT_DECODER.decode(raw)
+
+    async def calibrate(self, jpeg: bytes) -> FrameVerdict:
+        """The system check's calibration frame, analysed as a camera's frame would be (faces
+        only). `VisionDown` while no pool runs; `FrameRejected` for bytes that are no JPEG."""
+        pool = self._pool
+        if pool is None:
+            raise VisionDown(self.unavailable_reason)
+        try:
+            raw = await asyncio.get_running_loop().run_in_executor(pool, analyze_frame, jpeg, False)
+        except BrokenProcessPool as exc:
+            self._pool_broke(pool, f"a worker died: {exc}")
+            raise VisionDown(self.unavailable_reason) from exc
+        return decode_verdict(raw)
 
     # --- the service's tasks -------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ const STATUS_TEXT = {
 const $ = (id) => document.getElementById(id);
 const view = {
   welcome: $("welcome"),
+  check: $("check-view"),
   question: $("question-view"),
   done: $("done"),
 };
@@ -100,7 +101,55 @@ function begin(isNew) {
   }, { once: true });
   clearInterval(framesTimer);
   framesTimer = setInterval(showFrames, 1000);
-  if (isNew) client.start().catch(onClientError);
+  if (isNew) runCheck();
+  else showQuestion(session.index);
+}
+
+// --- the system check before the exam ------------------------------------------------------
+
+function askConsent(text) {
+  $("consent-text").textContent = text;
+  $("consent-box").hidden = false;
+  $("check-consent").textContent = "please read and answer below";
+  return new Promise((resolve) => {
+    const answer = (accepted) => () => {
+      $("consent-box").hidden = true;
+      resolve(accepted);
+    };
+    $("consent-yes").onclick = answer(true);
+    $("consent-no").onclick = answer(false);
+  });
+}
+
+async function runCheck() {
+  show("check");
+  $("check-again").hidden = $("check-start").hidden = true;
+  $("check-result").textContent = "";
+  $("check-permissions").textContent = "checking…";
+  $("check-calibration").textContent = "waiting…";
+  $("check-consent").textContent = "waiting…";
+  try {
+    const result = await client.check({ consent: askConsent });
+    $("check-permissions").textContent = `camera ${result.camera}, microphone ${result.microphone}`;
+    $("check-calibration").textContent = result.calibration
+      ? result.calibration.advice
+      : result.camera === "granted"
+        ? "not needed: this server does not analyse the camera"
+        : "no picture: the camera is not available";
+    $("check-consent").textContent = result.consent?.accepted ? "given" : "not given";
+    $("check-result").textContent = result.passed
+      ? "All set. You can start."
+      : "Something needs fixing (see above). Check again, or start anyway: the proctor will see it.";
+    $("check-again").hidden = result.passed;
+    $("check-start").hidden = false;
+  } catch (failure) {
+    $("check-result").textContent = `The check could not finish: ${failure.message}`;
+    $("check-again").hidden = false;
+  }
+}
+
+function startAssessment() {
+  client.start().catch(onClientError);
   showQuestion(session.index);
 }
 
@@ -291,6 +340,8 @@ function onClientError(error) {
 // --- wiring --------------------------------------------------------------------------------
 
 $("start-form").addEventListener("submit", onStart);
+$("check-again").addEventListener("click", runCheck);
+$("check-start").addEventListener("click", startAssessment);
 $("answer-form").addEventListener("submit", onAnswer);
 $("warning-dismiss").addEventListener("click", () => {
   $("warning").hidden = true;

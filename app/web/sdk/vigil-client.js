@@ -45,6 +45,7 @@
  */
 
 import { CANDIDATE_EVENT_TYPES, CLOSE_CODES, ERROR } from "./protocol.js";
+import { runSystemCheck } from "./system-check.js";
 
 /** Event types a candidate may send (CONTRACT.md section 4). */
 export const EVENT_TYPES = CANDIDATE_EVENT_TYPES;
@@ -189,6 +190,18 @@ export class VigilClient {
   /** The number of events not yet acknowledged by the server. */
   get pending() {
     return this._pending.size;
+  }
+
+  /**
+   * The system check before the exam (./system-check.js): camera and microphone permission, a
+   * calibration frame the server analyses, and the candidate's consent; each result is an event.
+   * `consent`: `true` if the page showed the text and the candidate agreed, or a function given
+   * the server's consent text that resolves to the candidate's answer.
+   * @returns {Promise<{passed: boolean, camera: string, microphone: string, calibration: object|null,
+   *   consent: {accepted: boolean, text: string}|null}>}
+   */
+  check(options) {
+    return runSystemCheck(this, options);
   }
 
   /** Record `assessment_started`. @returns {Promise<number>} its seq, once stored locally. */
@@ -1073,6 +1086,11 @@ class Camera {
       });
     } catch (error) {
       this.client._fail("camera_unavailable", error);
+      // The server hears of it too: where the camera is required, no frame means CAMERA_OFF.
+      const denied = error?.name === "NotAllowedError" || error?.name === "SecurityError";
+      const detail = String(error?.name || error).slice(0, 200);
+      this.client.track("camera_lost", { reason: denied ? "denied" : "unavailable", detail }, null)
+        .catch(() => {});
       return;
     }
     if (this.stopped) {
@@ -1086,7 +1104,9 @@ class Camera {
     this.video.play().catch(() => {}); // a preview the page hides may refuse to autoplay
     for (const track of this.stream.getVideoTracks()) {
       track.addEventListener("ended", () => {
-        if (!this.stopped) this.client._fail("camera_ended", new Error("the camera stopped"));
+        if (this.stopped) return;
+        this.client._fail("camera_ended", new Error("the camera stopped"));
+        this.client.track("camera_lost", { reason: "ended" }, null).catch(() => {});
       });
     }
     this.encoder = frameEncoder(this.options.jpegQuality);
