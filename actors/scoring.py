@@ -151,6 +151,20 @@ def apply(config: ScoringConfig, state: ScoreState, event: StoredEvent) -> list[
     return _record_violation(config, state, event, *classified)
 
 
+# Every event type that may raise a violation by itself (MULTIPLE_VIOLATIONS comes on top).
+VIOLATING_TYPES: Final = frozenset({*_FIXED_VIOLATIONS, "focus_lost", VIOLATION_REPORTED})
+
+
+def violation_of(config: ScoringConfig, event: StoredEvent) -> Violation | None:
+    """The violation `event` raises by itself, whatever came before (MULTIPLE_VIOLATIONS, which
+    depends on the count so far, is not one)."""
+    classified = _classify(config, event)
+    if classified is None:
+        return None
+    kind, severity = classified
+    return Violation(type=kind, severity=severity, offset=event.offset, questionId=event.questionId)
+
+
 def _classify(config: ScoringConfig, event: StoredEvent) -> tuple[str, Severity] | None:
     kind = event.type
     fixed = _FIXED_VIOLATIONS.get(kind)

@@ -51,6 +51,7 @@ from app.http.routes import (
     reports,
     reviews,
     sessions,
+    webhooks,
 )
 from app.http.routes.audit import AuditMiddleware
 from app.http.security_headers import SecurityHeadersMiddleware
@@ -73,6 +74,7 @@ from app.storage.store import SqliteStore
 from app.telemetry.gauges import register_gauges
 from app.telemetry.metrics import Metrics
 from app.vision.service import IdentityCheckRelay, VisionService
+from app.webhooks.service import WebhookService, endpoint_secrets
 
 log = logging.getLogger("vigil.server")
 
@@ -100,6 +102,7 @@ class Running:
     mirror: MirrorProcess | None
     cluster: ClusterView | None
     vision: VisionService | None
+    webhooks: WebhookService | None = None
 
 
 @asynccontextmanager
@@ -188,6 +191,17 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             vision = identity_checks.service = VisionService(settings.vision, registry, now_iso)
             vision.register_metrics(metrics)
             await tg.start(vision.run)
+        webhooks: WebhookService | None = None
+        if settings.webhooks.endpoints:
+            webhooks = WebhookService(
+                settings.webhooks,
+                endpoint_secrets(settings.webhooks),
+                settings.scoring,
+                store,
+                storage,
+                metrics,
+            )
+            await tg.start(webhooks.run)
         limits = RequestLimits(settings.limits, metrics)
         running = Running(
             settings=settings,
@@ -212,6 +226,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             mirror=mirror,
             cluster=cluster,
             vision=vision,
+            webhooks=webhooks,
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
         await record_lost_connections(journal, registry)
@@ -371,6 +386,7 @@ def _http_routes(r: Running) -> list[Route]:
             demo.DemoRoutes(s.demo.enabled, r.limits, opener, r.journal, r.store, max_body),
         ),
         *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
+        *bind(webhooks.ENDPOINTS, webhooks.WebhookRoutes(r.gate, r.webhooks)),
     ]  # fmt: skip
 
 

@@ -250,6 +250,7 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
             content=b"\xff\xd8",
             headers={"content-type": "image/jpeg"},
         )
+        assert await api.call(admin, "GET", "/webhooks/deliveries", 200) == []
         await api.call(admin, "DELETE", SESSION, 204, ids)
 
     needs_vision = {("put", photo), ("post", calibration)}

@@ -13,6 +13,7 @@ import msgspec
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
 from app.settings.vision import VisionConfig
+from app.settings.webhooks import WebhooksSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
 ENV_PREFIX = "VIGIL_"
@@ -161,6 +162,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     demo: DemoSettings = DemoSettings()
     vision: VisionConfig = VisionConfig()
     retention: RetentionSettings = RetentionSettings()
+    webhooks: WebhooksSettings = WebhooksSettings()
 
     @property
     def storage_dir(self) -> Path:

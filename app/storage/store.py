@@ -341,20 +341,36 @@ class SqliteStore:
             createdAt=row[6],
         )
 
+    async def submitted_before(self, session_id: str, offset: int) -> bool:
+        """Whether the session has an `assessment_submitted` before `offset` (its first one is
+        the one that completed it)."""
+        async with self._conn.execute(
+            "SELECT 1 FROM events WHERE session_key = (SELECT key FROM sessions WHERE id = ?) "
+            "AND type = 'assessment_submitted' AND event_offset < ? LIMIT 1",
+            (session_id, offset),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
     async def last_event_id(self) -> int:
         async with self._conn.execute("SELECT coalesce(max(id), 0) FROM events") as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def events_after_id(self, after: int, limit: int) -> list[LoggedEvent]:
-        """Stored events in commit order, after the event with id `after` (the mirror's tail)."""
+    async def events_after_id(
+        self, after: int, limit: int, types: frozenset[str] | None = None
+    ) -> list[LoggedEvent]:
+        """Stored events in commit order, after the event with id `after` (the mirror's tail);
+        only those of `types`, if given (the webhooks' tail)."""
+        only = ""
+        if types is not None:
+            only = f" AND e.type IN ({', '.join('?' * len(types))})"
         async with self._conn.execute(
             "SELECT e.id, s.id, s.assessment_id, e.event_offset, e.seq, e.type, e.ts, "
             "e.question_id, e.origin, e.data, k.master_id, k.wrapped FROM events AS e "
             "JOIN sessions AS s ON s.key = e.session_key "
             "JOIN keys.data_keys AS k ON k.session_id = s.id "
-            "WHERE e.id > ? ORDER BY e.id LIMIT ?",
-            (after, limit),
+            f"WHERE e.id > ?{only} ORDER BY e.id LIMIT ?",
+            (after, *sorted(types or ()), limit),
         ) as cursor:
             rows = await cursor.fetchall()
         return [

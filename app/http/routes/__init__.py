@@ -16,6 +16,7 @@ from app.http.routes import (
     reports,
     reviews,
     sessions,
+    webhooks,
 )
 
 # Every HTTP endpoint: the router and /openapi.json are built from this one list.
@@ -30,4 +31,5 @@ ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *assessments.ENDPOINTS,
     *demo.ENDPOINTS,
     *audit.ENDPOINTS,
+    *webhooks.ENDPOINTS,
 ]
