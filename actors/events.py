@@ -155,6 +155,10 @@ class Heartbeat(CandidateEvent, tag="heartbeat", frozen=True, kw_only=True):
     pass
 
 
+class PauseAcknowledged(CandidateEvent, tag="pause_acknowledged", frozen=True, kw_only=True):
+    """The candidate ended a pause (`vigil.acknowledgePause()`, actors/exam.py)."""
+
+
 AnyCandidateEvent = (
     AssessmentStarted
     | QuestionViewed
@@ -172,6 +176,7 @@ AnyCandidateEvent = (
     | ScreenRecordingStopped
     | DeviceInfoReported
     | Heartbeat
+    | PauseAcknowledged
 )
 
 CANDIDATE_EVENT_TYPES: Final = frozenset(

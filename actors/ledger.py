@@ -153,6 +153,7 @@ class LedgerBuilder:
         before = {name: int(getattr(score, name)) for name in _COUNTERS}
         raised = fold(self.config, self.record, event)
         if event.type != scoring.VIOLATION_REVIEWED:
+            self.automatic.disabled_checks = score.disabled_checks  # disabled checks: free here too
             scoring.apply(self.config, self.automatic, event)
         for index, violation in enumerate(raised):
             self._add_violation(event, violation, index)

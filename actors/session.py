@@ -12,8 +12,17 @@ from typing import Any, Final, assert_never
 import anyio
 import msgspec
 
-from actors import interventions, outbound, scoring, vision_episodes
+from actors import (
+    camera_watch,
+    exam,
+    exam_timers,
+    interventions,
+    outbound,
+    scoring,
+    vision_episodes,
+)
 from actors.alert_rules import AlertsConfig, due, rule_of
+from actors.completeness import FRAMES_SKIPPED
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import (
     INTERVENTION,
@@ -35,6 +44,7 @@ from actors.messages import (
     Intervene,
     Message,
     RecordEvent,
+    Tick,
     VisionUnavailable,
 )
 from actors.ports import (
@@ -48,6 +58,7 @@ from actors.ports import (
     SnapshotEntry,
     StateEntry,
     StatePublisher,
+    Timers,
 )
 from actors.protocol_codes import CLOSE_REPLACED
 from actors.reply import Rejected, Reply
@@ -74,6 +85,11 @@ class ActorDeps:
     frames: FrameKeeper | None = None
     # `[storage] state_interval_seconds`: see actors/stored_state.py.
     state_interval: float = 10.0
+    # Exam control: the one timer per session (app/sessions/deadlines.py), the wall clock it
+    # runs on (epoch seconds) and `[vision] camera_off_seconds`.
+    timers: Timers | None = None
+    clock: Callable[[], float] = time.time
+    camera: camera_watch.CameraRules | None = None  # None: no camera watch (vision is off)
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,6 +123,9 @@ class SessionActor:
         self.handling: Message | None = None
         self._stored_state = StoredStateSchedule(deps.state_interval)
         self._stopping = False  # handing back: nobody is connected to it any more
+        self.policy = loaded.policy
+        self._wake: float | None = None
+        self._exam_init()
         if link is not None:
             self._attach(link)
         self._publish(self.summary())
@@ -129,6 +148,7 @@ class SessionActor:
             self.last_activity = time.monotonic()
             self.handling = message
             await self._dispatch(message)
+            self._rearm()
             self.handling = None
 
     async def _dispatch(self, message: Message) -> None:
@@ -147,6 +167,8 @@ class SessionActor:
                 await self._on_frame(message)
             case VisionUnavailable(reason=reason):
                 await self._on_vision_unavailable(reason)
+            case Tick():
+                await self._on_tick()
             case GetState(reply=reply):
                 reply.set(self._view())
             case EvictIfIdle():
@@ -177,7 +199,12 @@ class SessionActor:
             )
             return
         stored = stored_from_candidate(event, self.record.offset + 1, link.remote_address)
+        if self.record.exam.timeUp:
+            stored = exam.mark_late(stored)
+        paused = self.record.status == "PAUSED"
         await self._store(stored, acks=self.acks, received=message.received)
+        if paused and stored.type == exam.PAUSE_ACKNOWLEDGED:
+            link.push(outbound.encode(outbound.Resume(message="You acknowledged the pause.")))
 
     async def _on_attached(self, link: CandidateLink) -> None:
         self._attach(link)
@@ -214,12 +241,15 @@ class SessionActor:
         reminder = interventions.reminder(self.record.status)
         if reminder is not None:
             link.push(reminder)
+        camera_watch.connected(self.record.camera, self.deps.clock())
+        self._push_clock()
 
     async def _on_detached(self, link: CandidateLink, code: int) -> None:
         if link is not self.link:
             return  # an older connection, already replaced
         self.link = None
         self.acks.detach()
+        camera_watch.disconnected(self.record.camera, self.deps.clock())
         if self.record.submitted:
             self._announce()
             return
@@ -284,6 +314,10 @@ class SessionActor:
             committed=message.reply,
             request=message.request,
         )
+        if message.type == exam.ACCOMMODATIONS_SET:
+            self._push_clock()  # the end may have moved
+        elif message.type == FRAMES_SKIPPED:
+            await self._camera_frame()  # received, not analysed: the camera is on
 
     # --- vision --------------------------------------------------------------------------------
 
@@ -293,6 +327,7 @@ class SessionActor:
             return  # the assessment is over; the camera no longer counts
         frame = await self._store(self._server_event(FRAME_ANALYZED, message.data, "vision"))
         flagged = False
+        await self._camera_frame()
         for found in vision_episodes.due(self.deps.episodes, self.record.vision):
             data = {**found.data, "frameId": str(found.frameOffset)}
             await self._store(self._server_event(found.type, data, "vision"))
@@ -396,3 +431,44 @@ class SessionActor:
             risk=scoring.risk(self.deps.scoring, self.record.score),
             record=msgspec.convert(msgspec.to_builtins(self.record), SessionSnapshot),
         )
+
+    # --- exam control: the time limit and the camera watch (actors/exam_timers.py) -------------
+
+    def _exam_init(self) -> None:
+        watch = self.record.camera
+        watch.policy = self.policy.camera
+        if watch.connected_at is not None:  # a snapshot taken while connected: not any more
+            camera_watch.disconnected(watch, self.deps.clock())
+
+    async def _on_tick(self) -> None:
+        now = self.deps.clock()
+        start = self.info.startTime
+        for found in exam_timers.due(self.deps.camera, self.policy, self.record, start, now):
+            offset = await self._store(self._server_event(found.type, found.data, found.origin))
+            if found.type == camera_watch.CAMERA_OFF:
+                camera_watch.raised(self.record.camera, offset)
+            elif found.type == exam_timers.SUBMITTED:
+                self._push_clock()
+
+    async def _camera_frame(self) -> None:
+        for ended in camera_watch.frame(self.record.camera, self.deps.clock()):
+            await self._store(self._server_event(ended.type, ended.data, "vision"))
+
+    def _push_clock(self) -> None:
+        if self.link is None:
+            return
+        now = self.deps.clock()
+        message = exam_timers.clock_message(self.policy, self.record, self.info.startTime, now)
+        if message is not None:
+            self.link.push(message)
+
+    def _rearm(self) -> None:
+        """Tell the scheduler when to wake this session next, if that changed."""
+        if self.deps.timers is None:
+            return
+        when = exam_timers.next_wake(
+            self.deps.camera, self.policy, self.record, self.info.startTime
+        )
+        if when != self._wake:
+            self._wake = when
+            self.deps.timers.wake_at(self.info.sessionId, when)

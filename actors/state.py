@@ -6,6 +6,8 @@ from typing import Final, Literal
 
 import msgspec
 
+from actors.camera_watch import CameraWatch
+from actors.exam import ExamRecord
 from actors.scoring import RiskLevel, ScoreState, TrustLevel
 from actors.vision_episodes import VisionRuns
 
@@ -72,6 +74,9 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     manualReviewRequired: bool = False
     vision: VisionRuns = msgspec.field(default_factory=VisionRuns)
     score: ScoreState = msgspec.field(default_factory=ScoreState)
+    # Exam control (actors/exam.py) and the camera that goes dark (actors/camera_watch.py).
+    exam: ExamRecord = msgspec.field(default_factory=ExamRecord)
+    camera: CameraWatch = msgspec.field(default_factory=CameraWatch)
 
 
 SNAPSHOT_DECODER: Final = msgspec.json.Decoder(SessionSnapshot)

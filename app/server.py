@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from actors.camera_watch import CameraRules
 from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
@@ -57,6 +58,7 @@ from app.kafka.cluster_view import ClusterView
 from app.kafka.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.process.gc_pacer import GcPacer
 from app.process.key_rotation import reload_master_keys_on_sighup
+from app.sessions.deadlines import DeadlineScheduler
 from app.sessions.directory import SessionDirectory
 from app.settings import Settings
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
@@ -158,6 +160,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
                 await tg.start(cluster.run)
         frames = FrameStore(storage / "frames", settings.vision.keep_frames, store.cipher)
         await tg.start(frames.run)
+        deadlines = DeadlineScheduler()  # time limits and camera off (docs/architecture.md)
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -171,9 +174,14 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             ),
             frames=frames,
             state_interval=settings.storage.state_interval_seconds,
+            timers=deadlines,
+            camera=CameraRules(off_seconds=settings.vision.camera_off_seconds)
+            if settings.vision.enabled
+            else None,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
+        await tg.start(deadlines.run, registry.send)
         vision: VisionService | None = None
         if settings.vision.enabled:
             vision = VisionService(settings.vision, registry, now_iso)
@@ -206,6 +214,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
         await record_lost_connections(journal, registry)
+        await deadlines.rebuild(store)  # a deadline that passed while down fires now
         tg.start_soon(purge_forever, running)
         guard = running.sockets
         pacer = GcPacer(
