@@ -78,6 +78,7 @@ class ExamPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
     durationSeconds: float | None = None
     camera: CameraPolicy = "required"
+    proctoring: Any = None  # actors.exam_policy.Proctoring (which imports this module's peers)
 
 
 class ExamRecord(msgspec.Struct, kw_only=True):

@@ -17,6 +17,7 @@ import msgspec
 
 from actors.events import QuestionId
 from actors.exam import CameraPolicy, Duration
+from actors.exam_policy import Proctoring
 
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -50,6 +51,8 @@ class AssessmentDefinition(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     # and whether the camera must stay on (`camera_off` when it goes dark).
     durationSeconds: Duration | None = None
     camera: CameraPolicy = "required"
+    # Which alert rules run and what happens at max warnings (actors/exam_policy.py).
+    proctoring: Proctoring | None = None
 
     def __post_init__(self) -> None:
         seen: set[str] = set()

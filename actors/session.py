@@ -15,6 +15,7 @@ import msgspec
 from actors import (
     camera_watch,
     exam,
+    exam_policy,
     exam_timers,
     interventions,
     outbound,
@@ -124,6 +125,7 @@ class SessionActor:
         self._stored_state = StoredStateSchedule(deps.state_interval)
         self._stopping = False  # handing back: nobody is connected to it any more
         self.policy = loaded.policy
+        self.alerts = exam_policy.alerts_for(deps.alerts, loaded.policy.proctoring)
         self._wake: float | None = None
         self._exam_init()
         if link is not None:
@@ -148,7 +150,7 @@ class SessionActor:
             self.last_activity = time.monotonic()
             self.handling = message
             await self._dispatch(message)
-            self._rearm()
+            await self._after_message()
             self.handling = None
 
     async def _dispatch(self, message: Message) -> None:
@@ -287,8 +289,10 @@ class SessionActor:
             return
         left = None
         if action == "warn":
-            left = max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
-        self.link.push(interventions.candidate_message(action, text, reason, left))
+            left = max(0, self.alerts.max_warnings - self.record.warningsIssued)
+        self.link.push(
+            interventions.candidate_message(action, text, reason, left, self.deps.now_iso())
+        )
 
     async def _on_record_event(self, message: RecordEvent) -> None:
         refusal = None
@@ -369,7 +373,7 @@ class SessionActor:
         )
         if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:
             await self._save_snapshot()
-        if self.deps.alerts.rules and rule_of(event.data) is None:
+        if self.alerts.rules and rule_of(event.data) is None:
             await self._apply_rules(state)
         return event.offset
 
@@ -378,7 +382,7 @@ class SessionActor:
     async def _apply_rules(self, state: SessionState) -> None:
         """Store what each due rule does; the stored event marks it fired (`lifecycle.fold`)."""
         record = self.record
-        for rule in due(self.deps.alerts, record.score, state.riskLevel, record.firedRules):
+        for rule in due(self.alerts, record.score, state.riskLevel, record.firedRules):
             found = interventions.rule_event(rule, record.status)
             if found is None:
                 continue
@@ -461,6 +465,14 @@ class SessionActor:
         message = exam_timers.clock_message(self.policy, self.record, self.info.startTime, now)
         if message is not None:
             self.link.push(message)
+
+    async def _after_message(self) -> None:
+        """The policy's step at max warnings (actors/exam_policy.py), then the next timer."""
+        data = exam_policy.max_warnings_step(self.policy.proctoring, self.alerts, self.record)
+        if data is not None:
+            await self._store(self._server_event(INTERVENTION, data))
+            self._tell_candidate(data["action"], data["message"], "policy")
+        self._rearm()
 
     def _rearm(self) -> None:
         """Tell the scheduler when to wake this session next, if that changed."""

@@ -111,7 +111,9 @@ async def test_a_deadline_that_passed_while_down_is_applied_at_start(tmp_path: P
     await eventually(lambda: time.time() > started + 1.2, timeout=5)
     async with running_server(tmp_path) as second:
         await wait_completed(second, session_id, timeout=10)
-        submit = [e for e in await events(second, session_id) if e["type"] == "assessment_submitted"]
+        submit = [
+            e for e in await events(second, session_id) if e["type"] == "assessment_submitted"
+        ]
         assert [e["data"]["reason"] for e in submit] == ["time_limit"]
 
 
@@ -177,7 +179,9 @@ async def test_the_candidate_acknowledges_a_pause(server: RunningServer) -> None
     session_id, token = await server.create_session()
     async with server.candidate(session_id, token) as candidate:
         async with server.http() as client:
-            paused = await client.put(f"/candidate-sessions/{session_id}", json={"status": "PAUSED"})
+            paused = await client.put(
+                f"/candidate-sessions/{session_id}", json={"status": "PAUSED"}
+            )
         assert paused.json()["status"] == "PAUSED"
         await candidate.recv_until(lambda m: m["type"] == "pause")
         await candidate.event(1, "pause_acknowledged")

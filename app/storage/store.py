@@ -252,7 +252,11 @@ class SqliteStore:
         assessment = await self.assessment(assessment_id)
         if assessment is None:
             return ExamPolicy()
-        return ExamPolicy(durationSeconds=assessment.durationSeconds, camera=assessment.camera)
+        return ExamPolicy(
+            durationSeconds=assessment.durationSeconds,
+            camera=assessment.camera,
+            proctoring=assessment.proctoring,
+        )
 
     async def timed_open_sessions(self) -> list[tuple[str, float]]:
         """Open sessions of timed assessments, each with its start plus the duration (epoch
