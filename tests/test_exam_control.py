@@ -186,9 +186,43 @@ async def test_the_candidate_acknowledges_a_pause(server: RunningServer) -> None
         await candidate.recv_until(lambda m: m["type"] == "pause")
         await candidate.event(1, "pause_acknowledged")
         await candidate.recv_until(lambda m: m["type"] == "resume")
+        await candidate.acked(1)
+        kinds = [e["type"] for e in await events(server, session_id)]
+    assert kinds == ["intervention", "pause_acknowledged"]
     state = (await detail(server, session_id))["state"]
     assert state["status"] == "IN_PROGRESS"
-    assert [e["type"] for e in await events(server, session_id)][-2:] == [
-        "pause_acknowledged",
-        "user_disconnected",
-    ]
+
+
+async def test_the_standard_escalation_warns_pauses_and_pauses_at_max_warnings(
+    server: RunningServer,
+) -> None:
+    policy = {"escalation": "standard", "maxWarnings": 2}
+    assert (await define(server, assessment("policed", proctoring=policy))).status_code == 201
+    response = await create(server, "policed")
+    session_id, token = response.json()["id"], response.json()["candidateToken"]
+    async with server.candidate(session_id, token) as candidate:
+        await candidate.event(1, "tab_switch_detected")
+        warning, _ = await candidate.recv_until(lambda m: m["type"] == "warning")
+        assert warning["action"] == "warn" and warning["severity"] in ("medium", "high")
+        assert warning["timestamp"] and warning["message"] and warning["warningsLeft"] == 1
+        await candidate.event(2, "copy_attempt")
+        await candidate.event(3, "paste_attempt")  # the third violation: the second warning
+        pause, _ = await candidate.recv_until(lambda m: m["type"] == "pause")
+        assert pause["reason"] == "policy" and pause["acknowledge"] is True
+        await candidate.event(4)  # acked: committed, with everything stored before it
+        await candidate.acked(4)
+    stored = await events(server, session_id)
+    by = [e["data"]["by"] for e in stored if e["type"] == "intervention"]
+    assert by == ["rule:first-violation", "rule:third-violation", "policy:max_warnings"]
+    assert (await detail(server, session_id))["state"]["status"] == "PAUSED"
+
+
+async def test_a_bad_policy_is_refused_naming_the_field(server: RunningServer) -> None:
+    for body, field in (
+        ({"camera": "sometimes"}, "camera"),
+        ({"proctoring": {"escalation": "harsh"}}, "proctoring.escalation"),
+        ({"proctoring": {"atMaxWarnings": "explode"}}, "proctoring.atMaxWarnings"),
+    ):
+        response = await define(server, assessment("bad-policy", **body))
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == field
