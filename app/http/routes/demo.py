@@ -12,6 +12,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.exam_policy import Proctoring
 from actors.grading import Assessment, AssessmentDefinition, Question
 from app.access.ratelimit import RequestLimits
 from app.http.bodies import decode_json, json_response, now_iso, read_body
@@ -60,6 +61,10 @@ DEFINITION: Final = AssessmentDefinition(
         for question, correct in _QUESTIONS
     ],
     passMark=50.0,
+    # Exam control (actors/exam_policy.py): ten minutes, and the shipped escalation, so the demo
+    # warns at the first violation and pauses at the third (acknowledged on the page).
+    durationSeconds=600.0,
+    proctoring=Proctoring(escalation="standard", maxWarnings=2),
 )
 
 
