@@ -361,7 +361,9 @@ def _http_routes(r: Running) -> list[Route]:
         ),
         *bind(
             demo.ENDPOINTS,
-            demo.DemoRoutes(s.demo.enabled, r.limits, opener, r.journal, r.store, max_body),
+            demo.DemoRoutes(
+                s.demo.enabled, r.limits, opener, r.journal, r.store, max_body, s.demo.escalation
+            ),
         ),
         *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
     ]  # fmt: skip

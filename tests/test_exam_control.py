@@ -226,3 +226,17 @@ async def test_a_bad_policy_is_refused_naming_the_field(server: RunningServer) -
         response = await define(server, assessment("bad-policy", **body))
         assert response.status_code == 422, response.text
         assert response.json()["error"]["field"] == field
+
+
+async def test_the_demo_shows_the_time_left_and_warns(tmp_path: Path) -> None:
+    async with running_server(tmp_path, demo={"escalation": "standard"}) as server:
+        async with server.http(token=None) as client:
+            response = await client.post("/demo/sessions", json={"candidateName": "Ada"})
+        assert response.status_code == 201, response.text
+        opened = response.json()
+        async with server.candidate(opened["sessionId"], opened["candidateToken"]) as candidate:
+            clock, _ = await candidate.recv_until(lambda m: m["type"] == "clock")
+            assert 590 < clock["secondsLeft"] <= 600
+            await candidate.event(1, "tab_switch_detected")
+            warning, _ = await candidate.recv_until(lambda m: m["type"] == "warning")
+            assert warning["reason"] == "integrity" and warning["action"] == "warn"
