@@ -182,6 +182,8 @@ class LedgerBuilder:
             )
         else:
             rule = f"{violation.severity} violation: -{penalty} ([scoring] {setting})"
+        if violation.accommodated:  # a disabled check (actors/exam.py): recorded, free
+            penalty, rule = 0, accommodated_rule(violation.type)
         entry = LedgerEntry(
             factor="Anti-cheat violations",
             points=-penalty,
@@ -377,3 +379,10 @@ def _risk_parts(
 
 def _share(value: float, weight: float) -> float:
     return round(value * weight, 6)
+
+
+def accommodated_rule(kind: str) -> str:
+    return (
+        f"accommodated: {kind} is a disabled check for this candidate "
+        "(accommodations.disabledChecks): recorded, costs nothing"
+    )

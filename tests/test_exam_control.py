@@ -240,3 +240,16 @@ async def test_the_demo_shows_the_time_left_and_warns(tmp_path: Path) -> None:
             await candidate.event(1, "tab_switch_detected")
             warning, _ = await candidate.recv_until(lambda m: m["type"] == "warning")
             assert warning["reason"] == "integrity" and warning["action"] == "warn"
+
+
+async def test_the_ledger_says_which_accommodation_applied(server: RunningServer) -> None:
+    response = await create(server, "exam-1", accommodations={"disabledChecks": ["COPY_PASTE"]})
+    session_id, token = response.json()["id"], response.json()["candidateToken"]
+    async with server.candidate(session_id, token) as candidate:
+        await candidate.event(1, "copy_attempt")
+        await candidate.acked(1)
+    async with server.http() as client:
+        report = await client.get(f"/candidate-sessions/{session_id}/report")
+    assert report.status_code == 200, report.text
+    text = report.text
+    assert "accommodated: COPY_PASTE is a disabled check" in text
