@@ -82,7 +82,7 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # or a suspected mismatch checks at once). Not yet read (issue 22).
     identity_every_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     # A connected session whose camera is required and that sends no frame for this long gets
-    # one camera_off episode (actors/camera_watch.py). Not yet read (issue 22).
+    # one camera_off episode (actors/camera_watch.py, actors/exam_timers.py).
     camera_off_seconds: Annotated[float, msgspec.Meta(gt=0)] = 20.0
 
     def __post_init__(self) -> None:
