@@ -24,16 +24,6 @@ class Due(msgspec.Struct, frozen=True, kw_only=True):
     origin: str
 
 
-class ExamClock(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="clock"):
-    """To the candidate on connecting and whenever the end moves: the time left, by the
-    server's clock (the SDK's exam-clock.js counts down from it)."""
-
-    serverTime: str
-    endsAt: str
-    secondsLeft: float
-    timeUp: bool
-
-
 def ends_at(policy: exam.ExamPolicy, record: SessionSnapshot, start: str) -> float | None:
     return exam.ends_at(policy, record.exam, start)
 
@@ -79,7 +69,7 @@ def clock_message(
     if ends is None:
         return None
     return outbound.encode(
-        ExamClock(
+        outbound.ExamClock(
             serverTime=iso_seconds(now),
             endsAt=iso_seconds(ends),
             secondsLeft=round(max(0.0, ends - now), 3),

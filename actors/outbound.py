@@ -59,6 +59,16 @@ class Terminate(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag
     reason: str
 
 
+class ExamClock(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="clock"):
+    """To the candidate on connecting and whenever the end moves: the time left, by the
+    server's clock (the SDK's exam-clock.js counts down from it)."""
+
+    serverTime: str
+    endsAt: str
+    secondsLeft: float
+    timeUp: bool
+
+
 # --- to admins -------------------------------------------------------------------------------
 
 
