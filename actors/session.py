@@ -445,6 +445,7 @@ class SessionActor:
             camera_watch.disconnected(watch, self.deps.clock())
 
     async def _on_tick(self) -> None:
+        self._wake = None  # the scheduler dropped it: ask again, even for the same time
         now = self.deps.clock()
         start = self.info.startTime
         for found in exam_timers.due(self.deps.camera, self.policy, self.record, start, now):

@@ -100,6 +100,7 @@ class Running:
     mirror: MirrorProcess | None
     cluster: ClusterView | None
     vision: VisionService | None
+    deadlines: DeadlineScheduler | None = None  # time limits and camera off
 
 
 @asynccontextmanager
@@ -211,6 +212,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             mirror=mirror,
             cluster=cluster,
             vision=vision,
+            deadlines=deadlines,
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
         await record_lost_connections(journal, registry)
@@ -331,7 +333,13 @@ def _http_routes(r: Running) -> list[Route]:
     s = r.settings
     max_body = s.server.max_body_bytes
     calls = SessionCalls(r.gate, r.store, r.registry, r.idempotency, s.scoring, max_body)
-    opener = sessions.SessionOpener(s.scoring, s.server.node_id, r.journal, r.fanout)
+    opener = sessions.SessionOpener(
+        s.scoring,
+        s.server.node_id,
+        r.journal,
+        r.fanout,
+        None if r.deadlines is None else functools.partial(r.deadlines.session_created, r.store),
+    )
     bind = EndpointBinder(r.metrics, [Middleware(AuditMiddleware, audit=r.journal.audit)]).routes
     erase = functools.partial(erase_session, r)
     return [

@@ -253,3 +253,19 @@ async def test_the_ledger_says_which_accommodation_applied(server: RunningServer
     assert report.status_code == 200, report.text
     text = report.text
     assert "accommodated: COPY_PASTE is a disabled check" in text
+
+
+async def test_a_session_nobody_touches_is_submitted_at_its_limit(server: RunningServer) -> None:
+    """No socket, no request after creation: no actor of it runs until the deadline loads it."""
+    assert (await define(server, assessment("untouched", durationSeconds=0.5))).status_code == 201
+    session_id = (await create(server, "untouched")).json()["id"]
+    assert server.services.registry.live_state(session_id) is None
+    with anyio.fail_after(10):
+        while True:  # read storage only: reading through the API would load the session
+            record = await server.services.store.session(session_id)
+            assert record is not None
+            if record.status == "COMPLETED":
+                break
+            await anyio.sleep(0.05)
+    submit = [e for e in await events(server, session_id) if e["type"] == "assessment_submitted"]
+    assert [e["data"]["reason"] for e in submit] == ["time_limit"]

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 from anyio.abc import TaskStatus
 
+from actors.exam import ExamRecord, ends_at
 from actors.messages import Message, Tick
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from app.storage.store import SqliteStore
@@ -58,10 +59,20 @@ class DeadlineScheduler:
     async def rebuild(self, store: SqliteStore) -> int:
         """Deadlines of the open sessions of timed assessments, from storage."""
         found = await store.timed_open_sessions()
-        for session_id, ends_at in found:
+        for session_id, when in found:
             if session_id not in self._due:
-                self.wake_at(session_id, ends_at)
+                self.wake_at(session_id, when)
         return len(found)
+
+    async def session_created(
+        self, store: SqliteStore, session_id: str, assessment_id: str, start: str
+    ) -> None:
+        """A new session of a timed assessment wakes at its start plus the duration, though no
+        actor of it runs yet (its extra time, if any, is set by the actor it then loads)."""
+        policy = await store.exam_policy(assessment_id)
+        ends = ends_at(policy, ExamRecord(), start)
+        if ends is not None and session_id not in self._due:
+            self.wake_at(session_id, ends)
 
     async def run(
         self, send: Send, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED

@@ -72,12 +72,19 @@ class SessionOpener:
     """Creates sessions: for `POST /candidate-sessions` and for the demo."""
 
     def __init__(
-        self, scoring: ScoringConfig, node_id: str, journal: SqliteJournal, fanout: Fanout
+        self,
+        scoring: ScoringConfig,
+        node_id: str,
+        journal: SqliteJournal,
+        fanout: Fanout,
+        on_created: Callable[[str, str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._scoring = scoring
         self._node_id = node_id
         self._journal = journal
         self._fanout = fanout
+        # (session id, assessment id, start time): the time limit's scheduler (exam control).
+        self._on_created = on_created
 
     async def open(
         self, request: Request, body: CreateSessionBody, mark: RequestMark | None
@@ -114,6 +121,8 @@ class SessionOpener:
         answer = msgspec.json.encode(created)
         await self._journal.create_session(row, mark, answer)
         self._fanout.publish_state(initial)  # a dashboard shows it before its first event
+        if self._on_created is not None:
+            await self._on_created(info.sessionId, info.assessmentId, now)
         return answer
 
 
