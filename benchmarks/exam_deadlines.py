@@ -49,15 +49,6 @@ async def main(sessions: int, duration: float) -> None:
             with anyio.fail_after(duration + created + 120):
                 while True:
                     records = await store.sessions(status="COMPLETED")
-                    print(
-                        "completed",
-                        len(records),
-                        "of",
-                        len(ids),
-                        "pending",
-                        server.services.registry.live_count,
-                        flush=True,
-                    )
                     if len(records) == len(ids):
                         break
                     await anyio.sleep(0.2)
