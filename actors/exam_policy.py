@@ -60,26 +60,16 @@ class Proctoring(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """`proctoring` on `POST /assessments`."""
 
     escalation: Escalation = "global"
-    # The assessment's own rules instead of the escalation's.
-    rules: Annotated[list[AlertRule], msgspec.Meta(max_length=50)] | None = None
     maxWarnings: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None  # else [alerts]'s
     # None: "pause" with the standard escalation, else "nothing" (the [alerts] behaviour).
     atMaxWarnings: AtMaxWarnings | None = None
-
-    def __post_init__(self) -> None:
-        names = [rule.name for rule in self.rules or []]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"rule name {name!r} is used twice - at `$.proctoring.rules`")
 
 
 def alerts_for(default: AlertsConfig, proctoring: Proctoring | None) -> AlertsConfig:
     """The alert rules and max_warnings a session of this policy runs with."""
     if proctoring is None:
         return default
-    if proctoring.rules is not None:
-        rules = list(proctoring.rules)
-    elif proctoring.escalation == "standard":
+    if proctoring.escalation == "standard":
         rules = list(STANDARD_RULES)
     elif proctoring.escalation == "none":
         rules = []
