@@ -16,6 +16,7 @@ from typing import Final
 
 import msgspec
 
+from actors.camera_watch import CAMERA_OFF, CAMERA_OFF_ENDED
 from actors.events import (
     CAMERA_UNUSABLE,
     USER_DISCONNECTED,
@@ -53,6 +54,8 @@ class RecordCompleteness(msgspec.Struct, frozen=True, kw_only=True):
     framesReused: int  # near-identical to the camera's previous frame: its verdict reused
     framesSkipped: int  # received, never analysed: the vision queue was full
     cameraUnusableSeconds: float
+    # Connected with the camera required and no frame (actors/camera_watch.py): raised episodes.
+    cameraDarkSeconds: float = 0.0
 
 
 def measure(
@@ -92,6 +95,7 @@ def measure(
             open_unusable_ms = 0.0
     if open_gap is not None:
         gaps.append(_gap(open_gap, None, None, until))
+    dark = camera_dark_seconds(events, until)
     unusable_ms += open_unusable_ms
     session_seconds = _seconds(session_start, until)
     offline = sum(gap.seconds for gap in gaps)
@@ -113,7 +117,24 @@ def measure(
         framesReused=reused,
         framesSkipped=skipped,
         cameraUnusableSeconds=round(unusable_ms / 1000, 3),
+        cameraDarkSeconds=dark,
     )
+
+
+def camera_dark_seconds(events: list[StoredEvent], until: str) -> float:
+    """Closed camera-off episodes as `camera_off_ended` measured them, and an open one from
+    its dark time when raised to `until`."""
+    dark, open_from = 0.0, None
+    for event in events:
+        data = event.data or {}
+        if event.type == CAMERA_OFF:
+            open_from = (event.ts, float((data.get("episode") or {}).get("secondsWithoutFrame", 0)))
+        elif event.type == CAMERA_OFF_ENDED:
+            dark += float((data.get("episode") or {}).get("darkMs") or 0) / 1000
+            open_from = None
+    if open_from is not None:
+        dark += open_from[1] + _seconds(open_from[0], until)
+    return round(dark, 3)
 
 
 def _gap(

@@ -12,7 +12,7 @@ from typing import Final, Literal, get_args
 
 import msgspec
 
-from actors import events, scoring
+from actors import events, exam, scoring
 from actors.alert_rules import ALERT_RAISED
 from actors.camera_watch import CAMERA_OFF, CAMERA_OFF_ENDED
 from actors.completeness import FRAMES_SKIPPED
@@ -84,6 +84,7 @@ _CANDIDATE: Final[dict[type[events.CandidateEvent], tuple[Kind, str]]] = {
     events.ScreenRecordingStopped: ("warning", "Screen share ended (RECORDING_FAILURE, HIGH)."),
     events.DeviceInfoReported: ("info", "The browser's DeviceInfo fields (document 001)."),
     events.Heartbeat: ("routine", "Proof of presence, every 30 s by default."),
+    events.PauseAcknowledged: ("intervention", "The candidate acknowledged a pause: it ends."),
 }
 
 _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
@@ -128,6 +129,12 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
     (IDENTITY_EPISODE_ENDED, "info", "The registered person is back: data {episode}."),
     (CAMERA_OFF, "warning", "No frame while the camera is required, once per episode (HIGH)."),
     (CAMERA_OFF_ENDED, "info", "Frames came again: data {episode}."),
+    # Exam control (actors/exam.py, CONTRACT.md section 9.3).
+    (
+        exam.ACCOMMODATIONS_SET,
+        "info",
+        "Accommodations agreed: data {extraTimeSeconds, disabledChecks}.",
+    ),
 )
 
 

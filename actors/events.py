@@ -191,6 +191,10 @@ class CameraLost(CandidateEvent, tag="camera_lost", frozen=True, kw_only=True):
     data: CameraLostData  # type: ignore[assignment]
 
 
+class PauseAcknowledged(CandidateEvent, tag="pause_acknowledged", frozen=True, kw_only=True):
+    """The candidate ended a pause (`vigil.acknowledgePause()`, actors/exam.py)."""
+
+
 AnyCandidateEvent = (
     AssessmentStarted
     | QuestionViewed
@@ -211,6 +215,7 @@ AnyCandidateEvent = (
     | PermissionChecked
     | ConsentGiven
     | CameraLost
+    | PauseAcknowledged
 )
 
 CANDIDATE_EVENT_TYPES: Final = frozenset(

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 from actors.events import QuestionId
+from actors.exam import CameraPolicy, Duration
+from actors.exam_policy import Proctoring
 
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -45,6 +47,12 @@ class AssessmentDefinition(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     title: Annotated[str, msgspec.Meta(max_length=500)] = ""
     questions: Annotated[list[Question], msgspec.Meta(min_length=1, max_length=5000)]
     passMark: Percent = 50.0  # the percentage of the maximum score that passes
+    # Exam control (CONTRACT.md section 9.3, actors/exam.py): the time limit, none by default,
+    # and whether the camera must stay on (`camera_off` when it goes dark).
+    durationSeconds: Duration | None = None
+    camera: CameraPolicy = "required"
+    # Which alert rules run and what happens at max warnings (actors/exam_policy.py).
+    proctoring: Proctoring | None = None
 
     def __post_init__(self) -> None:
         seen: set[str] = set()

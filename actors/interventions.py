@@ -21,17 +21,30 @@ ALLOWED: Final = {
 
 
 def candidate_message(
-    action: str, text: str, reason: str = "proctor", warnings_left: int | None = None
+    action: str,
+    text: str,
+    reason: str = "proctor",
+    warnings_left: int | None = None,
+    timestamp: str | None = None,
 ) -> bytes:
+    """Document 002's ProctorWarning fields (`type, severity, message, action, timestamp`) on
+    a warning and a pause, besides Vigil's own."""
     reply: msgspec.Struct
     if action == "warn":
         reply = outbound.Warning(
             message=text or "Please keep to the assessment rules.",
             reason=reason,
             warningsLeft=warnings_left,
+            severity="medium" if warnings_left is None or warnings_left > 1 else "high",
+            action="warn",
+            timestamp=timestamp,
         )
     elif action == "pause":
-        reply = outbound.Pause(message=text or "A proctor paused the session.", reason=reason)
+        reply = outbound.Pause(
+            message=text or "A proctor paused the session.",
+            reason=reason,
+            timestamp=timestamp,
+        )
     elif action == "resume":
         reply = outbound.Resume(message=text)
     else:

@@ -163,6 +163,7 @@ class LedgerBuilder:
         before = {name: int(getattr(score, name)) for name in _COUNTERS}
         raised = fold(self.config, self.record, event)
         if event.type != scoring.VIOLATION_REVIEWED:
+            self.automatic.disabled_checks = score.disabled_checks  # disabled checks: free here too
             scoring.apply(self.config, self.automatic, event)
         for index, violation in enumerate(raised):
             self._add_violation(event, violation, index)
@@ -191,6 +192,8 @@ class LedgerBuilder:
             )
         else:
             rule = f"{violation.severity} violation: -{penalty} ([scoring] {setting})"
+        if violation.accommodated:  # a disabled check (actors/exam.py): recorded, free
+            penalty, rule = 0, accommodated_rule(violation.type)
         entry = LedgerEntry(
             factor="Anti-cheat violations",
             points=-penalty,
@@ -386,3 +389,10 @@ def _risk_parts(
 
 def _share(value: float, weight: float) -> float:
     return round(value * weight, 6)
+
+
+def accommodated_rule(kind: str) -> str:
+    return (
+        f"accommodated: {kind} is a disabled check for this candidate "
+        "(accommodations.disabledChecks): recorded, costs nothing"
+    )

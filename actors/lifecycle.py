@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from actors import identity, scoring, vision_episodes
+from actors import exam, identity, scoring, vision_episodes
 from actors.alert_rules import ALERT_RAISED, rule_of
 from actors.config import ScoringConfig
 from actors.events import (
@@ -62,6 +62,10 @@ def fold(
             record.firedRules.append(rule)
     elif event.type == SESSION_UPDATED and event.data is not None:
         record.currentQuestionIndex = event.data.get("currentQuestionIndex")
+    # Exam control (actors/exam.py): accommodations, the time limit, the acknowledged pause.
+    exam.observe(record.exam, record.score, event)
+    if event.type == exam.PAUSE_ACKNOWLEDGED and record.status == "PAUSED":
+        record.status = "IN_PROGRESS"
     return scoring.apply(config, record.score, event)
 
 

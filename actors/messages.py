@@ -89,6 +89,11 @@ class EvictIfIdle(msgspec.Struct, frozen=True):
     finished_seconds: float
 
 
+class Tick(msgspec.Struct, frozen=True):
+    """The time the session asked to wake at came (app/sessions/deadlines.py): the actor decides
+    from its record and the clock what is due (time limit, camera off); a stale tick is harmless."""
+
+
 Message = (
     CandidateEventIn
     | CandidateAttached
@@ -100,4 +105,5 @@ Message = (
     | VisionUnavailable
     | GetState
     | EvictIfIdle
+    | Tick
 )

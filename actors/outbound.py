@@ -34,12 +34,21 @@ class Warning(
 ):
     message: str
     reason: str
+    # Document 002's ProctorWarning (`type` is the tag): always sent, so no defaults.
+    severity: str  # "high" for the last warning before max_warnings
+    action: str
     warningsLeft: int | None = None  # before the last one the assessment allows
+    timestamp: str | None = None
 
 
 class Pause(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="pause"):
     message: str
     reason: str
+    # Document 002: the candidate may end it (`pause_acknowledged`); severity/action as a warning.
+    severity: str = "high"
+    action: str = "pause"
+    timestamp: str | None = None
+    acknowledge: bool = True
 
 
 class Resume(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="resume"):
@@ -48,6 +57,16 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="r
 
 class Terminate(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="terminate"):
     reason: str
+
+
+class ExamClock(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="clock"):
+    """To the candidate on connecting and whenever the end moves: the time left, by the
+    server's clock (the SDK's exam-clock.js counts down from it)."""
+
+    serverTime: str
+    endsAt: str
+    secondsLeft: float
+    timeUp: bool
 
 
 # --- to admins -------------------------------------------------------------------------------

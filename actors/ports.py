@@ -7,6 +7,7 @@ from typing import Protocol
 import msgspec
 
 from actors.events import StoredEvent
+from actors.exam import ExamPolicy
 from actors.reply import Reply
 from actors.scoring import Violation
 from actors.state import SessionInfo, SessionSnapshot, SessionState
@@ -136,6 +137,8 @@ class LoadedSession(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: SessionSnapshot | None
     tail: list[StoredEvent]
     biometrics: bytes | None = None  # opened from its seal: see BiometricsEntry
+    # The assessment's time limit and camera policy (actors/exam.py); it never changes.
+    policy: ExamPolicy = ExamPolicy()
 
 
 class Journal(Protocol):
@@ -171,3 +174,10 @@ class FrameKeeper(Protocol):
 
     def keep(self, session_id: str, frame_offset: int, jpeg: bytes, flagged: bool) -> None:
         """The frame analysed at `frame_offset`; `flagged` when it raised or ended an episode."""
+
+
+class Timers(Protocol):
+    """The one timer of every session (app/sessions/deadlines.py): a `Tick` at `when` (epoch
+    seconds), replacing the session's earlier request; None cancels it."""
+
+    def wake_at(self, session_id: str, when: float | None) -> None: ...

@@ -50,6 +50,9 @@ class AntiCheatViolation(msgspec.Struct, frozen=True, kw_only=True):
     details: dict[str, Any]
     resolved: bool  # a reviewer decided on it; `review` says what
     review: ViolationReview | None = None
+    # Raised under an accommodation (a disabled check, actors/exam.py): kept, costs no points;
+    # `details.accommodation` says which.
+    accommodated: bool = False
 
 
 class DeviceChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -379,6 +379,19 @@ def _violation(
         "timestamp": event.ts,
         "questionId": violation.questionId,
         "severity": violation.severity,
-        "details": {"event": event.type, "offset": event.offset, **extra},
+        "details": {
+            "event": event.type,
+            "offset": event.offset,
+            **extra,
+            **_accommodation(violation),
+        },
         "resolved": False,
+        "accommodated": violation.accommodated,
     }
+
+
+def _accommodation(violation: scoring.Violation) -> dict[str, Any]:
+    """Which accommodation a violation was raised under (actors/exam.py)."""
+    if not violation.accommodated:
+        return {}
+    return {"accommodation": {"disabledCheck": violation.type}}

@@ -62,6 +62,7 @@ class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, g
     severity: Severity
     offset: int
     questionId: str | None = None
+    accommodated: bool = False  # a disabled check (actors/exam.py): recorded, costs nothing
 
 
 def violation_identity(session_id: str, offset: int, index: int) -> str:
@@ -101,6 +102,8 @@ class ScoreState(msgspec.Struct, kw_only=True):
     completed_too_fast: bool = False
     # Ids of the violations a reviewer dismissed (few: each one is a person's decision).
     dismissed: list[str] = msgspec.field(default_factory=list)
+    # Violation types the session's accommodations switched off (actors/exam.py).
+    disabled_checks: list[str] = msgspec.field(default_factory=list)
 
 
 class RiskFactor(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -183,6 +186,9 @@ def _record_violation(
     config: ScoringConfig, state: ScoreState, event: StoredEvent, kind: str, severity: Severity
 ) -> list[Violation]:
     question = event.questionId or state.current_question
+    if kind in state.disabled_checks:
+        return [Violation(type=kind, severity=severity, offset=event.offset, questionId=question,
+                          accommodated=True)]  # fmt: skip
     raised = [Violation(type=kind, severity=severity, offset=event.offset, questionId=question)]
     _count_violation(config, state, kind, severity)
     if question is not None:

@@ -12,8 +12,19 @@ from typing import Any, Final, assert_never
 import anyio
 import msgspec
 
-from actors import identity, interventions, outbound, scoring, vision_episodes
+from actors import (
+    camera_watch,
+    exam,
+    exam_policy,
+    exam_timers,
+    identity,
+    interventions,
+    outbound,
+    scoring,
+    vision_episodes,
+)
 from actors.alert_rules import AlertsConfig, due, rule_of
+from actors.completeness import FRAMES_SKIPPED
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import (
     INTERVENTION,
@@ -38,6 +49,7 @@ from actors.messages import (
     Message,
     RecordEvent,
     SetReference,
+    Tick,
     VisionUnavailable,
 )
 from actors.ports import (
@@ -53,6 +65,7 @@ from actors.ports import (
     SnapshotEntry,
     StateEntry,
     StatePublisher,
+    Timers,
 )
 from actors.protocol_codes import CLOSE_REPLACED, SESSION_FINISHED
 from actors.reply import Rejected, Reply
@@ -82,6 +95,11 @@ class ActorDeps:
     state_interval: float = 10.0
     identity: IdentityRules = _IDENTITY_RULES
     identity_checks: IdentityChecks | None = None
+    # Exam control: the one timer per session (app/sessions/deadlines.py), the wall clock it
+    # runs on (epoch seconds) and `[vision] camera_off_seconds`.
+    timers: Timers | None = None
+    clock: Callable[[], float] = time.time
+    camera: camera_watch.CameraRules | None = None  # None: no camera watch (vision is off)
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,6 +134,10 @@ class SessionActor:
         self._stored_state = StoredStateSchedule(deps.state_interval)
         self._stopping = False  # handing back: nobody is connected to it any more
         self.identity = IdentityDesk(deps.identity, loaded.biometrics)
+        self.policy = loaded.policy
+        self.alerts = exam_policy.alerts_for(deps.alerts, loaded.policy.proctoring)
+        self._wake: float | None = None
+        self._exam_init()
         if link is not None:
             self._attach(link)
         self._publish(self.summary())
@@ -138,6 +160,7 @@ class SessionActor:
             self.last_activity = time.monotonic()
             self.handling = message
             await self._dispatch(message)
+            await self._after_message()
             self.handling = None
 
     async def _dispatch(self, message: Message) -> None:
@@ -158,6 +181,8 @@ class SessionActor:
                 await self._on_set_reference(message)
             case VisionUnavailable(reason=reason):
                 await self._on_vision_unavailable(reason)
+            case Tick():
+                await self._on_tick()
             case GetState(reply=reply):
                 reply.set(self._view())
             case EvictIfIdle():
@@ -188,7 +213,12 @@ class SessionActor:
             )
             return
         stored = stored_from_candidate(event, self.record.offset + 1, link.remote_address)
+        if self.record.exam.timeUp:
+            stored = exam.mark_late(stored)
+        paused = self.record.status == "PAUSED"
         await self._store(stored, acks=self.acks, received=message.received)
+        if paused and stored.type == exam.PAUSE_ACKNOWLEDGED:
+            link.push(outbound.encode(outbound.Resume(message="You acknowledged the pause.")))
 
     async def _on_attached(self, link: CandidateLink) -> None:
         self._attach(link)
@@ -225,12 +255,15 @@ class SessionActor:
         reminder = interventions.reminder(self.record.status)
         if reminder is not None:
             link.push(reminder)
+        camera_watch.connected(self.record.camera, self.deps.clock())
+        self._push_clock()
 
     async def _on_detached(self, link: CandidateLink, code: int) -> None:
         if link is not self.link:
             return  # an older connection, already replaced
         self.link = None
         self.acks.detach()
+        camera_watch.disconnected(self.record.camera, self.deps.clock())
         if self.record.submitted:
             self._announce()
             return
@@ -268,8 +301,10 @@ class SessionActor:
             return
         left = None
         if action == "warn":
-            left = max(0, self.deps.alerts.max_warnings - self.record.warningsIssued)
-        self.link.push(interventions.candidate_message(action, text, reason, left))
+            left = max(0, self.alerts.max_warnings - self.record.warningsIssued)
+        self.link.push(
+            interventions.candidate_message(action, text, reason, left, self.deps.now_iso())
+        )
 
     async def _on_record_event(self, message: RecordEvent) -> None:
         refusal = None
@@ -295,6 +330,10 @@ class SessionActor:
             committed=message.reply,
             request=message.request,
         )
+        if message.type == exam.ACCOMMODATIONS_SET:
+            self._push_clock()  # the end may have moved
+        elif message.type == FRAMES_SKIPPED:
+            await self._camera_frame()  # received, not analysed: the camera is on
 
     # --- vision --------------------------------------------------------------------------------
 
@@ -309,6 +348,7 @@ class SessionActor:
         )
         frame = await self._store(self._server_event(FRAME_ANALYZED, data, "vision"))
         flagged = False
+        await self._camera_frame()
         for found in vision_episodes.due(self.deps.episodes, self.record.vision):
             data = {**found.data, "frameId": str(found.frameOffset)}
             await self._store(self._server_event(found.type, data, "vision"))
@@ -383,7 +423,7 @@ class SessionActor:
         )
         if self.record.offset - self._snapshot_offset >= self.deps.sessions.snapshot_every_events:
             await self._save_snapshot()
-        if self.deps.alerts.rules and rule_of(event.data) is None:
+        if self.alerts.rules and rule_of(event.data) is None:
             await self._apply_rules(state)
         return event.offset
 
@@ -392,7 +432,7 @@ class SessionActor:
     async def _apply_rules(self, state: SessionState) -> None:
         """Store what each due rule does; the stored event marks it fired (`lifecycle.fold`)."""
         record = self.record
-        for rule in due(self.deps.alerts, record.score, state.riskLevel, record.firedRules):
+        for rule in due(self.alerts, record.score, state.riskLevel, record.firedRules):
             found = interventions.rule_event(rule, record.status)
             if found is None:
                 continue
@@ -445,3 +485,53 @@ class SessionActor:
             risk=scoring.risk(self.deps.scoring, self.record.score),
             record=msgspec.convert(msgspec.to_builtins(self.record), SessionSnapshot),
         )
+
+    # --- exam control: the time limit and the camera watch (actors/exam_timers.py) -------------
+
+    def _exam_init(self) -> None:
+        watch = self.record.camera
+        watch.policy = self.policy.camera
+        if watch.connected_at is not None:  # a snapshot taken while connected: not any more
+            camera_watch.disconnected(watch, self.deps.clock())
+
+    async def _on_tick(self) -> None:
+        self._wake = None  # the scheduler dropped it: ask again, even for the same time
+        now = self.deps.clock()
+        start = self.info.startTime
+        for found in exam_timers.due(self.deps.camera, self.policy, self.record, start, now):
+            offset = await self._store(self._server_event(found.type, found.data, found.origin))
+            if found.type == camera_watch.CAMERA_OFF:
+                camera_watch.raised(self.record.camera, offset)
+            elif found.type == exam_timers.SUBMITTED:
+                self._push_clock()
+
+    async def _camera_frame(self) -> None:
+        for ended in camera_watch.frame(self.record.camera, self.deps.clock()):
+            await self._store(self._server_event(ended.type, ended.data, "vision"))
+
+    def _push_clock(self) -> None:
+        if self.link is None:
+            return
+        now = self.deps.clock()
+        message = exam_timers.clock_message(self.policy, self.record, self.info.startTime, now)
+        if message is not None:
+            self.link.push(message)
+
+    async def _after_message(self) -> None:
+        """The policy's step at max warnings (actors/exam_policy.py), then the next timer."""
+        data = exam_policy.max_warnings_step(self.policy.proctoring, self.alerts, self.record)
+        if data is not None:
+            await self._store(self._server_event(INTERVENTION, data))
+            self._tell_candidate(data["action"], data["message"], "policy")
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """Tell the scheduler when to wake this session next, if that changed."""
+        if self.deps.timers is None:
+            return
+        when = exam_timers.next_wake(
+            self.deps.camera, self.policy, self.record, self.info.startTime
+        )
+        if when != self._wake:
+            self._wake = when
+            self.deps.timers.wake_at(self.info.sessionId, when)

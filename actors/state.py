@@ -6,6 +6,8 @@ from typing import Final, Literal
 
 import msgspec
 
+from actors.camera_watch import CameraWatch
+from actors.exam import ExamRecord
 from actors.identity import IdentityState
 from actors.scoring import RiskLevel, ScoreState, TrustLevel
 from actors.vision_episodes import VisionRuns
@@ -74,6 +76,9 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     vision: VisionRuns = msgspec.field(default_factory=VisionRuns)
     identity: IdentityState = msgspec.field(default_factory=IdentityState)
     score: ScoreState = msgspec.field(default_factory=ScoreState)
+    # Exam control (actors/exam.py) and the camera that goes dark (actors/camera_watch.py).
+    exam: ExamRecord = msgspec.field(default_factory=ExamRecord)
+    camera: CameraWatch = msgspec.field(default_factory=CameraWatch)
 
 
 SNAPSHOT_DECODER: Final = msgspec.json.Decoder(SessionSnapshot)

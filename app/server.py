@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from actors.camera_watch import CameraRules
 from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
@@ -60,6 +61,7 @@ from app.kafka.cluster_view import ClusterView
 from app.kafka.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.process.gc_pacer import GcPacer
 from app.process.key_rotation import reload_master_keys_on_sighup
+from app.sessions.deadlines import DeadlineScheduler
 from app.sessions.directory import SessionDirectory
 from app.settings import Settings
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
@@ -103,6 +105,7 @@ class Running:
     cluster: ClusterView | None
     vision: VisionService | None
     webhooks: WebhookService | None = None
+    deadlines: DeadlineScheduler | None = None  # time limits and camera off
 
 
 @asynccontextmanager
@@ -164,6 +167,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         frames = FrameStore(storage / "frames", settings.vision.keep_frames, store.cipher)
         await tg.start(frames.run)
         identity_checks = IdentityCheckRelay()
+        deadlines = DeadlineScheduler()  # time limits and camera off (docs/architecture.md)
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -183,9 +187,14 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
                 mismatch_min_frames=settings.vision.identity_mismatch_min_frames,
             ),
             identity_checks=identity_checks,
+            timers=deadlines,
+            camera=CameraRules(off_seconds=settings.vision.camera_off_seconds)
+            if settings.vision.enabled
+            else None,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
+        await tg.start(deadlines.run, registry.send)
         vision: VisionService | None = None
         if settings.vision.enabled:
             vision = identity_checks.service = VisionService(settings.vision, registry, now_iso)
@@ -227,9 +236,11 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             cluster=cluster,
             vision=vision,
             webhooks=webhooks,
+            deadlines=deadlines,
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
         await record_lost_connections(journal, registry)
+        await deadlines.rebuild(store)  # a deadline that passed while down fires now
         tg.start_soon(purge_forever, running)
         guard = running.sockets
         pacer = GcPacer(
@@ -346,7 +357,13 @@ def _http_routes(r: Running) -> list[Route]:
     s = r.settings
     max_body = s.server.max_body_bytes
     calls = SessionCalls(r.gate, r.store, r.registry, r.idempotency, s.scoring, max_body)
-    opener = sessions.SessionOpener(s.scoring, s.server.node_id, r.journal, r.fanout)
+    opener = sessions.SessionOpener(
+        s.scoring,
+        s.server.node_id,
+        r.journal,
+        r.fanout,
+        None if r.deadlines is None else functools.partial(r.deadlines.session_created, r.store),
+    )
     bind = EndpointBinder(r.metrics, [Middleware(AuditMiddleware, audit=r.journal.audit)]).routes
     erase = functools.partial(erase_session, r)
     return [
@@ -383,7 +400,9 @@ def _http_routes(r: Running) -> list[Route]:
         ),
         *bind(
             demo.ENDPOINTS,
-            demo.DemoRoutes(s.demo.enabled, r.limits, opener, r.journal, r.store, max_body),
+            demo.DemoRoutes(
+                s.demo.enabled, r.limits, opener, r.journal, r.store, max_body, s.demo.escalation
+            ),
         ),
         *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
         *bind(webhooks.ENDPOINTS, webhooks.WebhookRoutes(r.gate, r.webhooks)),

@@ -46,6 +46,8 @@ def settings_for(storage: Path, **sections: Mapping[str, Any]) -> Settings:
         "server": {"log_level": "warning", "shutdown_grace_seconds": 5.0},
         # Each server would start analysing processes; the vision tests turn them on.
         "vision": {"enabled": False},
+        # The demo's shipped escalation intervenes; tests that count scores opt in to it.
+        "demo": {"escalation": "global"},
     }
     for section, values in sections.items():
         overrides.setdefault(section, {}).update(values)

@@ -30,6 +30,10 @@ SIMPLE_STORED = {
         }
     ],
     "passMark": 50.0,
+    # Exam control (contract section 9.3): no time limit, camera required, global alert rules.
+    "durationSeconds": None,
+    "camera": "required",
+    "proctoring": None,
 }
 
 EXAM_ID = "backend-2024.1"
@@ -125,6 +129,9 @@ async def test_a_full_definition_is_kept_as_sent(server: RunningServer) -> None:
     # Integers come back as the floats the schema holds; nothing else changes.
     assert body == {
         **EXAM,
+        "durationSeconds": None,
+        "camera": "required",
+        "proctoring": None,
         "passMark": 55.0,
         "questions": [
             {"difficulty": None, **question, "maxScore": float(question["maxScore"])}

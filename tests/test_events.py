@@ -43,6 +43,7 @@ def test_the_decoder_knows_exactly_the_contract_event_types() -> None:
         "idle_detected", "screen_recording_stopped", "device_info", "heartbeat",
         # The system check before the exam (issue 22): not in CONTRACT.md section 4's list.
         "permission_checked", "consent_given", "camera_lost",
+        "pause_acknowledged",  # contract section 9.3: the candidate ends a pause
     }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ TO_CANDIDATE: Final[tuple[Message, ...]] = (
     outbound.Pause,
     outbound.Resume,
     outbound.Terminate,
+    outbound.ExamClock,
 )
 TO_ADMIN: Final[tuple[Message, ...]] = (
     outbound.Snapshot,
@@ -69,6 +70,8 @@ _SUMMARIES: Final = {
     "alert": "On `alerts`: one per violation, intervention, fired rule or vision finding.",
     "unsubscribed": "The answer to unsubscribe.",
     "intervened": "The answer to intervene: the offset of the stored `intervention` event.",
+    # Exam control (contract section 9.3).
+    "clock": "A timed session's time left by the server's clock: on connecting, at changes.",
 }
 
 

@@ -129,6 +129,8 @@ class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
 class DemoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # /demo and POST /demo/sessions: anyone who reaches the server can open a demo session.
     enabled: bool = True
+    # The demo assessment's alert rules (actors/exam_policy.py): "standard" warns and pauses.
+    escalation: Literal["global", "standard", "none"] = "standard"
 
 
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -88,7 +88,7 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # The largest reference photo PUT .../reference-photo takes.
     max_photo_bytes: Annotated[int, msgspec.Meta(ge=1024, le=32 * 1024 * 1024)] = 4 * 1024 * 1024
     # A connected session whose camera is required and that sends no frame for this long gets
-    # one camera_off episode (actors/camera_watch.py). Not yet read (issue 22).
+    # one camera_off episode (actors/camera_watch.py, actors/exam_timers.py).
     camera_off_seconds: Annotated[float, msgspec.Meta(gt=0)] = 20.0
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ import aiosqlite
 import msgspec
 
 from actors.events import StoredEvent
+from actors.exam import ExamPolicy, ExamRecord, ends_at
 from actors.grading import Assessment
 from actors.ports import LoadedSession
 from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
@@ -241,8 +242,9 @@ class SqliteStore:
         )
         tail = await self.events(session_id, after=0 if snapshot is None else snapshot.offset)
         biometrics = None if cipher is None else await self._biometrics(session_id, cipher)
+        policy = await self.exam_policy(record.assessmentId)
         return LoadedSession(
-            info=record.info(), snapshot=snapshot, tail=tail, biometrics=biometrics
+            info=record.info(), snapshot=snapshot, tail=tail, biometrics=biometrics, policy=policy
         )
 
     async def _biometrics(self, session_id: str, cipher: SessionCipher) -> bytes | None:
@@ -258,6 +260,36 @@ class SqliteStore:
         ) as cursor:
             row = await cursor.fetchone()
         return None if row is None else ASSESSMENT_DECODER.decode(row[0])
+
+    # --- exam control (actors/exam.py) ---------------------------------------------------------
+
+    async def exam_policy(self, assessment_id: str) -> ExamPolicy:
+        """The assessment's time limit and camera policy; the defaults if it is not defined."""
+        assessment = await self.assessment(assessment_id)
+        if assessment is None:
+            return ExamPolicy()
+        return ExamPolicy(
+            durationSeconds=assessment.durationSeconds,
+            camera=assessment.camera,
+            proctoring=assessment.proctoring,
+        )
+
+    async def timed_open_sessions(self) -> list[tuple[str, float]]:
+        """Open sessions of timed assessments, each with its start plus the duration (epoch
+        seconds): a lower bound of its deadline (app/sessions/deadlines.py)."""
+        async with self._conn.execute(
+            "SELECT s.id, s.start_time, a.definition ->> '$.durationSeconds' "
+            "FROM sessions AS s JOIN assessments AS a ON a.id = s.assessment_id "
+            "WHERE s.status IN ('IN_PROGRESS', 'PAUSED') "
+            "AND a.definition ->> '$.durationSeconds' IS NOT NULL"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        found = []
+        for session_id, start, duration in rows:
+            ends = ends_at(ExamPolicy(durationSeconds=float(duration)), ExamRecord(), start)
+            if ends is not None:
+                found.append((str(session_id), ends))
+        return found
 
     async def assessments(self, after: str = "", limit: int = 1000) -> list[Assessment]:
         """Assessments in id order after `after`."""

@@ -12,6 +12,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors.exam_policy import Escalation, Proctoring
 from actors.grading import Assessment, AssessmentDefinition, Question
 from app.access.ratelimit import RequestLimits
 from app.http.bodies import decode_json, json_response, now_iso, read_body
@@ -60,6 +61,8 @@ DEFINITION: Final = AssessmentDefinition(
         for question, correct in _QUESTIONS
     ],
     passMark=50.0,
+    # Exam control: ten minutes; the escalation is `[demo] escalation` (actors/exam_policy.py).
+    durationSeconds=600.0,
 )
 
 
@@ -74,7 +77,9 @@ class DemoRoutes:
         journal: SqliteJournal,
         store: SqliteStore,
         max_body_bytes: int,
+        escalation: Escalation = "standard",
     ) -> None:
+        self._escalation = escalation
         self._enabled = enabled
         self._limits = limits
         self._opener = opener
@@ -114,7 +119,10 @@ class DemoRoutes:
     async def _ensure_assessment(self) -> None:
         if await self._store.assessment(DEMO_ASSESSMENT_ID) is not None:
             return
-        assessment = Assessment(**msgspec.structs.asdict(DEFINITION), createdAt=now_iso())
+        policy = {"proctoring": Proctoring(escalation=self._escalation)}
+        assessment = Assessment(
+            **{**msgspec.structs.asdict(DEFINITION), **policy}, createdAt=now_iso()
+        )
         # False when another request defined it first: the same definition either way.
         await self._journal.create_assessment(
             assessment.id, msgspec.json.encode(assessment), assessment.createdAt, None

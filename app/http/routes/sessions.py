@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from actors.config import ScoringConfig
+from actors.exam import ACCOMMODATIONS_SET, Accommodations, accommodations_data
 from actors.fanout import Fanout
 from actors.lifecycle import SESSION_UPDATED, summarize
 from actors.messages import Intervene, InterventionAction
@@ -63,18 +64,27 @@ class CreateSessionBody(msgspec.Struct, frozen=True, kw_only=True):
     candidateName: Name
     assessmentId: Ident
     candidatePhone: Phone | None = None
+    # CONTRACT.md section 9.3 (actors/exam.py): extra time, checks that cost nothing.
+    accommodations: Accommodations | None = None
 
 
 class SessionOpener:
     """Creates sessions: for `POST /candidate-sessions` and for the demo."""
 
     def __init__(
-        self, scoring: ScoringConfig, node_id: str, journal: SqliteJournal, fanout: Fanout
+        self,
+        scoring: ScoringConfig,
+        node_id: str,
+        journal: SqliteJournal,
+        fanout: Fanout,
+        on_created: Callable[[str, str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._scoring = scoring
         self._node_id = node_id
         self._journal = journal
         self._fanout = fanout
+        # (session id, assessment id, start time): the time limit's scheduler (exam control).
+        self._on_created = on_created
 
     async def open(
         self, request: Request, body: CreateSessionBody, mark: RequestMark | None
@@ -111,7 +121,13 @@ class SessionOpener:
         answer = msgspec.json.encode(created)
         await self._journal.create_session(row, mark, answer)
         self._fanout.publish_state(initial)  # a dashboard shows it before its first event
+        if self._on_created is not None:
+            await self._on_created(info.sessionId, info.assessmentId, now)
         return answer
+
+
+class _CreatedId(msgspec.Struct, frozen=True):
+    id: str
 
 
 def _new_session_id(node_id: str) -> str:
@@ -183,6 +199,7 @@ SettableStatus = Literal["IN_PROGRESS", "PAUSED", "COMPLETED", "TERMINATED"]
 class UpdateSessionBody(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     status: SettableStatus | None = None
     currentQuestionIndex: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+    accommodations: Accommodations | None = None  # the admin's alone; replaces the earlier ones
 
 
 # A status a PUT asks for -> how the session gets there. COMPLETED is a submission (with no
@@ -236,6 +253,9 @@ class SessionRoutes:
                 return replayed(Response(attempt.replay.response, 201, media_type=JSON))
             body = decode_json(raw, CreateSessionBody)
             answer = await self._opener.open(request, body, attempt.mark)
+            if body.accommodations is not None:
+                session_id = msgspec.json.decode(answer, type=_CreatedId).id
+                await self._accommodate(session_id, body.accommodations)
             return Response(answer, 201, media_type=JSON)
 
     async def list_sessions(self, request: Request) -> Response:
@@ -284,7 +304,14 @@ class SessionRoutes:
             if attempt.replay is None:
                 body = decode_json(raw, UpdateSessionBody)
                 if body.status is None and body.currentQuestionIndex is None:
-                    raise ApiError(422, "invalid_body", "send status, currentQuestionIndex or both")
+                    if body.accommodations is None:
+                        raise ApiError(
+                            422,
+                            "invalid_body",
+                            "send status, currentQuestionIndex, accommodations or several",
+                        )
+                if body.accommodations is not None and access is not Access.ADMIN:
+                    raise ApiError(403, "forbidden", "only the admin token may set accommodations")
                 await self._update_session(session_id, access, body, attempt.mark)
             view = await self._calls.live_view(session_id)
             return replayed_if(attempt, json_response(candidate_session(record, view.state)))
@@ -316,6 +343,8 @@ class SessionRoutes:
             raise ApiError(
                 403, "forbidden", "only a proctor (the admin token) may pause, resume or terminate"
             )
+        if body.accommodations is not None:  # every check passed: nothing changes on refusal
+            await self._accommodate(session_id, body.accommodations)
         if body.currentQuestionIndex not in (None, current.currentQuestionIndex):
             await self._calls.record_event(
                 session_id,
@@ -344,6 +373,15 @@ class SessionRoutes:
                 Intervene(action=action, message="", by="rest", reply=reply, request=mark),
                 reply,
             )
+
+    async def _accommodate(self, session_id: str, accommodations: Accommodations) -> None:
+        """Store the session's accommodations (`accommodations_set`, actors/exam.py)."""
+        await self._calls.record_event(
+            session_id,
+            type=ACCOMMODATIONS_SET,
+            ts=now_iso(),
+            data=accommodations_data(accommodations),
+        )
 
     async def delete_session(self, request: Request) -> Response:
         """Right to erasure: the session and everything stored for it, gone from the files

@@ -297,7 +297,7 @@ export class SessionPage {
     return el(
       "tr",
       { "data-violation-id": v.id, class: review ? `reviewed ${review.decision}` : "open" },
-      el("td", { text: v.type }),
+      el("td", { text: v.type }, accommodatedBadge(v)),
       el(
         "td",
         {},
@@ -420,3 +420,14 @@ export class SessionPage {
     }
   }
 }
+
+// Exam control: a violation of a check disabled for this candidate (contract 9.3) costs nothing.
+function accommodatedBadge(violation) {
+  if (!violation.accommodated) return null;
+  return el("span", {
+    class: "badge accommodated",
+    text: "accommodated",
+    title: `${violation.type} is disabled for this candidate (accommodations.disabledChecks)`,
+  });
+}
+

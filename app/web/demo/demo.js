@@ -93,6 +93,7 @@ function begin(isNew) {
     onWarning: showWarning,
     onPause: showPause,
     onResume: hidePause,
+    onClock: showClock,
     onTerminate: onTerminated,
     onError: onClientError,
   });
@@ -356,3 +357,19 @@ if (session && Array.isArray(session.questions)) {
   session = null;
   show("welcome");
 }
+
+// --- exam control: the time left (the server's clock) and the acknowledged pause ------------
+
+function showClock({ secondsLeft, timeUp }) {
+  const element = $("time-left");
+  const minutes = Math.floor(secondsLeft / 60);
+  const seconds = String(secondsLeft % 60).padStart(2, "0");
+  element.textContent = timeUp ? "Time is up" : `Time left ${minutes}:${seconds}`;
+  element.dataset.secondsLeft = String(secondsLeft);
+  element.hidden = false;
+}
+
+$("pause-acknowledge").addEventListener("click", () => {
+  client?.acknowledgePause().catch(onClientError);
+});
+

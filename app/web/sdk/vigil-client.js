@@ -46,6 +46,7 @@
 
 import { CANDIDATE_EVENT_TYPES, CLOSE_CODES, ERROR } from "./protocol.js";
 import { runSystemCheck } from "./system-check.js";
+import { ExamClock } from "./exam-clock.js";
 
 /** Event types a candidate may send (CONTRACT.md section 4). */
 export const EVENT_TYPES = CANDIDATE_EVENT_TYPES;
@@ -117,6 +118,8 @@ const DB_NAME = "vigil-client";
  * @param {(w: {message: string, reason: string, warningsLeft?: number}) => void} [options.onWarning]
  * @param {(p: {message: string, reason: string}) => void} [options.onPause]
  * @param {(r: {message?: string}) => void} [options.onResume]
+ * @param {(c: {secondsLeft: number, endsAt: string, timeUp: boolean}) => void} [options.onClock]
+ *   The time left of a timed assessment, by the server's clock, every second (exam-clock.js).
  * @param {(t: {reason: string}) => void} [options.onTerminate]
  * @param {(status: Status, detail: object) => void} [options.onStatus]
  * @param {(count: number) => void} [options.onPending] Events not yet acknowledged.
@@ -169,6 +172,8 @@ export class VigilClient {
     this._waiters = []; // {seq, resolve} for flush()
     this._lastTrack = Promise.resolve(); // the newest track(), for flush()
     this._camera = null;
+    /** The time left, by the server's clock (exam-clock.js); null without a time limit. */
+    this.clock = new ExamClock(options.onClock);
 
     this._ready = this._journal.open().then((stored) => {
       for (const record of stored.events) this._pending.set(record.seq, record);
@@ -202,6 +207,11 @@ export class VigilClient {
    */
   check(options) {
     return runSystemCheck(this, options);
+   * End a pause: record `pause_acknowledged` (document 002: the pause lasts until the candidate
+   * acknowledges it). The server answers `resume`. @returns {Promise<number>} its seq.
+   */
+  acknowledgePause() {
+    return this.track("pause_acknowledged");
   }
 
   /** Record `assessment_started`. @returns {Promise<number>} its seq, once stored locally. */
@@ -388,7 +398,11 @@ export class VigilClient {
       case "warning":
         call(this.options.onWarning, {
           message: message.message, reason: message.reason, warningsLeft: message.warningsLeft,
+          severity: message.severity, action: message.action, timestamp: message.timestamp,
         });
+        break;
+      case "clock":
+        this.clock.update(message);
         break;
       case "pause":
         this.paused = true;
@@ -598,6 +612,7 @@ export class VigilClient {
 
   _shutdown(status, code = 1000, reason = "") {
     if (TERMINAL_STATUSES.has(this.status)) return;
+    this.clock.stop();
     this._setStatus(status);
     this._synced = false; // also stops a heartbeat that is being prepared
     for (const timer of Object.values(this._timers)) clearTimeout(timer);
