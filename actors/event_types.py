@@ -20,6 +20,7 @@ from actors.identity import IDENTITY_ENROLLED, IDENTITY_EPISODE_ENDED, IDENTITY_
 from actors.lifecycle import SESSION_UPDATED
 from actors.question_tracking import TRACKING_REPORTED
 from actors.records import ANSWER_GRADED, BEHAVIOR_REPORTED, SCREEN_RECORDING_UPDATED
+from actors.session_review import SESSION_REVIEWED
 from actors.vision_episodes import VISION_EPISODE_ENDED
 
 # How the dashboard shows an event: a warning may cost the candidate points; routine ones are
@@ -107,6 +108,12 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
     (IDENTITY_EPISODE_ENDED, "info", "The registered person is back: data {episode}."),
     (CAMERA_OFF, "warning", "No frame while the camera is required, once per episode (HIGH)."),
     (CAMERA_OFF_ENDED, "info", "Frames came again: data {episode}."),
+    # Issue 23: a reviewer's verdict on the whole session (actors/session_review.py).
+    (
+        SESSION_REVIEWED,
+        "review",
+        "A reviewer's verdict on the session: data {decision, status, reviewer, reason, at}.",
+    ),
 )
 
 
@@ -127,6 +134,7 @@ _CHANGES_RECORDS: Final = frozenset(
         ALERT_RAISED,
         IDENTITY_EPISODE_ENDED,
         CAMERA_OFF_ENDED,
+        SESSION_REVIEWED,
     }
 )
 

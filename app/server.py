@@ -49,6 +49,7 @@ from app.http.routes import (
     reports,
     reviews,
     sessions,
+    verdicts,
 )
 from app.http.routes.audit import AuditMiddleware
 from app.http.security_headers import SecurityHeadersMiddleware
@@ -355,6 +356,10 @@ def _http_routes(r: Running) -> list[Route]:
             demo.DemoRoutes(s.demo.enabled, r.limits, opener, r.journal, r.store, max_body),
         ),
         *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
+        *bind(
+            verdicts.ENDPOINTS,
+            verdicts.VerdictRoutes(r.gate, calls, r.store, r.directory),
+        ),
     ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from actors.record_types import (
     SessionRecords,
 )
 from actors.scoring import Risk, RiskLevel, TrustLevel, Verification
+from actors.session_review import Recommendation, ReviewRecord, SessionReview
 from actors.state import SessionState, Status
 from app.storage.store import SessionRecord
 
@@ -63,6 +64,11 @@ class SessionDetail(CandidateSession, frozen=True, kw_only=True):
     verification: Verification
     risk: Risk
     state: SessionState
+    # Contract 9.3: the latest human verdict (None until one), every decision, and the
+    # automatic recommendation from the trust level.
+    review: SessionReview | None = None
+    reviewHistory: list[SessionReview] = msgspec.field(default_factory=list)
+    recommendation: Recommendation | None = None
 
 
 class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +97,7 @@ def session_detail(
     records: SessionRecords,
     verification: Verification,
     risk: Risk,
+    verdict: ReviewRecord | None = None,
 ) -> SessionDetail:
     return SessionDetail(
         **_session_fields(record, state),
@@ -98,6 +105,9 @@ def session_detail(
         verification=verification,
         risk=risk,
         state=state,
+        review=None if verdict is None else verdict.review,
+        reviewHistory=[] if verdict is None else verdict.history,
+        recommendation=None if verdict is None else verdict.recommendation,
     )
 
 

@@ -15,6 +15,7 @@ from app.http.routes import (
     reports,
     reviews,
     sessions,
+    verdicts,  # session verdicts and the candidate's record (issue 23)
 )
 
 # Every HTTP endpoint: the router and /openapi.json are built from this one list.
@@ -28,4 +29,5 @@ ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *assessments.ENDPOINTS,
     *demo.ENDPOINTS,
     *audit.ENDPOINTS,
+    *verdicts.ENDPOINTS,
 ]
