@@ -70,7 +70,7 @@ async def test_the_queue_lists_stored_sessions_and_takes_a_verdict(
         await expect(queue).to_have_count(2)
         await page.locator("#queue-candidate").fill("grace")
         await page.locator("#queue-finished").check()
-        await page.get_by_role("button", name="Search").click()
+        await page.get_by_role("button", name="Find").click()
         await expect(queue).to_have_count(1)
         await expect(queue.first).to_contain_text("Not reviewed")
         await queue.first.get_by_role("link", name="Grace Hopper").click()

@@ -23,9 +23,10 @@ export class ReviewQueue {
     $("queue-next").addEventListener("click", () => this.page(PAGE));
   }
 
+  /** The queue loads once the dashboard is signed in (showRoute), not on a token not yet taken. */
   attach(api) {
     this.api = api;
-    this.reload();
+    this.offset = 0;
   }
 
   close() {
