@@ -25,6 +25,7 @@ from actors.identity import (
 from actors.lifecycle import SESSION_UPDATED
 from actors.question_tracking import TRACKING_REPORTED
 from actors.records import ANSWER_GRADED, BEHAVIOR_REPORTED, SCREEN_RECORDING_UPDATED
+from actors.session_review import SESSION_REVIEWED
 from actors.vision_episodes import VISION_EPISODE_ENDED
 
 # How the dashboard shows an event: a warning may cost the candidate points; routine ones are
@@ -135,6 +136,12 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
         "info",
         "Accommodations agreed: data {extraTimeSeconds, disabledChecks}.",
     ),
+    # Issue 23: a reviewer's verdict on the whole session (actors/session_review.py).
+    (
+        SESSION_REVIEWED,
+        "review",
+        "A reviewer's verdict on the session: data {decision, status, reviewer, reason, at}.",
+    ),
 )
 
 
@@ -155,6 +162,7 @@ _CHANGES_RECORDS: Final = frozenset(
         ALERT_RAISED,
         IDENTITY_EPISODE_ENDED,
         CAMERA_OFF_ENDED,
+        SESSION_REVIEWED,
     }
 )
 

@@ -52,6 +52,7 @@ from app.http.routes import (
     reports,
     reviews,
     sessions,
+    verdicts,
     webhooks,
 )
 from app.http.routes.audit import AuditMiddleware
@@ -406,6 +407,10 @@ def _http_routes(r: Running) -> list[Route]:
         ),
         *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
         *bind(webhooks.ENDPOINTS, webhooks.WebhookRoutes(r.gate, r.webhooks)),
+        *bind(
+            verdicts.ENDPOINTS,
+            verdicts.VerdictRoutes(r.gate, calls, r.store, r.directory),
+        ),
     ]  # fmt: skip
 
 

@@ -33,6 +33,8 @@ INVALID = [
     ("GET", "/candidate-sessions", {"params": {"limit": "0"}}, "limit"),
     ("GET", f"{SESSION}/report", {"params": {"format": "pdf"}}, "format"),
     ("POST", f"{SESSION}/violations/{{violation_id}}/review", {"json": {"decision": "forget", "reason": "x"}}, "decision"),
+    ("POST", f"{SESSION}/review", {"json": {"decision": "approve", "reason": "x"}}, "decision"),
+    ("GET", "/session-reviews", {"params": {"verdict": "maybe"}}, "verdict"),
 ]  # fmt: skip
 ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}  # {error: {code, message, field?}}
 # POST operations of CONTRACT.md section 3 that take no body.
@@ -200,6 +202,10 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
             json={"decision": "dismiss", "reason": "The tab was the allowed calculator."},
         )  # fmt: skip
         assert reviewed["violation"]["review"]["decision"] == "dismiss"
+        verdict = {"decision": "verify", "reason": "Checked the flagged moments."}
+        await api.call(admin, "POST", f"{SESSION}/review", 200, ids, json=verdict)
+        await api.call(admin, "GET", "/session-reviews", 200, params={"candidate": "ada"})
+        await api.call(admin, "GET", f"{SESSION}/record", 200, ids, params={"download": "true"})
         frames = server.services.frames
         assert frames is not None
         frames.keep(created["id"], 1, b"\xff\xd8 a kept frame \xff\xd9", flagged=True)

@@ -16,6 +16,7 @@ from app.http.routes import (
     reports,
     reviews,
     sessions,
+    verdicts,  # session verdicts and the candidate's record (issue 23)
     webhooks,
 )
 
@@ -32,4 +33,5 @@ ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *demo.ENDPOINTS,
     *audit.ENDPOINTS,
     *webhooks.ENDPOINTS,
+    *verdicts.ENDPOINTS,
 ]

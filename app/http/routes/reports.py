@@ -3,6 +3,7 @@ to read and print (`?format=html`), or the session's events as CSV (`?format=csv
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Final, Literal
 
@@ -23,8 +24,11 @@ from app.http.session_calls import SessionCalls
 from app.storage.frames import FrameStore
 from app.storage.store import SqliteStore
 
-# The page has no script and loads nothing: forbid everything but its own inline style.
-_PAGE_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:"
+# The page loads nothing: forbid everything but its own inline style and its one script, which
+# shows times in the viewer's zone (a fresh nonce per page).
+_PAGE_POLICY: Final = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src 'nonce-{}'"
+)
 _PAGE_FRAMES: Final = 24  # flagged frames shown in the page; the JSON lists them all
 
 
@@ -76,11 +80,12 @@ class ReportRoutes:
         report = self._with_signed_frames(report)
         if query.format == "html":
             images = await self._flagged_images(session_id, kept, report)
+            nonce = secrets.token_urlsafe(16)
             return Response(
-                report_page(report, events, images),
+                report_page(report, events, images, nonce),
                 media_type="text/html; charset=utf-8",
                 headers={
-                    "content-security-policy": _PAGE_POLICY,
+                    "content-security-policy": _PAGE_POLICY.format(nonce),
                     "x-content-type-options": "nosniff",
                     "referrer-policy": "no-referrer",
                 },
