@@ -207,6 +207,9 @@ export class VigilClient {
    */
   check(options) {
     return runSystemCheck(this, options);
+  }
+
+  /**
    * End a pause: record `pause_acknowledged` (document 002: the pause lasts until the candidate
    * acknowledges it). The server answers `resume`. @returns {Promise<number>} its seq.
    */
