@@ -14,6 +14,12 @@ import msgspec
 
 from actors import events, scoring
 from actors.alert_rules import ALERT_RAISED
+from actors.audio_episodes import (
+    AUDIO_ANOMALY,
+    AUDIO_EPISODE_ENDED,
+    AUDIO_RESTORED,
+    AUDIO_UNAVAILABLE,
+)
 from actors.camera_watch import CAMERA_OFF, CAMERA_OFF_ENDED
 from actors.completeness import FRAMES_SKIPPED
 from actors.identity import IDENTITY_ENROLLED, IDENTITY_EPISODE_ENDED, IDENTITY_MISMATCH
@@ -107,6 +113,11 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
     (IDENTITY_EPISODE_ENDED, "info", "The registered person is back: data {episode}."),
     (CAMERA_OFF, "warning", "No frame while the camera is required, once per episode (HIGH)."),
     (CAMERA_OFF_ENDED, "info", "Frames came again: data {episode}."),
+    # Issue 24 (contract section 9.2): actors/audio_episodes.py.
+    (AUDIO_ANOMALY, "warning", "Speech or loud noise, once per episode (AUDIO_ANOMALY, MEDIUM)."),
+    (AUDIO_EPISODE_ENDED, "info", "An audio episode ended: data {violationOffset, episode}."),
+    (AUDIO_UNAVAILABLE, "warning", "The microphone gives no sound: data {state}."),
+    (AUDIO_RESTORED, "info", "The microphone gives sound again after audio_unavailable."),
 )
 
 
@@ -127,6 +138,7 @@ _CHANGES_RECORDS: Final = frozenset(
         ALERT_RAISED,
         IDENTITY_EPISODE_ENDED,
         CAMERA_OFF_ENDED,
+        AUDIO_EPISODE_ENDED,
     }
 )
 

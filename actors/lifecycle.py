@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from actors import scoring, vision_episodes
+from actors import audio_episodes, scoring, vision_episodes
 from actors.alert_rules import ALERT_RAISED, rule_of
 from actors.config import ScoringConfig
 from actors.events import (
@@ -60,6 +60,8 @@ def fold(
             record.firedRules.append(rule)
     elif event.type == SESSION_UPDATED and event.data is not None:
         record.currentQuestionIndex = event.data.get("currentQuestionIndex")
+    if event.origin == "audio":
+        audio_episodes.observe(record.audio, event)
     return scoring.apply(config, record.score, event)
 
 

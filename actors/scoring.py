@@ -51,6 +51,8 @@ _FIXED_VIOLATIONS: Final[dict[str, tuple[str, Severity]]] = {
     FACE_NOT_DETECTED: ("FACE_NOT_DETECTED", "HIGH"),
     MULTIPLE_FACES_DETECTED: ("MULTIPLE_FACES", "HIGH"),
 }
+# Issue 24 (CONTRACT.md 9.2): raised once per episode by actors/audio_episodes.py.
+_FIXED_VIOLATIONS["audio_anomaly"] = ("AUDIO_ANOMALY", "MEDIUM")
 _PHONE_LABELS: Final = frozenset({"cell phone", "phone", "mobile phone"})
 _BOOK_LABELS: Final = frozenset({"book", "notebook"})
 

@@ -6,6 +6,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from actors.audio_episodes import AudioRuns
 from actors.scoring import RiskLevel, ScoreState, TrustLevel
 from actors.vision_episodes import VisionRuns
 
@@ -72,6 +73,8 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     manualReviewRequired: bool = False
     vision: VisionRuns = msgspec.field(default_factory=VisionRuns)
     score: ScoreState = msgspec.field(default_factory=ScoreState)
+    # Issue 24: the open audio run and the microphone's state (actors/audio_episodes.py).
+    audio: AudioRuns = msgspec.field(default_factory=AudioRuns)
 
 
 SNAPSHOT_DECODER: Final = msgspec.json.Decoder(SessionSnapshot)

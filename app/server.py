@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from actors.audio_episodes import AudioRules
 from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
 from actors.fanout import Fanout
@@ -32,6 +33,8 @@ from app.access.refused import Refused
 from app.access.signing import UrlSigner, signing_key
 from app.access.socket_guard import SocketGuard
 from app.access.tokens import resolve_admin_token
+from app.audio.clips import AudioClips
+from app.audio.intake import AudioIntake
 from app.http.asyncapi import asyncapi_handler
 from app.http.bodies import now_iso
 from app.http.endpoints import EndpointBinder
@@ -41,6 +44,7 @@ from app.http.pages import WebFiles, page_routes
 from app.http.routes import (
     ENDPOINTS,
     assessments,
+    audio_clips,
     audit,
     demo,
     events,
@@ -61,7 +65,7 @@ from app.sessions.directory import SessionDirectory
 from app.settings import Settings
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
 from app.sockets.candidate import CandidateSocket
-from app.storage.frames import FrameStore
+from app.storage.frames import FrameStore, clip_store
 from app.storage.journal import SqliteJournal
 from app.storage.retention import erase_session, purge_forever
 from app.storage.schema import database_path
@@ -98,6 +102,9 @@ class Running:
     mirror: MirrorProcess | None
     cluster: ClusterView | None
     vision: VisionService | None
+    # Issue 24: the microphone path and its episodes' clips.
+    audio: AudioIntake | None = None
+    clips: FrameStore | None = None
 
 
 @asynccontextmanager
@@ -158,6 +165,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
                 await tg.start(cluster.run)
         frames = FrameStore(storage / "frames", settings.vision.keep_frames, store.cipher)
         await tg.start(frames.run)
+        clips = clip_store(storage, store.cipher)
+        await tg.start(clips.run)
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -171,6 +180,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             ),
             frames=frames,
             state_interval=settings.storage.state_interval_seconds,
+            audio=AudioRules(episode_seconds=settings.audio.episode_seconds),
+            clips=AudioClips(clips, settings.audio.clip_seconds),
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
@@ -203,6 +214,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             mirror=mirror,
             cluster=cluster,
             vision=vision,
+            audio=AudioIntake(settings.audio, registry) if settings.audio.enabled else None,
+            clips=clips,
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
         await record_lost_connections(journal, registry)
@@ -225,6 +238,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             with anyio.move_on_after(grace, shield=True) as scope:
                 await registry.close()
                 await frames.drain()
+                await clips.drain()
                 if mirror is not None:
                     await _drain_mirror(mirror, journal, grace / 2)
                 await journal.close()
@@ -355,13 +369,17 @@ def _http_routes(r: Running) -> list[Route]:
             demo.DemoRoutes(s.demo.enabled, r.limits, opener, r.journal, r.store, max_body),
         ),
         *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
+        *bind(
+            audio_clips.ENDPOINTS,
+            audio_clips.AudioClipRoutes(r.gate, calls, r.clips, r.signer, r.journal.audit),
+        ),
     ]  # fmt: skip
 
 
 def _sockets(r: Running) -> list[WebSocketRoute]:
     s = r.settings
     candidate = CandidateSocket(
-        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits
+        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits, r.audio
     )
     admin = AdminSocket(
         r.gate, r.sockets, r.registry, r.fanout, r.directory, r.store, r.cluster,

@@ -12,6 +12,7 @@ import msgspec
 
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
+from app.settings.audio import AudioSettings
 from app.settings.vision import VisionConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
@@ -147,6 +148,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     demo: DemoSettings = DemoSettings()
     vision: VisionConfig = VisionConfig()
     retention: RetentionSettings = RetentionSettings()
+    audio: AudioSettings = AudioSettings()
 
     @property
     def storage_dir(self) -> Path:

@@ -39,6 +39,8 @@ class Erasing(Protocol):
     def registry(self) -> LiveSessions: ...
     @property
     def frames(self) -> FrameStore | None: ...
+    @property
+    def clips(self) -> FrameStore | None: ...
 
 
 async def erase_session(services: Erasing, session_id: str) -> None:
@@ -49,6 +51,8 @@ async def erase_session(services: Erasing, session_id: str) -> None:
     await services.journal.erase_session(session_id)
     if services.frames is not None:
         await services.frames.erase(session_id)
+    if services.clips is not None:  # issue 24: audio episodes' clips
+        await services.clips.erase(session_id)
 
 
 async def purge_forever(services: Erasing) -> None:

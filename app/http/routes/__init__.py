@@ -7,6 +7,7 @@ from typing import Any, Final
 from app.http.endpoints import Endpoint
 from app.http.routes import (
     assessments,
+    audio_clips,
     audit,
     demo,
     events,
@@ -28,4 +29,5 @@ ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *assessments.ENDPOINTS,
     *demo.ENDPOINTS,
     *audit.ENDPOINTS,
+    *audio_clips.ENDPOINTS,  # issue 24
 ]
