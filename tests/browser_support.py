@@ -109,8 +109,9 @@ def _require_browser() -> None:
 
 
 @asynccontextmanager
-async def launch_chromium() -> AsyncIterator[Chromium]:
-    """Debian's Chromium, headless, with Playwright attached; stopped on exit."""
+async def launch_chromium(extra_args: tuple[str, ...] = ()) -> AsyncIterator[Chromium]:
+    """Debian's Chromium, headless, with Playwright attached; stopped on exit. `extra_args`:
+    more flags (`--use-file-for-fake-audio-capture=...` for tests/test_browser_media.py)."""
     _require_browser()
     from playwright.async_api import async_playwright
 
@@ -122,6 +123,7 @@ async def launch_chromium() -> AsyncIterator[Chromium]:
                 [
                     str(CHROMIUM),
                     *CHROMIUM_ARGS,
+                    *extra_args,
                     f"--user-data-dir={profile / 'data'}",
                     "about:blank",
                 ],

@@ -45,6 +45,7 @@
  */
 
 import { CANDIDATE_EVENT_TYPES, CLOSE_CODES, ERROR } from "./protocol.js";
+import { Microphone } from "./audio.js";
 
 /** Event types a candidate may send (CONTRACT.md section 4). */
 export const EVENT_TYPES = CANDIDATE_EVENT_TYPES;
@@ -61,6 +62,7 @@ const TERMINAL_STATUSES = new Set([...TERMINAL_CLOSE.values(), "terminated", "cl
 
 const DEFAULTS = Object.freeze({
   camera: true,
+  audio: false, // issue 24: the microphone (./audio.js)
   frameIntervalMs: 2500,
   jpegQuality: 0.7,
   frameWidth: 640,
@@ -92,6 +94,9 @@ const DB_NAME = "vigil-client";
  * @param {string} options.sessionId The candidate session's id.
  * @param {string} options.token The session's `candidateToken`.
  * @param {boolean} [options.camera=true] Capture webcam frames.
+ * @param {boolean} [options.audio=false] Capture the microphone: one window of sound a second,
+ *   judged again by the server (./audio.js); `audioConfirmEvery` (5) sets how often a quiet
+ *   window carries its sound anyway.
  * @param {MediaStream} [options.stream] Use this camera stream instead of asking for one
  *   (`stopCamera()` then leaves its tracks running).
  * @param {HTMLVideoElement} [options.video] Show the camera in this element (a self-view).
@@ -182,6 +187,7 @@ export class VigilClient {
     this._online = () => this.reconnectNow();
     globalThis.addEventListener?.("online", this._online);
     if (this.options.camera) this.startCamera();
+    if (this.options.audio) this.startAudio();
   }
 
   // --- the page's API ---------------------------------------------------------------------
@@ -292,6 +298,18 @@ export class VigilClient {
   stopCamera() {
     this._camera?.stop();
     this._camera = null;
+  }
+
+  /** Start the microphone (done by `connect` with `audio: true`). @returns {Promise<void>} */
+  startAudio() {
+    if (!this._microphone) this._microphone = new Microphone(this, this.options);
+    return this._microphone.start();
+  }
+
+  /** Stop sending sound and release the microphone. */
+  stopAudio() {
+    this._microphone?.stop();
+    this._microphone = null;
   }
 
   /** While waiting to reconnect, try now (e.g. from a "Retry" button). */
@@ -592,6 +610,7 @@ export class VigilClient {
     this._tabs.close();
     globalThis.removeEventListener?.("online", this._online);
     this.stopCamera();
+    this.stopAudio();
     const ws = this._ws;
     this._ws = null;
     if (ws !== null) {
