@@ -99,7 +99,7 @@ async def test_speech_into_the_microphone_gives_one_audio_anomaly(tmp_path: Path
 async def test_a_silent_room_gives_no_audio_anomaly(tmp_path: Path) -> None:
     quiet = silent_wav(tmp_path / "silence.wav")
     async with running_server(tmp_path / "storage", audio={"episode_seconds": 3.0}) as server:
-        session_id, events = await run_page(server, quiet, lambda found: len(analysed(found)) >= 6)
+        _, events = await run_page(server, quiet, lambda found: len(analysed(found)) >= 6)
         assert not [e for e in events if e["type"] == "audio_anomaly"]
         assert not any(e["data"]["anomalous"] for e in analysed(events))
         assert any(e["data"]["confirmed"] for e in analysed(events))  # sampled sound came too
