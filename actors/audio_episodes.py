@@ -32,6 +32,10 @@ MIC_STATES: Final = frozenset({"denied", "muted", "no_device", "ended", "silent"
 # Quiet windows in a row that end a run. Fixed, not configured: folding a stored log must give
 # the same runs whatever the configuration says today (lifecycle.fold takes no rules).
 GAP_WINDOWS: Final = 2
+# Inaudible windows in a row (quieter than `[audio] silent_dbfs`, `inaudible` in their data) after
+# which the microphone is recorded as hearing nothing: a muted input or a dead microphone reads
+# as digital silence, which no real room is for half a minute.
+SILENT_WINDOWS: Final = 30
 
 
 class AudioRules(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,6 +62,7 @@ class AudioRuns(msgspec.Struct, kw_only=True):
     micState: str | None = None  # a MIC_STATES value while the microphone gives nothing
     windows: int = 0  # every analysed window; with `loudest`, tells a silent session apart
     loudest: float = -120.0
+    inaudible: int = 0  # inaudible windows in a row
 
 
 class Due(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +87,9 @@ def observe(state: AudioRuns, event: StoredEvent) -> None:
 
 def due(rules: AudioRules, state: AudioRuns) -> list[Due]:
     """What to store after the last window: a run long enough to raise, or a raised run over."""
+    silence = _silence(state)
+    if silence is not None:
+        return [silence]
     run = state.run
     if run is None:
         return []
@@ -99,11 +107,19 @@ def due(rules: AudioRules, state: AudioRuns) -> list[Due]:
 
 def mic_change(state: AudioRuns, reported: str | None) -> Due | None:
     """The event that records the microphone's reported state, when it changed."""
-    if reported == state.micState:
-        return None
+    if reported == state.micState or (reported is None and state.micState == "silent"):
+        return None  # a silent microphone is ended by sound, not by the page saying it is on
     if reported is None:
         return Due(type=AUDIO_RESTORED, data={"previous": state.micState})
     return Due(type=AUDIO_UNAVAILABLE, data={"state": reported})
+
+
+def _silence(state: AudioRuns) -> Due | None:
+    if state.micState is None and state.inaudible >= SILENT_WINDOWS:
+        return Due(type=AUDIO_UNAVAILABLE, data={"state": "silent"})
+    if state.micState == "silent" and state.inaudible == 0:
+        return Due(type=AUDIO_RESTORED, data={"previous": "silent"})
+    return None
 
 
 def episode(run: AudioRun, end: str | None = None) -> dict[str, Any]:
@@ -123,6 +139,7 @@ def episode(run: AudioRun, end: str | None = None) -> dict[str, Any]:
 
 def _window(state: AudioRuns, event: StoredEvent, data: dict[str, Any]) -> None:
     state.windows += 1
+    state.inaudible = state.inaudible + 1 if data.get("inaudible") else 0
     level = float(data.get("levelDbfs", -120.0))
     state.loudest = max(state.loudest, level)
     duration = int(data.get("durationMs", 0))

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from actors.audio_episodes import AudioRuns, observe
+from actors.audio_episodes import AudioRules, AudioRuns, due, mic_change, observe
 from actors.events import StoredEvent
 from app.audio.analysis import Detector, level_dbfs
 from app.audio.wire import AudioWindowError, WindowHeader, decode, encode
@@ -82,6 +82,23 @@ def test_a_pause_of_one_window_does_not_end_a_run_two_do() -> None:
     window(4, False)
     window(5, False)
     assert runs.run is None  # never raised: forgotten
+
+
+def test_a_microphone_silent_for_thirty_windows_is_recorded_until_sound_returns() -> None:
+    runs, raised = AudioRuns(), []
+    for offset in range(1, 41):
+        data = {"anomalous": False, "durationMs": 1000, "levelDbfs": -120.0, "inaudible": True}
+        if offset == 40:
+            data = {"anomalous": False, "durationMs": 1000, "levelDbfs": -45.0}
+        observe(runs, StoredEvent(type="audio_analyzed", offset=offset, ts=TS, data=data))
+        for found in due(AudioRules(), runs):
+            raised.append((offset, found.type, found.data))
+            observe(runs, StoredEvent(type=found.type, offset=offset, ts=TS, data=found.data))
+    assert raised == [
+        (30, "audio_unavailable", {"state": "silent"}),
+        (40, "audio_restored", {"previous": "silent"}),
+    ]
+    assert mic_change(runs, None) is None
 
 
 @pytest.mark.parametrize(

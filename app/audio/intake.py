@@ -54,6 +54,8 @@ class AudioIntake:
             if header.n % settings.confirm_every == 0:
                 data["sampleMissing"] = True
         anomalous = speech >= settings.speech_ratio or level >= settings.loud_dbfs
+        if level < settings.silent_dbfs:
+            data["inaudible"] = True
         data.update(
             levelDbfs=round(level, 1),
             speech=round(speech, 3),

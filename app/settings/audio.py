@@ -26,5 +26,6 @@ class AudioSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     confirm_every: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     # The evidence clip of an episode: the last seconds of sound before it was raised.
     clip_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 8.0
-    # A session whose every window is quieter than this has a microphone that hears nothing.
+    # A window quieter than this is inaudible; 30 in a row (actors/audio_episodes.py) record the
+    # microphone as hearing nothing until sound comes back.
     silent_dbfs: Dbfs = -70.0
