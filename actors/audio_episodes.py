@@ -171,3 +171,25 @@ def _window(state: AudioRuns, event: StoredEvent, data: dict[str, Any]) -> None:
             state.run = None  # too short to count: forgotten
         else:
             run.ended = event.ts
+
+
+def findings(session_id: str, events: list[StoredEvent]) -> list[dict[str, Any]]:
+    """The report's `audioEpisodes`: every stored `audio_anomaly`, with the path of its clip."""
+    found = []
+    for event in events:
+        if event.type != AUDIO_ANOMALY:
+            continue
+        data = event.data or {}
+        run = data.get("episode") or {}
+        clip = data.get("clip")
+        found.append(
+            {
+                "offset": event.offset,
+                "ts": event.ts,
+                "start": str(run.get("start", event.ts)),
+                "durationMs": int(run.get("durationMs", 0)),
+                "peakDbfs": float(run.get("peakDbfs", -120.0)),
+                "clip": f"/candidate-sessions/{session_id}/audio-clips/{clip}" if clip else None,
+            }
+        )
+    return found

@@ -27,6 +27,17 @@ _TRUST_ADVICE: Final = {
 }
 
 
+class AudioFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """One `audio_anomaly`: when it was raised, the sound's start and length, and its clip."""
+
+    offset: int
+    ts: str
+    start: str
+    durationMs: int
+    peakDbfs: float
+    clip: str | None  # the path of its WAV (a signed link in the report), if one was kept
+
+
 def frame_path(session_id: str, offset: int) -> str:
     """Where a kept webcam frame is served (admin token)."""
     return f"/candidate-sessions/{session_id}/frames/{offset}.jpg"
@@ -37,6 +48,8 @@ class DetailedFindings(msgspec.Struct, frozen=True, kw_only=True):
     # The kept webcam frames that raised or ended a vision episode, as paths to fetch them.
     flaggedFrames: list[str]
     recommendations: list[str]
+    # Issue 24: each audio episode with its clip (actors/audio_episodes.py `findings`).
+    audioEpisodes: list[AudioFinding] = msgspec.field(default_factory=list)
 
 
 class ReportAlert(msgspec.Struct, frozen=True, kw_only=True):

@@ -146,6 +146,13 @@ async def test_speech_gives_one_anomaly_with_a_clip_and_silence_none(tmp_path: P
                 f"/candidate-sessions/{speaking}/audio-clips/{anomaly['data']['clip']}"
             )
             assert refused.status_code == 401
+        async with server.http() as client:
+            report = (await client.get(f"/candidate-sessions/{speaking}/report")).json()
+        (finding,) = report["detailedFindings"]["audioEpisodes"]
+        assert finding["offset"] == anomaly["offset"] and finding["durationMs"] >= 3000
+        async with server.http(token=None) as anonymous:  # the signed link plays without a token
+            played = await anonymous.get(finding["clip"])
+        assert played.status_code == 200 and played.content == clip
         violations = [v["type"] for v in session["violations"]]
         assert violations == ["AUDIO_ANOMALY"]
         anomalous = sum(e["data"]["anomalous"] for e in analysed)
