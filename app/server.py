@@ -52,6 +52,7 @@ from app.http.routes import (
     recordings,
     reports,
     reviews,
+    screen,
     sessions,
 )
 from app.http.routes.audit import AuditMiddleware
@@ -69,6 +70,7 @@ from app.storage.frames import FrameStore, clip_store
 from app.storage.journal import SqliteJournal
 from app.storage.retention import erase_session, purge_forever
 from app.storage.schema import database_path
+from app.storage.screen_chunks import ScreenChunks
 from app.storage.sealing.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE, DataKeys, MasterKeys
 from app.storage.sealing.keystore import keystore_path
 from app.storage.store import SqliteStore
@@ -105,6 +107,7 @@ class Running:
     # Issue 24: the microphone path and its episodes' clips.
     audio: AudioIntake | None = None
     clips: FrameStore | None = None
+    screen: ScreenChunks | None = None
 
 
 @asynccontextmanager
@@ -216,6 +219,12 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             vision=vision,
             audio=AudioIntake(settings.audio, registry) if settings.audio.enabled else None,
             clips=clips,
+            screen=ScreenChunks(
+                storage / "screen",
+                store.cipher,
+                settings.screen.quota_mb * 1024 * 1024,
+                settings.screen.max_chunk_bytes,
+            ),
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
         await record_lost_connections(journal, registry)
@@ -372,6 +381,12 @@ def _http_routes(r: Running) -> list[Route]:
         *bind(
             audio_clips.ENDPOINTS,
             audio_clips.AudioClipRoutes(r.gate, calls, r.clips, r.signer, r.journal.audit),
+        ),
+        *bind(
+            screen.ENDPOINTS,
+            screen.ScreenRoutes(r.gate, calls, None, r.signer, r.journal.audit).setup(
+                r.screen, r.registry
+            ),
         ),
     ]  # fmt: skip
 

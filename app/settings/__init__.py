@@ -13,6 +13,7 @@ import msgspec
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
 from app.settings.audio import AudioSettings
+from app.settings.screen import ScreenSettings
 from app.settings.vision import VisionConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
@@ -149,6 +150,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     vision: VisionConfig = VisionConfig()
     retention: RetentionSettings = RetentionSettings()
     audio: AudioSettings = AudioSettings()
+    screen: ScreenSettings = ScreenSettings()
 
     @property
     def storage_dir(self) -> Path:

@@ -17,6 +17,7 @@ from app.settings import Settings
 from app.storage.frames import FrameStore, clip_store
 from app.storage.journal import SqliteJournal
 from app.storage.schema import database_path
+from app.storage.screen_chunks import ScreenChunks
 from app.storage.sealing.data_keys import (
     MASTER_KEY_ENV,
     MASTER_KEY_FILE,
@@ -51,6 +52,7 @@ class OfflineStorage:
     frames: FrameStore
     registry: NoLiveSessions = field(default_factory=NoLiveSessions)
     clips: FrameStore | None = None
+    screen: ScreenChunks | None = None
 
 
 def existing_database(settings: Settings) -> Path:
@@ -118,8 +120,14 @@ async def writing(settings: Settings, environ: Mapping[str, str]) -> AsyncIterat
         clips = clip_store(storage, store.cipher)
         await tg.start(clips.run)
         try:
+            screen = ScreenChunks(storage / "screen", store.cipher, 0, 0)  # erasure only
             yield OfflineStorage(
-                settings=settings, store=store, journal=journal, frames=frames, clips=clips
+                settings=settings,
+                store=store,
+                journal=journal,
+                frames=frames,
+                clips=clips,
+                screen=screen,
             )
         finally:
             with anyio.CancelScope(shield=True):

@@ -15,6 +15,7 @@ from app.http.routes import (
     recordings,
     reports,
     reviews,
+    screen,
     sessions,
 )
 
@@ -30,4 +31,5 @@ ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *demo.ENDPOINTS,
     *audit.ENDPOINTS,
     *audio_clips.ENDPOINTS,  # issue 24
+    *screen.ENDPOINTS,  # issue 24
 ]
