@@ -45,6 +45,8 @@ class Endpoint(Generic[H]):
     # Other media types the answer comes in (a query parameter picks one), each a string.
     alternates: tuple[str, ...] = ()
     counted: bool = True  # in vigil_http_requests_total; health checks are not
+    # Issue 24: a body that is not JSON (a video chunk), by the media types it may have.
+    binary_body: tuple[str, ...] = ()
 
 
 class EndpointBinder:

@@ -91,6 +91,12 @@ def _operation(
             "required": endpoint.body_rule != "optional",
             "content": {"application/json": {"schema": schema}},
         }
+    if endpoint.binary_body:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": dict.fromkeys(endpoint.binary_body, binary),
+        }
     errors = set(endpoint.errors)
     if endpoint.auth != "none":
         errors |= {401, 403, 429}

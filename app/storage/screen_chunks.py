@@ -24,6 +24,7 @@ import anyio
 from app.storage.sealing.data_keys import SessionCipher
 
 _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+_EMPTY: Final = hashlib.sha256(b"").hexdigest()
 CipherLookup = Callable[[str], Awaitable[SessionCipher | None]]
 
 
@@ -56,9 +57,8 @@ class ScreenChunks:
         self._locks: dict[str, anyio.Lock] = {}
 
     async def put(self, session_id: str, n: int, data: bytes, media_type: str, now: str) -> bool:
-        """Store chunk `n`; True if stored now, False if it was already (the same bytes)."""
-        if not data:
-            raise ChunkRefused(422, "invalid_body", "the chunk is empty", "body")
+        """Store chunk `n`; True if stored now, False if it was already (the same bytes) or is
+        empty (MediaRecorder can hand out an empty blob: nothing to keep, nothing refused)."""
         if len(data) > self.max_chunk:
             raise ChunkRefused(
                 413, "too_large", f"chunk is {len(data)} bytes; the limit is {self.max_chunk}"
@@ -67,7 +67,7 @@ class ScreenChunks:
             manifest = await self.manifest(session_id) or Manifest(format=media_type)
             digest = hashlib.sha256(data).hexdigest()
             _check(manifest, n, digest, media_type)
-            if n < len(manifest.sizes):
+            if n < len(manifest.sizes) or not data:
                 return False
             if manifest.full or manifest.total + len(data) > self.quota_bytes:
                 manifest.full = True
@@ -136,7 +136,7 @@ def _check(manifest: Manifest, n: int, digest: str, media_type: str) -> None:
             "content-type",
         )  # fmt: skip
     stored = len(manifest.sizes)
-    if n < stored and manifest.digests[n] != digest:
+    if n < stored and manifest.digests[n] != digest and digest != _EMPTY:
         raise ChunkRefused(
             409, "chunk_conflict", f"chunk {n} is already stored with other bytes; send chunk "
             f"{stored} next", "n",

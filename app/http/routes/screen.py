@@ -54,8 +54,8 @@ class ScreenRoutes(FrameRoutes):
         await self._gate.require(request, session_id, allow="candidate")
         await self._calls.record_or_404(session_id)
         n_text = request.path_params["n"]
-        if not n_text.isdigit() or len(n_text) > 9:
-            raise ApiError(422, "invalid_field", f"chunk number {n_text!r} is not 0 or more", "n")
+        if not n_text.isdigit() or len(n_text) > 9:  # no such chunk: the path names none
+            raise ApiError(404, "not_found", f"chunk number {n_text!r} is not 0 or more", "n")
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in FORMATS:
             raise ApiError(
@@ -72,10 +72,8 @@ class ScreenRoutes(FrameRoutes):
         if stored:
             await self._update(session_id, "uploading")
         manifest = await self._chunks.manifest(session_id)
-        assert manifest is not None
-        return json_response(
-            ChunkStored(stored=stored, next=len(manifest.sizes), fileSize=manifest.total)
-        )
+        count, size = (0, 0) if manifest is None else (len(manifest.sizes), manifest.total)
+        return json_response(ChunkStored(stored=stored, next=count, fileSize=size))
 
     async def _update(self, session_id: str, status: str) -> None:
         manifest = await self._chunks.manifest(session_id)
@@ -150,8 +148,8 @@ ENDPOINTS = [
         "PUT", "/candidate-sessions/{session_id}/screen-recording/chunks/{n}",
         ScreenRoutes.put_chunk,
         "One numbered chunk of the screen recording (video/webm or video/mp4 body), in order, "
-        "stored once", ChunkStored, body_rule="optional", auth="candidate",
-        errors=(404, 409, 413, 415, 422, 507),
+        "stored once; an empty body stores nothing", ChunkStored, body_rule="optional",
+        auth="candidate", errors=(404, 409, 413, 415, 507), binary_body=FORMATS,
     ),
     Endpoint(
         "GET", "/candidate-sessions/{session_id}/screen-recording/video", ScreenRoutes.get_video,
