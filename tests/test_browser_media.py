@@ -103,3 +103,114 @@ async def test_a_silent_room_gives_no_audio_anomaly(tmp_path: Path) -> None:
         assert not [e for e in events if e["type"] == "audio_anomaly"]
         assert not any(e["data"]["anomalous"] for e in analysed(events))
         assert any(e["data"]["confirmed"] for e in analysed(events))  # sampled sound came too
+
+
+# The flags that let headless Chromium share a screen without a prompt: the fake capture UI
+# picks the entire screen, as a candidate clicking "Entire screen" would.
+SCREEN_FLAGS = (
+    "--auto-select-desktop-capture-source=Entire screen",
+    "--enable-usermedia-screen-capturing",
+)
+# What Chromium logs while the proxy is cut: expected then.
+REFUSED = r"(Failed to load resource|net::ERR_|WebSocket connection to)"
+
+
+async def page_until(page: Any, condition: str) -> dict[str, Any]:
+    """Poll the recorder's figures until `condition` (a JS function of them) holds. (The page's
+    CSP forbids eval, so no `wait_for_function` with a string.)"""
+    read = """() => { const r = window.vigil && window.vigil.screenRecorder;
+      if (!r) return null;
+      return { ...r.stats, pending: r.pending, sent: window.vigil.pending }; }"""
+    with anyio.fail_after(30):
+        while True:
+            stats = await page.evaluate(read)
+            if stats is not None and await page.evaluate(f"({condition})", stats):
+                return dict(stats)
+            await anyio.sleep(0.1)
+
+
+async def test_a_screen_recording_uploads_survives_a_network_cut_plays_and_is_erased(
+    tmp_path: Path,
+) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.browser_support import cuttable_proxy
+
+    async with (
+        running_server(tmp_path) as server,
+        cuttable_proxy(urlsplit(server.url).port or 0) as network,
+        launch_chromium(SCREEN_FLAGS) as chromium,
+    ):
+        session_id, token = await server.create_session()
+        watch = PageWatch()
+        watch.allow(REFUSED)
+        try:
+            # A page on the server's origin (through the proxy): the chunks go by plain HTTP.
+            page = await watch.open(chromium.tabs, f"{network.url}/demo")
+            await page.evaluate(
+                """async ([sessionId, token]) => {
+                  const { connect } = await import("/sdk/vigil-client.js");
+                  window.vigil = connect({ sessionId, token, camera: false, screen: true,
+                                           screenChunkMs: 500, heartbeatIntervalMs: 0 });
+                }""",
+                [session_id, token],
+            )
+            await page_until(page, "s => s.uploaded >= 2")
+            network.cut()
+            await page_until(page, "s => s.retries >= 1 && s.pending >= 2")
+            network.restore()
+            await page_until(page, "s => s.pending === 0 && s.uploaded >= 6")
+            await page.evaluate("() => window.vigil.submit()")
+            stats = await page_until(page, "s => s.pending === 0 && s.sent === 0")
+        finally:
+            await watch.close()
+
+        async with server.http() as client:
+            session = (await client.get(f"/candidate-sessions/{session_id}")).json()
+            recording = session["screenRecording"]
+            assert recording["format"] == "video/webm" and recording["fileSize"] == stats["bytes"]
+            video_path = f"/candidate-sessions/{session_id}/screen-recording/video"
+            whole = (await client.get(video_path)).content
+            assert len(whole) == recording["fileSize"] and whole[:4] == b"\x1aE\xdf\xa3"  # EBML
+            part = await client.get(video_path, headers={"range": "bytes=100-199"})
+            assert part.status_code == 206 and part.content == whole[100:200]
+            # Nothing recorded twice: no chunk stored beyond what the recorder counted.
+            assert not [v for v in session["violations"] if v["type"] == "RECORDING_FAILURE"]
+            assert (await client.delete(f"/candidate-sessions/{session_id}")).status_code == 204
+        assert not (tmp_path / "screen" / session_id).exists()
+
+
+async def test_the_share_ending_before_the_submit_is_a_recording_failure(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server, launch_chromium(SCREEN_FLAGS) as chromium:
+        session_id, token = await server.create_session()
+        watch = PageWatch()
+        try:
+            page = await watch.open(chromium.tabs, f"{server.url}/demo")
+            await page.evaluate(
+                """async ([sessionId, token]) => {
+                  const { connect } = await import("/sdk/vigil-client.js");
+                  window.vigil = connect({ sessionId, token, camera: false, screen: true,
+                                           screenChunkMs: 500, heartbeatIntervalMs: 0 });
+                }""",
+                [session_id, token],
+            )
+            await page_until(page, "s => s.uploaded >= 1")
+            # The browser's "Stop sharing" bar ends the track as this does ("ended" is not fired
+            # by a page's own track.stop()).
+            await page.evaluate(
+                "() => window.vigil.screenRecorder.stream.getVideoTracks()[0]"
+                ".dispatchEvent(new Event('ended'))"
+            )
+            failures: list[dict[str, Any]] = []
+            with anyio.fail_after(15):  # until the event is stored (the page sends it at once)
+                while not failures:
+                    async with server.http() as client:
+                        session = (await client.get(f"/candidate-sessions/{session_id}")).json()
+                    failures = [
+                        v for v in session["violations"] if v["type"] == "RECORDING_FAILURE"
+                    ]
+                    await anyio.sleep(0.1)
+            await page_until(page, "s => s.sent === 0")
+        finally:
+            await watch.close()
+        assert len(failures) == 1 and failures[0]["severity"] == "HIGH"
