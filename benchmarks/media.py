@@ -11,7 +11,9 @@
   for sending all sound always (the server-only design), against the browser-only design
   (measures alone);
 - with --through-server: the whole path on a real server (socket, actor, SQLite), windows per
-  second one candidate's connection carries, and disk per candidate-hour of stored windows.
+  second one candidate's connection carries, and disk per candidate-hour of stored windows;
+  and the screen: chunks of the SDK's default size (5 s at 300 kbit/s) uploaded by 8 clients
+  at once, MB per second the server stores (sealed, fsync'd), and disk per candidate-hour.
 Prints a table; the figures in the README's "Audio" section come from this script.
 """
 
@@ -100,6 +102,39 @@ def folder_bytes(folder: Path) -> int:
     return db + sum(p.stat().st_size for p in (folder / "audio-clips").rglob("*"))
 
 
+async def screen_upload(chunks: int, clients: int = 8) -> tuple[float, float]:
+    """MB/s stored for `clients` sessions uploading `chunks` chunks each; bytes per hour."""
+    import os
+    import tempfile
+
+    import anyio
+
+    from tests.support import running_server
+
+    size = 300_000 // 8 * 5  # 5 s at the SDK's default 300 kbit/s
+    body = os.urandom(size)  # video does not compress further; neither does this
+    with tempfile.TemporaryDirectory() as folder:
+        async with running_server(Path(folder)) as server:
+            sessions = [await server.create_session() for _ in range(clients)]
+
+            async def upload(session_id: str, token: str) -> None:
+                async with server.http(token) as client:
+                    for n in range(chunks):
+                        path = f"/candidate-sessions/{session_id}/screen-recording/chunks/{n}"
+                        headers = {"content-type": "video/webm"}
+                        response = await client.put(path, content=body, headers=headers)
+                        assert response.status_code == 200, response.text
+
+            start = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for session_id, token in sessions:
+                    tg.start_soon(upload, session_id, token)
+            elapsed = time.perf_counter() - start
+        on_disk = sum(p.stat().st_size for p in (Path(folder) / "screen").rglob("*.chunk"))
+    per_hour = on_disk / (clients * chunks * 5) * 3600
+    return clients * chunks * size / elapsed / 1e6, per_hour
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=600, help="audio seconds per measurement")
@@ -125,6 +160,9 @@ def main() -> None:
         print()
         print(f"through a real server: {rate:.0f} windows/s on one socket; "
               f"disk {disk / 1e6:.1f} MB per candidate-hour of continuous speech")  # fmt: skip
+        throughput, screen_hour = anyio.run(screen_upload, 40)
+        print(f"screen: {throughput:.1f} MB/s of chunks stored (8 clients at once, 187.5 kB "
+              f"chunks); disk {screen_hour / 1e6:.0f} MB per candidate-hour at 300 kbit/s")  # fmt: skip
 
 
 if __name__ == "__main__":
