@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import anyio
 
+from actors.protocol_codes import CHUNK_CONFLICT, CHUNK_OUT_OF_ORDER, QUOTA_EXCEEDED, WRONG_TYPE
 from app.storage.sealing.data_keys import SessionCipher
 
 _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -73,7 +74,7 @@ class ScreenChunks:
                 manifest.full = True
                 await anyio.to_thread.run_sync(_write_manifest, self._folder(session_id), manifest)
                 raise ChunkRefused(
-                    507, "quota_exceeded", f"the session's screen recording reached its quota of "
+                    507, QUOTA_EXCEEDED, f"the session's screen recording reached its quota of "
                     f"{self.quota_bytes} bytes ([screen] quota_mb); recording stops, the exam goes on",
                 )  # fmt: skip
             cipher = await self._cipher_for(session_id)
@@ -132,18 +133,18 @@ class ScreenChunks:
 def _check(manifest: Manifest, n: int, digest: str, media_type: str) -> None:
     if media_type != manifest.format:
         raise ChunkRefused(
-            415, "wrong_type", f"chunk is {media_type!r}; this recording is {manifest.format!r}",
+            415, WRONG_TYPE, f"chunk is {media_type!r}; this recording is {manifest.format!r}",
             "content-type",
         )  # fmt: skip
     stored = len(manifest.sizes)
     if n < stored and manifest.digests[n] != digest and digest != _EMPTY:
         raise ChunkRefused(
-            409, "chunk_conflict", f"chunk {n} is already stored with other bytes; send chunk "
+            409, CHUNK_CONFLICT, f"chunk {n} is already stored with other bytes; send chunk "
             f"{stored} next", "n",
         )  # fmt: skip
     if n > stored:
         raise ChunkRefused(
-            409, "chunk_out_of_order", f"chunk {n} skips ahead; expected chunk {stored}", "n"
+            409, CHUNK_OUT_OF_ORDER, f"chunk {n} skips ahead; expected chunk {stored}", "n"
         )
 
 

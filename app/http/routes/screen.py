@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from actors.events import elapsed_ms
 from actors.messages import RecordEvent
+from actors.protocol_codes import BAD_RANGE, QUOTA_EXCEEDED, WRONG_TYPE
 from actors.records import SCREEN_RECORDING_UPDATED
 from actors.registry import Registry
 from actors.reply import Reply
@@ -59,14 +60,14 @@ class ScreenRoutes(FrameRoutes):
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in FORMATS:
             raise ApiError(
-                415, "wrong_type", f"Content-Type is {media_type!r}; expected one of {FORMATS}",
+                415, WRONG_TYPE, f"Content-Type is {media_type!r}; expected one of {FORMATS}",
                 "content-type",
             )  # fmt: skip
         data = await read_body(request, self._chunks.max_chunk)
         try:
             stored = await self._chunks.put(session_id, int(n_text), data, media_type, now_iso())
         except ChunkRefused as exc:
-            if exc.code == "quota_exceeded":
+            if exc.code == QUOTA_EXCEEDED:
                 await self._update(session_id, "quota_exceeded")
             raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
         if stored:
@@ -132,14 +133,14 @@ def recording_fields(session_id: str, manifest: Manifest, status: str) -> dict[s
 def _range(header: str, total: int) -> tuple[int, int]:
     matched = _RANGE.match(header.strip())
     if matched is None or matched.group(1) == matched.group(2) == "":
-        raise ApiError(416, "bad_range", f"Range {header!r}: expected bytes=START-END", "range")
+        raise ApiError(416, BAD_RANGE, f"Range {header!r}: expected bytes=START-END", "range")
     first, last = matched.groups()
     if first == "":
         start, end = max(0, total - int(last)), total - 1  # the last N bytes
     else:
         start, end = int(first), min(int(last), total - 1) if last else total - 1
     if start >= total or start > end:
-        raise ApiError(416, "bad_range", f"Range {header!r} is outside 0-{total - 1}", "range")
+        raise ApiError(416, BAD_RANGE, f"Range {header!r} is outside 0-{total - 1}", "range")
     return start, end
 
 
