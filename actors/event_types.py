@@ -73,6 +73,10 @@ _CANDIDATE: Final[dict[type[events.CandidateEvent], tuple[Kind, str]]] = {
     events.ScreenRecordingStopped: ("warning", "Screen share ended (RECORDING_FAILURE, HIGH)."),
     events.DeviceInfoReported: ("info", "The browser's DeviceInfo fields (document 001)."),
     events.Heartbeat: ("routine", "Proof of presence, every 30 s by default."),
+    events.MultipleMonitorsDetected: (
+        "warning",
+        "More than one screen (MULTIPLE_MONITORS, MEDIUM).",
+    ),
 }
 
 _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (

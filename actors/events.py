@@ -155,6 +155,12 @@ class Heartbeat(CandidateEvent, tag="heartbeat", frozen=True, kw_only=True):
     pass
 
 
+class MultipleMonitorsDetected(
+    CandidateEvent, tag="multiple_monitors_detected", frozen=True, kw_only=True
+):
+    """Issue 24: the browser's `screen.isExtended` says the candidate has more than one screen."""
+
+
 AnyCandidateEvent = (
     AssessmentStarted
     | QuestionViewed
@@ -172,6 +178,7 @@ AnyCandidateEvent = (
     | ScreenRecordingStopped
     | DeviceInfoReported
     | Heartbeat
+    | MultipleMonitorsDetected
 )
 
 CANDIDATE_EVENT_TYPES: Final = frozenset(

@@ -180,7 +180,9 @@ async def test_a_screen_recording_uploads_survives_a_network_cut_plays_and_is_er
         assert not (tmp_path / "screen" / session_id).exists()
 
 
-async def test_the_share_ending_before_the_submit_is_a_recording_failure(tmp_path: Path) -> None:
+async def test_a_second_monitor_and_the_share_ending_before_the_submit_are_violations(
+    tmp_path: Path,
+) -> None:
     async with running_server(tmp_path) as server, launch_chromium(SCREEN_FLAGS) as chromium:
         session_id, token = await server.create_session()
         watch = PageWatch()
@@ -195,6 +197,11 @@ async def test_the_share_ending_before_the_submit_is_a_recording_failure(tmp_pat
                 [session_id, token],
             )
             await page_until(page, "s => s.uploaded >= 1")
+            # A second monitor as Chromium reports one (headless has a single screen).
+            await page.evaluate(
+                """() => { Object.defineProperty(screen, "isExtended", { get: () => true });
+                           screen.dispatchEvent(new Event("change")); }"""
+            )
             # The browser's "Stop sharing" bar ends the track as this does ("ended" is not fired
             # by a page's own track.stop()).
             await page.evaluate(
@@ -214,3 +221,5 @@ async def test_the_share_ending_before_the_submit_is_a_recording_failure(tmp_pat
         finally:
             await watch.close()
         assert len(failures) == 1 and failures[0]["severity"] == "HIGH"
+        monitors = [v for v in session["violations"] if v["type"] == "MULTIPLE_MONITORS"]
+        assert len(monitors) == 1 and monitors[0]["severity"] == "MEDIUM"

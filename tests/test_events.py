@@ -41,6 +41,7 @@ def test_the_decoder_knows_exactly_the_contract_event_types() -> None:
         "tab_switch_detected", "copy_attempt", "paste_attempt", "inspect_element_opened",
         "fullscreen_exit", "focus_lost", "right_click_attempt", "multiple_tabs_detected",
         "idle_detected", "screen_recording_stopped", "device_info", "heartbeat",
+        "multiple_monitors_detected",  # issue 24, contract section 9.2
     }  # fmt: skip
 
 

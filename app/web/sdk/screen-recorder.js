@@ -7,7 +7,8 @@
  * by `PUT /candidate-sessions/:id/screen-recording/chunks/<n>` with the candidate token. A chunk
  * is dropped from memory only once the server answered; after a network loss the same chunk is
  * sent again (the server stores it once), so nothing is lost and nothing is stored twice. The
- * share ending before `submit()` records `screen_recording_stopped` {reason: "share_ended"}
+ * candidate having several screens (`screen.isExtended`) records `multiple_monitors_detected`
+ * (MULTIPLE_MONITORS, MEDIUM). The share ending before `submit()` records `screen_recording_stopped` {reason: "share_ended"}
  * (RECORDING_FAILURE, HIGH). A full quota (507) stops recording, never the exam.
  *
  * The upload is a plain HTTP request to the Vigil server: the page must be on its origin (or
@@ -57,6 +58,7 @@ export class ScreenRecorder {
       this.client._fail("screen_not_whole", new Error(`a ${surface} was shared, not the whole screen`));
       return;
     }
+    this.watchMonitors();
     track.addEventListener("ended", () => {
       if (this.stopped) return;
       this.client.track("screen_recording_stopped", { reason: "share_ended" }).catch(() => {});
@@ -71,6 +73,20 @@ export class ScreenRecorder {
       }
     };
     this.recorder.start(this.chunkMs);
+  }
+
+  /** `screen.isExtended`: more than one screen, at the start and whenever it becomes so. */
+  watchMonitors() {
+    let extended = false;
+    const check = () => {
+      const now = globalThis.screen?.isExtended === true;
+      if (now && !extended && !this.stopped) {
+        this.client.track("multiple_monitors_detected").catch(() => {});
+      }
+      extended = now;
+    };
+    check();
+    globalThis.screen?.addEventListener?.("change", check);
   }
 
   async pump() {
