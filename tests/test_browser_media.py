@@ -172,6 +172,8 @@ async def test_a_screen_recording_uploads_survives_a_network_cut_plays_and_is_er
             video_path = f"/candidate-sessions/{session_id}/screen-recording/video"
             whole = (await client.get(video_path)).content
             assert len(whole) == recording["fileSize"] and whole[:4] == b"\x1aE\xdf\xa3"  # EBML
+            thumbnail = await client.get(recording["thumbnailUrl"])
+            assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
             part = await client.get(video_path, headers={"range": "bytes=100-199"})
             assert part.status_code == 206 and part.content == whole[100:200]
             # Nothing recorded twice: no chunk stored beyond what the recorder counted.

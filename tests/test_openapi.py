@@ -220,6 +220,10 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
         assert stored == {"stored": True, "next": 1, "fileSize": 4}
         video = await api.call(admin, "GET", f"{SESSION}/screen-recording/video", 200, ids)
         assert video == "webm"
+        screens = server.services.screen
+        assert screens is not None
+        await screens.put_thumbnail(created["id"], b"\xff\xd8 a thumbnail \xff\xd9")
+        await api.call(admin, "GET", f"{SESSION}/screen-recording/thumbnail.jpg", 200, ids)
         events = await api.call(admin, "GET", f"{SESSION}/events", 200, ids, params={"limit": 3})
         assert [e["offset"] for e in events] == [1, 2, 3]
         report = await api.call(admin, "GET", f"{SESSION}/report", 200, ids)

@@ -43,6 +43,7 @@ class Manifest:
     first: str = ""  # the server's time of the first chunk
     last: str = ""  # and of the newest
     full: bool = False  # the quota was reached: no more chunks are taken
+    thumbnail: bool = False  # thumbnail.jpg is kept
 
     @property
     def total(self) -> int:
@@ -115,6 +116,25 @@ class ScreenChunks:
                 break
         return b"".join(out)
 
+    async def put_thumbnail(self, session_id: str, jpeg: bytes) -> None:
+        async with self._lock(session_id):
+            manifest = await self.manifest(session_id)
+            cipher = await self._cipher_for(session_id)
+            if manifest is None or cipher is None:
+                return  # erased meanwhile
+            manifest.thumbnail = True
+            folder = self._folder(session_id)
+            sealed = cipher.seal("screen:thumbnail", jpeg)
+            await anyio.to_thread.run_sync(_write_thumbnail, folder, sealed, manifest)
+
+    async def thumbnail(self, session_id: str) -> bytes | None:
+        manifest = await self.manifest(session_id)
+        cipher = await self._cipher_for(session_id)
+        if manifest is None or not manifest.thumbnail or cipher is None:
+            return None
+        sealed = await anyio.Path(self._folder(session_id) / "thumbnail.jpg").read_bytes()
+        return cipher.open("screen:thumbnail", sealed)
+
     async def erase(self, session_id: str) -> None:
         async with self._lock(session_id):
             if _SAFE_ID.match(session_id):
@@ -154,9 +174,15 @@ def _write_chunk(folder: Path, n: int, sealed: bytes, manifest: Manifest) -> Non
     _write_manifest(folder, manifest)
 
 
+def _write_thumbnail(folder: Path, sealed: bytes, manifest: Manifest) -> None:
+    _durable(folder / "thumbnail.jpg", sealed)
+    _write_manifest(folder, manifest)
+
+
 def _write_manifest(folder: Path, manifest: Manifest) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    raw = {k: getattr(manifest, k) for k in ("format", "sizes", "digests", "first", "last", "full")}
+    keys = ("format", "sizes", "digests", "first", "last", "full", "thumbnail")
+    raw = {k: getattr(manifest, k) for k in keys}
     _durable(folder / "manifest.json", json.dumps(raw).encode())
 
 

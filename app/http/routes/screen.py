@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+import anyio
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +29,7 @@ from app.http.endpoints import Endpoint
 from app.http.errors import ApiError
 from app.http.routes.frames import FrameRoutes
 from app.storage.screen_chunks import ChunkRefused, Manifest, ScreenChunks
+from app.vision.thumbnail import first_picture
 
 FORMATS: Final = ("video/webm", "video/mp4")
 _RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -70,6 +72,10 @@ class ScreenRoutes(FrameRoutes):
             if exc.code == QUOTA_EXCEEDED:
                 await self._update(session_id, "quota_exceeded")
             raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+        if stored and int(n_text) == 0:
+            jpeg = await anyio.to_thread.run_sync(first_picture, data)
+            if jpeg is not None:
+                await self._chunks.put_thumbnail(session_id, jpeg)
         if stored:
             await self._update(session_id, "uploading")
         manifest = await self._chunks.manifest(session_id)
@@ -87,14 +93,31 @@ class ScreenRoutes(FrameRoutes):
         )
         await self._registry.ask(session_id, message, reply)
 
-    async def get_video(self, request: Request) -> Response:
+    async def get_thumbnail(self, request: Request) -> Response:
         session_id = request.path_params["session_id"]
-        signed = "signature" in request.query_params
-        if signed:
+        await self._admit(request, session_id)
+        found = await self._chunks.thumbnail(session_id)
+        if found is None:
+            raise ApiError(404, "not_found", f"session {session_id!r} has no screen thumbnail")
+        if "signature" in request.query_params:
+            await self._audit_link(request)
+        return Response(
+            found,
+            media_type="image/jpeg",
+            headers={"cache-control": "private, no-store", "x-content-type-options": "nosniff"},
+        )
+
+    async def _admit(self, request: Request, session_id: str) -> None:
+        if "signature" in request.query_params:
             self._check_link(request)
         else:
             await self._gate.require(request, session_id, allow="reviewer")
         await self._calls.record_or_404(session_id)
+
+    async def get_video(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        signed = "signature" in request.query_params
+        await self._admit(request, session_id)
         manifest = await self._chunks.manifest(session_id)
         if manifest is None or not manifest.sizes:
             raise ApiError(404, "not_found", f"session {session_id!r} has no screen recording")
@@ -127,6 +150,11 @@ def recording_fields(session_id: str, manifest: Manifest, status: str) -> dict[s
         "format": manifest.format,
         "uploadStatus": status,
         "recordingUrl": f"/candidate-sessions/{session_id}/screen-recording/video",
+        **(
+            {"thumbnailUrl": f"/candidate-sessions/{session_id}/screen-recording/thumbnail.jpg"}
+            if manifest.thumbnail
+            else {}
+        ),
     }
 
 
@@ -151,6 +179,12 @@ ENDPOINTS = [
         "One numbered chunk of the screen recording (video/webm or video/mp4 body), in order, "
         "stored once; an empty body stores nothing", ChunkStored, body_rule="optional",
         auth="candidate", errors=(404, 409, 413, 415, 507), binary_body=FORMATS,
+    ),
+    Endpoint(
+        "GET", "/candidate-sessions/{session_id}/screen-recording/thumbnail.jpg",
+        ScreenRoutes.get_thumbnail,
+        "The screen recording's thumbnail (its first picture, JPEG); a reviewer token or a "
+        "signed link", str, errors=(404,), media_type="image/jpeg", auth="reviewer",
     ),
     Endpoint(
         "GET", "/candidate-sessions/{session_id}/screen-recording/video", ScreenRoutes.get_video,
