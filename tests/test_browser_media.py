@@ -172,6 +172,12 @@ async def test_a_screen_recording_uploads_survives_a_network_cut_plays_and_is_er
             video_path = f"/candidate-sessions/{session_id}/screen-recording/video"
             whole = (await client.get(video_path)).content
             assert len(whole) == recording["fileSize"] and whole[:4] == b"\x1aE\xdf\xa3"  # EBML
+            report = (await client.get(f"/candidate-sessions/{session_id}/report")).json()
+            linked = report["detailedFindings"]["screenRecording"]
+            assert linked["fileSize"] == recording["fileSize"] and "signature=" in linked["video"]
+            async with server.http(token=None) as anonymous:  # a <video> plays the signed link
+                played = await anonymous.get(linked["video"], headers={"range": "bytes=0-3"})
+                assert played.status_code == 206 and played.content == b"\x1aE\xdf\xa3"
             thumbnail = await client.get(recording["thumbnailUrl"])
             assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
             part = await client.get(video_path, headers={"range": "bytes=100-199"})

@@ -14,7 +14,8 @@ from starlette.responses import Response
 from actors import audio_episodes
 from actors.config import ScoringConfig
 from actors.events import StoredEvent
-from actors.report import AudioFinding, ProctorAnalysisReport, build_report
+from actors.record_types import ScreenRecordingData
+from actors.report import AudioFinding, ProctorAnalysisReport, ScreenFinding, build_report
 from app.access.gate import AccessGate
 from app.access.signing import UrlSigner
 from app.http.bodies import decode_query, json_response, now_iso
@@ -77,6 +78,7 @@ class ReportRoutes:
         )
         report = self._with_signed_frames(report)
         report = self._with_audio(report, session_id, events)
+        report = self._with_screen(report, session_id, records.screenRecording)
         if query.format == "html":
             images = await self._flagged_images(session_id, kept, report)
             return Response(
@@ -116,6 +118,31 @@ class ReportRoutes:
                 for f in found
             ]
         findings = msgspec.structs.replace(report.detailedFindings, audioEpisodes=found)
+        return msgspec.structs.replace(report, detailedFindings=findings)
+
+    def _with_screen(
+        self,
+        report: ProctorAnalysisReport,
+        session_id: str,
+        recording: ScreenRecordingData | None,
+    ) -> ProctorAnalysisReport:
+        """Issue 24: the server-held recording, as signed links. Only this session's own paths
+        are signed, never a URL from the record (a client could have put any there)."""
+        base = f"/candidate-sessions/{session_id}/screen-recording"
+        if recording is None or recording.recordingUrl != f"{base}/video" or not self._signer:
+            return report
+        expires_at = int(time.time()) + self._media_url_seconds
+        sign = self._signer.sign
+        thumbnail = recording.thumbnailUrl == f"{base}/thumbnail.jpg"
+        found = ScreenFinding(
+            recordingStartTime=recording.recordingStartTime,
+            recordingEndTime=recording.recordingEndTime,
+            fileSize=recording.fileSize,
+            uploadStatus=recording.uploadStatus,
+            video=sign(f"{base}/video", expires_at),
+            thumbnail=sign(f"{base}/thumbnail.jpg", expires_at) if thumbnail else None,
+        )
+        findings = msgspec.structs.replace(report.detailedFindings, screenRecording=found)
         return msgspec.structs.replace(report, detailedFindings=findings)
 
     async def _flagged_images(
