@@ -212,6 +212,21 @@ async def test_a_denied_microphone_is_recorded_once(server: RunningServer) -> No
     assert not [e for e in events if e["type"] == "audio_analyzed"]
 
 
+async def test_windows_faster_than_the_pace_are_refused(tmp_path: Path) -> None:
+    async with running_server(tmp_path, audio={"windows_per_second": 1.0}) as server:
+        session_id, token = await server.create_session()
+        quiet = encode(WindowHeader(n=1, ms=1000, rate=RATE, level=-50.0))
+        async with server.candidate(session_id, token) as candidate:
+            for _ in range(7):  # a burst of 5 passes, then the pace refuses
+                await candidate.ws.send(quiet)
+            error, _ = await candidate.recv_until(lambda m: m.get("type") == "error")
+            assert error["code"] == "rate_limited"
+            await candidate.event(1)
+            await candidate.acked(1)
+        windows = [e for e in await events_of(server, session_id) if e["type"] == "audio_analyzed"]
+        assert 5 <= len(windows) < 7
+
+
 async def test_a_bad_window_is_refused_on_the_socket_and_nothing_stored(
     server: RunningServer,
 ) -> None:

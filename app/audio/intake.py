@@ -21,6 +21,7 @@ class AudioIntake:
         self._settings = settings
         self._registry = registry
         self._detector = Detector(settings.vad_mode)
+        self.windows_per_second = settings.windows_per_second
         self.windows_total = 0
         self.confirmed_total = 0
 

@@ -29,3 +29,6 @@ class AudioSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # A window quieter than this is inaudible; 30 in a row (actors/audio_episodes.py) record the
     # microphone as hearing nothing until sound comes back.
     silent_dbfs: Dbfs = -70.0
+    # Audio windows one socket may send per second (bursts of five times as many); the SDK
+    # sends one. 0: no limit.
+    windows_per_second: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 2.0

@@ -119,6 +119,7 @@ class CandidateSocket:
         limits = self._limits
         pace = RateLimiter(limits.candidate_events_per_second, limits.candidate_events_burst)
         guard, address = self._guard, client_address(websocket)
+        audio_pace = self._audio_pace()
         while True:
             message = await receive()
             received = time.perf_counter()
@@ -128,7 +129,7 @@ class CandidateSocket:
             if text is None:
                 frame = message.get("bytes") or b""
                 if is_audio(frame):
-                    await self._take_audio(session_id, link, frame, max_frame)
+                    await self._take_audio(session_id, link, frame, max_frame, audio_pace)
                     continue
                 if _frame_fits(link, metrics, frame, max_frame) and vision is not None:
                     vision.submit(session_id, frame)
@@ -161,8 +162,17 @@ class CandidateSocket:
                 link.close(code, reason)  # the writer sends the close; the client resends later
                 return code
 
+    def _audio_pace(self) -> RateLimiter:
+        rate = self._audio.windows_per_second if self._audio is not None else 0.0
+        return RateLimiter(rate, max(1, int(rate * 5)))
+
     async def _take_audio(
-        self, session_id: str, link: CandidateSocketLink, frame: bytes, max_frame: int
+        self,
+        session_id: str,
+        link: CandidateSocketLink,
+        frame: bytes,
+        max_frame: int,
+        pace: RateLimiter,
     ) -> None:
         """Issue 24: an audio window (app/audio/wire.py); a bad one is refused, nothing stored."""
         if len(frame) > max_frame:
@@ -171,6 +181,10 @@ class CandidateSocket:
             return
         if self._audio is None:
             return  # `[audio] enabled = false`: the server does not listen
+        if pace.take("socket") > 0:
+            over = f"more than {pace.rate:g} audio windows per second ([audio] windows_per_second)"
+            _reject(link, self._metrics, RATE_LIMITED, f"{over}; this one was not stored")
+            return
         try:
             await self._audio.submit(session_id, frame)
         except AudioWindowError as exc:
