@@ -231,3 +231,50 @@ async def test_a_second_monitor_and_the_share_ending_before_the_submit_are_viola
         assert len(failures) == 1 and failures[0]["severity"] == "HIGH"
         monitors = [v for v in session["violations"] if v["type"] == "MULTIPLE_MONITORS"]
         assert len(monitors) == 1 and monitors[0]["severity"] == "MEDIUM"
+
+
+def webm_of_seconds(path: Path, seconds: int) -> bytes:
+    """A real WebM (VP8, 10 frames a second, a grey level per second), as OpenCV's FFmpeg
+    writes it."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), 10, (320, 240))
+    for n in range(seconds * 10):
+        writer.write(np.full((240, 320, 3), (n // 10) * 25, np.uint8))
+    writer.release()
+    return path.read_bytes()
+
+
+async def test_the_dashboard_plays_the_recording_and_the_clips_and_jumps_to_a_violation(
+    tmp_path: Path,
+) -> None:
+    from tests.test_audio import send_all, speech_pcm, windows
+    from tests.test_browser_dashboard import signed_in
+
+    async with running_server(tmp_path / "storage", audio={"episode_seconds": 3.0}) as server:
+        session_id, token = await server.create_session()
+        video = webm_of_seconds(tmp_path / "screen.webm", 8)
+        async with server.http(token) as client:
+            put = await client.put(
+                f"/candidate-sessions/{session_id}/screen-recording/chunks/0",
+                content=video,
+                headers={"content-type": "video/webm"},
+            )
+            assert put.status_code == 200, put.text
+        async with server.candidate(session_id, token) as candidate:
+            await send_all(candidate, windows(speech_pcm()))  # one AUDIO_ANOMALY, with its clip
+        async with launch_chromium() as browser:
+            page, console = await signed_in(browser, server)
+            await page.goto(f"{server.url}/dashboard#/session/{session_id}")
+            media = page.locator("#session-media")
+            player = media.locator("video")
+            await player.wait_for(timeout=15_000)
+            assert "signature=" in (await player.get_attribute("src") or "")
+            await media.locator("audio").first.wait_for(timeout=15_000)
+            jump = media.get_by_role("button", name="AUDIO_ANOMALY", exact=False)
+            await jump.click()
+            await page.wait_for_function(
+                "() => document.querySelector('#session-media video').readyState >= 1"
+            )
+            await console.assert_clean(allowed=("play() request was interrupted",))
