@@ -30,6 +30,29 @@ _TRUST_ADVICE: Final = {
 }
 
 
+class AudioFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """One `audio_anomaly`: when it was raised, the sound's start and length, and its clip."""
+
+    offset: int
+    ts: str
+    start: str
+    durationMs: int
+    peakDbfs: float
+    clip: str | None  # the path of its WAV (a signed link in the report), if one was kept
+
+
+class ScreenFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """The screen recording: its times on the server's clock and where to play it (signed links
+    in the report). A violation's `timestamp` minus `recordingStartTime` is where to seek."""
+
+    recordingStartTime: str | None
+    recordingEndTime: str | None
+    fileSize: int | None
+    uploadStatus: str | None
+    video: str
+    thumbnail: str | None = None
+
+
 def frame_path(session_id: str, offset: int) -> str:
     """Where a kept webcam frame is served (admin token)."""
     return f"/candidate-sessions/{session_id}/frames/{offset}.jpg"
@@ -43,6 +66,10 @@ class DetailedFindings(msgspec.Struct, frozen=True, kw_only=True):
     # The offsets of the events behind `flaggedFrames`, in the same order (the links are signed,
     # so a caption cannot be read back from them).
     flaggedFrameEvents: list[int] = msgspec.field(default_factory=list)
+    # Issue 24: each audio episode with its clip (actors/audio_episodes.py `findings`).
+    audioEpisodes: list[AudioFinding] = msgspec.field(default_factory=list)
+    # Issue 24: the screen recording the server holds, with links to play it.
+    screenRecording: ScreenFinding | None = None
 
 
 class ReportAlert(msgspec.Struct, frozen=True, kw_only=True):

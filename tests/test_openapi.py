@@ -211,6 +211,25 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
         frames.keep(created["id"], 1, b"\xff\xd8 a kept frame \xff\xd9", flagged=True)
         await eventually(lambda: 1 in frames.kept(created["id"]))
         await api.call(admin, "GET", f"{SESSION}/frames/{{frame}}", 200, {**ids, "frame": "1.jpg"})
+        clips = server.services.clips  # issue 24: an audio episode's clip
+        assert clips is not None
+        clips.keep(created["id"], 2, b"RIFF a kept clip", flagged=True)
+        await eventually(lambda: 2 in clips.kept(created["id"]))
+        await api.call(
+            admin, "GET", f"{SESSION}/audio-clips/{{clip}}", 200, {**ids, "clip": "2.wav"}
+        )
+        chunk = f"{SESSION}/screen-recording/chunks/{{n}}"  # issue 24: a screen recording
+        headers = {"content-type": "video/webm"}
+        stored = await api.call(
+            admin, "PUT", chunk, 200, {**ids, "n": "0"}, content=b"webm", headers=headers
+        )
+        assert stored == {"stored": True, "next": 1, "fileSize": 4}
+        video = await api.call(admin, "GET", f"{SESSION}/screen-recording/video", 200, ids)
+        assert video == "webm"
+        screens = server.services.screen
+        assert screens is not None
+        await screens.put_thumbnail(created["id"], b"\xff\xd8 a thumbnail \xff\xd9")
+        await api.call(admin, "GET", f"{SESSION}/screen-recording/thumbnail.jpg", 200, ids)
         events = await api.call(admin, "GET", f"{SESSION}/events", 200, ids, params={"limit": 3})
         assert [e["offset"] for e in events] == [1, 2, 3]
         report = await api.call(admin, "GET", f"{SESSION}/report", 200, ids)

@@ -7,6 +7,7 @@ from typing import Any, Final
 from app.http.endpoints import Endpoint
 from app.http.routes import (
     assessments,
+    audio_clips,
     audit,
     demo,
     events,
@@ -15,6 +16,7 @@ from app.http.routes import (
     recordings,
     reports,
     reviews,
+    screen,
     sessions,
     verdicts,  # session verdicts and the candidate's record (issue 23)
     webhooks,
@@ -34,4 +36,6 @@ ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *audit.ENDPOINTS,
     *webhooks.ENDPOINTS,
     *verdicts.ENDPOINTS,
+    *audio_clips.ENDPOINTS,  # issue 24
+    *screen.ENDPOINTS,  # issue 24
 ]
