@@ -88,3 +88,14 @@ compare: $(BENCH_STAMP)
 
 compare-quick: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/compare.py --quick
+
+# Issue 24: the speech the audio tests play (committed, so `make test` needs neither tool);
+# `make speech-wav` makes it again with Debian's espeak-ng and sox.
+.PHONY: speech-wav
+speech-wav:
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox
+	espeak-ng -s 150 -w /tmp/vigil-speech.wav "The answer to question four is the integral of \
+	x squared, which equals x cubed over three. Write that down, then take the next one: the \
+	derivative of the sine is the cosine, and the capital of France is Paris."
+	sox /tmp/vigil-speech.wav -r 16000 -c 1 -b 16 tests/media/speech-16k.wav trim 0 8

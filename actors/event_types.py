@@ -14,6 +14,12 @@ import msgspec
 
 from actors import events, exam, scoring
 from actors.alert_rules import ALERT_RAISED
+from actors.audio_episodes import (
+    AUDIO_ANOMALY,
+    AUDIO_EPISODE_ENDED,
+    AUDIO_RESTORED,
+    AUDIO_UNAVAILABLE,
+)
 from actors.camera_watch import CAMERA_OFF, CAMERA_OFF_ENDED
 from actors.completeness import FRAMES_SKIPPED
 from actors.identity import (
@@ -25,6 +31,7 @@ from actors.identity import (
 from actors.lifecycle import SESSION_UPDATED
 from actors.question_tracking import TRACKING_REPORTED
 from actors.records import ANSWER_GRADED, BEHAVIOR_REPORTED, SCREEN_RECORDING_UPDATED
+from actors.session_review import SESSION_REVIEWED
 from actors.vision_episodes import VISION_EPISODE_ENDED
 
 # How the dashboard shows an event: a warning may cost the candidate points; routine ones are
@@ -85,6 +92,10 @@ _CANDIDATE: Final[dict[type[events.CandidateEvent], tuple[Kind, str]]] = {
     events.DeviceInfoReported: ("info", "The browser's DeviceInfo fields (document 001)."),
     events.Heartbeat: ("routine", "Proof of presence, every 30 s by default."),
     events.PauseAcknowledged: ("intervention", "The candidate acknowledged a pause: it ends."),
+    events.MultipleMonitorsDetected: (
+        "warning",
+        "More than one screen (MULTIPLE_MONITORS, MEDIUM).",
+    ),
 }
 
 _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
@@ -135,6 +146,17 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
         "info",
         "Accommodations agreed: data {extraTimeSeconds, disabledChecks}.",
     ),
+    # Issue 23: a reviewer's verdict on the whole session (actors/session_review.py).
+    (
+        SESSION_REVIEWED,
+        "review",
+        "A reviewer's verdict on the session: data {decision, status, reviewer, reason, at}.",
+    ),
+    # Issue 24 (contract section 9.2): actors/audio_episodes.py.
+    (AUDIO_ANOMALY, "warning", "Speech or loud noise, once per episode (AUDIO_ANOMALY, MEDIUM)."),
+    (AUDIO_EPISODE_ENDED, "info", "An audio episode ended: data {violationOffset, episode}."),
+    (AUDIO_UNAVAILABLE, "warning", "The microphone gives no sound: data {state}."),
+    (AUDIO_RESTORED, "info", "The microphone gives sound again after audio_unavailable."),
 )
 
 
@@ -155,6 +177,8 @@ _CHANGES_RECORDS: Final = frozenset(
         ALERT_RAISED,
         IDENTITY_EPISODE_ENDED,
         CAMERA_OFF_ENDED,
+        SESSION_REVIEWED,
+        AUDIO_EPISODE_ENDED,
     }
 )
 

@@ -195,6 +195,12 @@ class PauseAcknowledged(CandidateEvent, tag="pause_acknowledged", frozen=True, k
     """The candidate ended a pause (`vigil.acknowledgePause()`, actors/exam.py)."""
 
 
+class MultipleMonitorsDetected(
+    CandidateEvent, tag="multiple_monitors_detected", frozen=True, kw_only=True
+):
+    """Issue 24: the browser's `screen.isExtended` says the candidate has more than one screen."""
+
+
 AnyCandidateEvent = (
     AssessmentStarted
     | QuestionViewed
@@ -216,6 +222,7 @@ AnyCandidateEvent = (
     | ConsentGiven
     | CameraLost
     | PauseAcknowledged
+    | MultipleMonitorsDetected
 )
 
 CANDIDATE_EVENT_TYPES: Final = frozenset(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from actors import exam, identity, scoring, vision_episodes
+from actors import audio_episodes, exam, identity, scoring, vision_episodes
 from actors.alert_rules import ALERT_RAISED, rule_of
 from actors.config import ScoringConfig
 from actors.events import (
@@ -66,6 +66,8 @@ def fold(
     exam.observe(record.exam, record.score, event)
     if event.type == exam.PAUSE_ACKNOWLEDGED and record.status == "PAUSED":
         record.status = "IN_PROGRESS"
+    if event.origin == "audio":
+        audio_episodes.observe(record.audio, event)
     return scoring.apply(config, record.score, event)
 
 

@@ -80,6 +80,17 @@ class VisionUnavailable(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
+class AudioAnalyzedIn(msgspec.Struct, frozen=True, kw_only=True):
+    """The server's verdict on one window of microphone sound (app/audio/): `data` becomes the
+    `audio_analyzed` event's data; `pcm` (16-bit mono at `rate`) is kept for a clip if the window
+    belongs to an episode; `mic` is the microphone state the browser reported (None: sound)."""
+
+    data: dict[str, Any]
+    pcm: bytes | None = None
+    rate: int = 8000
+    mic: str | None = None
+
+
 class GetState(msgspec.Struct, frozen=True):
     reply: Reply[Any]
 
@@ -103,6 +114,7 @@ Message = (
     | FrameAnalyzedIn
     | SetReference
     | VisionUnavailable
+    | AudioAnalyzedIn
     | GetState
     | EvictIfIdle
     | Tick

@@ -181,3 +181,14 @@ class Timers(Protocol):
     seconds), replacing the session's earlier request; None cancels it."""
 
     def wake_at(self, session_id: str, when: float | None) -> None: ...
+
+
+class ClipKeeper(Protocol):
+    """Where a session's microphone sound goes (issue 24). Returns at once: it keeps the last
+    seconds of sound in memory and seals them as a clip when an episode is raised."""
+
+    def keep(
+        self, session_id: str, window_offset: int, pcm: bytes | None, rate: int, raised: int | None
+    ) -> None:
+        """The window analysed at `window_offset`; `raised` is the offset of the `audio_anomaly`
+        it raised, under which the clip is kept."""

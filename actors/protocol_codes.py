@@ -164,6 +164,12 @@ NO_FACE: Final = "no_face"
 MULTIPLE_FACES: Final = "multiple_faces"
 IDENTITY_OFF: Final = "identity_off"
 UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+# Issue 24: screen-recording chunks.
+CHUNK_OUT_OF_ORDER: Final = "chunk_out_of_order"
+CHUNK_CONFLICT: Final = "chunk_conflict"
+WRONG_TYPE: Final = "wrong_type"
+BAD_RANGE: Final = "bad_range"
+QUOTA_EXCEEDED: Final = "quota_exceeded"
 
 
 class ErrorCode(msgspec.Struct, frozen=True, kw_only=True):
@@ -393,6 +399,37 @@ ERROR_CODES: Final = (
         on=("rest",),
         status=415,
         meaning="The body's Content-Type is not the one the endpoint takes (image/jpeg).",
+    ),
+    # Issue 24: screen-recording chunks (app/http/routes/screen.py).
+    ErrorCode(
+        code=CHUNK_OUT_OF_ORDER,
+        on=("rest",),
+        status=409,
+        meaning="A chunk number ahead of the next one; send the chunk `next` names.",
+    ),
+    ErrorCode(
+        code=CHUNK_CONFLICT,
+        on=("rest",),
+        status=409,
+        meaning="That chunk number is stored already, with other bytes.",
+    ),
+    ErrorCode(
+        code=WRONG_TYPE,
+        on=("rest",),
+        status=415,
+        meaning="A chunk that is not video/webm or video/mp4, or not the recording's type.",
+    ),
+    ErrorCode(
+        code=BAD_RANGE,
+        on=("rest",),
+        status=416,
+        meaning="A Range header that is not bytes=A-B within the recording.",
+    ),
+    ErrorCode(
+        code=QUOTA_EXCEEDED,
+        on=("rest",),
+        status=507,
+        meaning="The screen recording reached [screen] quota_mb: recording stops, the exam not.",
     ),
 )
 

@@ -48,6 +48,11 @@ _DESCRIPTIONS: Final = {
 
 BEHAVIOR_REPORTED: Final = "behavior_reported"  # PUT .../behavioral-profile: data = the fields
 SCREEN_RECORDING_UPDATED: Final = "screen_recording_updated"  # PUT .../screen-recording
+# The ScreenRecordingData fields the server measures once it stores the chunks (issue 24).
+SERVER_KEPT_RECORDING: Final = frozenset(
+    {"recordingStartTime", "recordingEndTime", "totalDuration", "fileSize", "format",
+     "uploadStatus", "recordingUrl"}
+)  # fmt: skip
 ANSWER_GRADED: Final = "answer_graded"  # POST .../grades: questionId, data {score, comment, by}
 # SessionBehavior fields only the client can observe; the rest the server counts itself.
 _CLIENT_ONLY_BEHAVIOR: Final = ("mouseMovementPattern", "keystrokePattern", "behavioralScore")
@@ -86,6 +91,7 @@ class _RecordBuilder:
         self.device_changes: list[dict[str, Any]] = []
         self.reported_behavior: dict[str, Any] = {}
         self.recording: dict[str, Any] | None = None
+        self.recording_by_server = False  # issue 24: see _update_recording
         self.idle_seconds = 0.0
         self.focused = True
         self.tracking = QuestionTracker(session_id)
@@ -216,6 +222,12 @@ class _RecordBuilder:
         self.device_changes.append(change)
 
     def _update_recording(self, event: StoredEvent, data: dict[str, Any]) -> None:
+        # Issue 24: once the server holds the recording (origin "screen", app/http/routes/
+        # screen.py) its measures stand; a client's PUT may still add the fields it alone knows.
+        if event.origin == "screen":
+            self.recording_by_server = True
+        elif self.recording_by_server:
+            data = {k: v for k, v in data.items() if k not in SERVER_KEPT_RECORDING}
         if self.recording is None:
             self.recording = {
                 "id": f"{self.session_id}:recording",

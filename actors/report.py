@@ -12,13 +12,15 @@ import msgspec
 
 from actors.alerts import alerts_for
 from actors.completeness import RecordCompleteness, measure
+from actors.compliance import compliance_score
 from actors.config import ScoringConfig
 from actors.events import INTERVENTION, StoredEvent
 from actors.grading import ScoreSummary
 from actors.identity_report import NOT_CHECKED, IdentityReport, identity_report
 from actors.ledger import LedgerBuilder, ScoreLedger
-from actors.record_types import SessionRecords
+from actors.record_types import CandidateAnswer, SessionRecords
 from actors.scoring import Risk, RiskBreakdown, RiskFactor, RiskLevel, TrustLevel, Verification
+from actors.session_review import Recommendation, SessionReview, review_record
 from actors.state import SessionSnapshot, SessionState, Status
 
 _TRUST_ADVICE: Final = {
@@ -26,6 +28,29 @@ _TRUST_ADVICE: Final = {
     "MEDIUM": "Review recommended: some integrity concerns (trust MEDIUM).",
     "LOW": "Flag for investigation: significant integrity concerns (trust LOW).",
 }
+
+
+class AudioFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """One `audio_anomaly`: when it was raised, the sound's start and length, and its clip."""
+
+    offset: int
+    ts: str
+    start: str
+    durationMs: int
+    peakDbfs: float
+    clip: str | None  # the path of its WAV (a signed link in the report), if one was kept
+
+
+class ScreenFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """The screen recording: its times on the server's clock and where to play it (signed links
+    in the report). A violation's `timestamp` minus `recordingStartTime` is where to seek."""
+
+    recordingStartTime: str | None
+    recordingEndTime: str | None
+    fileSize: int | None
+    uploadStatus: str | None
+    video: str
+    thumbnail: str | None = None
 
 
 def frame_path(session_id: str, offset: int) -> str:
@@ -38,6 +63,13 @@ class DetailedFindings(msgspec.Struct, frozen=True, kw_only=True):
     # The kept webcam frames that raised or ended a vision episode, as paths to fetch them.
     flaggedFrames: list[str]
     recommendations: list[str]
+    # The offsets of the events behind `flaggedFrames`, in the same order (the links are signed,
+    # so a caption cannot be read back from them).
+    flaggedFrameEvents: list[int] = msgspec.field(default_factory=list)
+    # Issue 24: each audio episode with its clip (actors/audio_episodes.py `findings`).
+    audioEpisodes: list[AudioFinding] = msgspec.field(default_factory=list)
+    # Issue 24: the screen recording the server holds, with links to play it.
+    screenRecording: ScreenFinding | None = None
 
 
 class ReportAlert(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,7 +103,7 @@ class ProctorAnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
     riskLevel: RiskLevel
     riskBreakdown: RiskBreakdown
     detailedFindings: DetailedFindings
-    # 0-100: the verification (trust) score of document 001, the session's rule compliance.
+    # 0-100: the share of the session's minutes with no counted violation (actors/compliance.py).
     complianceScore: int
     verificationScore: int
     trustLevel: TrustLevel
@@ -88,6 +120,13 @@ class ProctorAnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
     generatedAt: str
     # Who was on camera (CONTRACT.md 9.1); after generatedAt so older readers keep their order.
     identity: IdentityReport
+    # Contract 9.3: the human verdict (None until given), every decision, and the automatic
+    # recommendation from the trust level (document 001: accept / review / investigate).
+    review: SessionReview | None = None
+    reviewHistory: list[SessionReview] = msgspec.field(default_factory=list)
+    recommendation: Recommendation = "accept"
+    # Every answer with its grade (the report is for the institution, never the candidate).
+    answers: list[CandidateAnswer] = msgspec.field(default_factory=list)
 
 
 class _Trail:
@@ -150,6 +189,12 @@ def build_report(
     score = record.score
     final = state.status in ("COMPLETED", "TERMINATED")
     dismissed = {entry.violationId for entry in ledger.verification if not entry.counted}
+    flagged = [
+        offset
+        for offset in dict.fromkeys(trail.flagged_frames)
+        if kept_frames is not None and offset in kept_frames
+    ]
+    verdict = review_record(events, verification.trustLevel)
     return ProctorAnalysisReport(
         attemptId=state.sessionId,
         sessionId=state.sessionId,
@@ -165,16 +210,18 @@ def build_report(
             suspiciousTimestamps=sorted(
                 {v.timestamp for v in records.violations if v.id not in dismissed}
             ),
-            flaggedFrames=[
-                frame_path(state.sessionId, offset)
-                for offset in dict.fromkeys(trail.flagged_frames)
-                if kept_frames is not None and offset in kept_frames
-            ],
+            flaggedFrames=[frame_path(state.sessionId, offset) for offset in flagged],
+            flaggedFrameEvents=flagged,
             recommendations=_recommendations(
                 state, record, verification, risk, final, ledger, completeness
             ),
         ),
-        complianceScore=verification.verificationScore,
+        complianceScore=compliance_score(
+            records.violations,
+            {d for d in dismissed if d},
+            completeness.sessionStart,
+            completeness.sessionSeconds,
+        ),
         verificationScore=verification.verificationScore,
         trustLevel=verification.trustLevel,
         riskFactors=verification.riskFactors,
@@ -189,6 +236,10 @@ def build_report(
         interventions=trail.interventions,
         generatedAt=now,
         identity=identity_report(record.identity, events),
+        review=verdict.review,
+        reviewHistory=verdict.history,
+        recommendation=verdict.recommendation,
+        answers=records.answers,
     )
 
 

@@ -53,6 +53,9 @@ _FIXED_VIOLATIONS: Final[dict[str, tuple[str, Severity]]] = {
     "identity_mismatch": ("IDENTITY_MISMATCH", "HIGH"),  # actors/identity.py, once per episode
     "camera_off": ("CAMERA_OFF", "HIGH"),  # actors/camera_watch.py, once per episode
 }
+# Issue 24 (CONTRACT.md 9.2): raised once per episode by actors/audio_episodes.py.
+_FIXED_VIOLATIONS["audio_anomaly"] = ("AUDIO_ANOMALY", "MEDIUM")
+_FIXED_VIOLATIONS["multiple_monitors_detected"] = ("MULTIPLE_MONITORS", "MEDIUM")
 _PHONE_LABELS: Final = frozenset({"cell phone", "phone", "mobile phone"})
 _BOOK_LABELS: Final = frozenset({"book", "notebook"})
 

@@ -13,6 +13,7 @@ import anyio
 import msgspec
 
 from actors import (
+    audio_episodes,
     camera_watch,
     exam,
     exam_policy,
@@ -24,6 +25,7 @@ from actors import (
     vision_episodes,
 )
 from actors.alert_rules import AlertsConfig, due, rule_of
+from actors.audio_episodes import AudioRules
 from actors.completeness import FRAMES_SKIPPED
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import (
@@ -39,6 +41,7 @@ from actors.identity_desk import IdentityDesk
 from actors.lifecycle import ScoreCache, fold, summarize
 from actors.mailbox import Mailbox
 from actors.messages import (
+    AudioAnalyzedIn,
     CandidateAttached,
     CandidateDetached,
     CandidateEventIn,
@@ -56,6 +59,7 @@ from actors.ports import (
     AckTracker,
     BiometricsEntry,
     CandidateLink,
+    ClipKeeper,
     EventEntry,
     FrameKeeper,
     IdentityChecks,
@@ -79,6 +83,7 @@ log = logging.getLogger("vigil.session")
 _NO_RULES: Final = AlertsConfig()
 _EPISODE_RULES: Final = EpisodeRules()
 _IDENTITY_RULES: Final = IdentityRules()
+_AUDIO_RULES: Final = AudioRules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,9 @@ class ActorDeps:
     timers: Timers | None = None
     clock: Callable[[], float] = time.time
     camera: camera_watch.CameraRules | None = None  # None: no camera watch (vision is off)
+    # Issue 24: audio episodes (`[audio]`) and where their clips are kept.
+    audio: AudioRules = _AUDIO_RULES
+    clips: ClipKeeper | None = None
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,6 +191,8 @@ class SessionActor:
                 await self._on_vision_unavailable(reason)
             case Tick():
                 await self._on_tick()
+            case AudioAnalyzedIn():
+                await self._on_audio(message)
             case GetState(reply=reply):
                 reply.set(self._view())
             case EvictIfIdle():
@@ -393,6 +403,31 @@ class SessionActor:
         if self.record.manualReviewRequired or self.record.status in FINISHED:
             return
         await self._store(self._server_event(VISION_UNAVAILABLE, {"reason": reason}))
+
+    # --- audio (issue 24) -----------------------------------------------------------------------
+
+    async def _on_audio(self, message: AudioAnalyzedIn) -> None:
+        """Store the microphone's change of state, the window, then the episode it raised or
+        ended (`audio_episodes`); hand the window's sound to the clip keeper."""
+        if self.record.status in FINISHED:
+            return
+        change = audio_episodes.mic_change(self.record.audio, message.mic)
+        if change is not None:
+            await self._store(self._server_event(change.type, change.data, "audio"))
+        if not message.data:
+            return
+        window = await self._store(
+            self._server_event(audio_episodes.AUDIO_ANALYZED, message.data, "audio")
+        )
+        raised = None
+        for found in audio_episodes.due(self.deps.audio, self.record.audio):
+            data = found.data
+            if found.type == audio_episodes.AUDIO_ANOMALY and self.deps.clips is not None:
+                raised = self.record.offset + 1
+                data = {**data, "clip": f"{raised}.wav"}
+            await self._store(self._server_event(found.type, data, "audio"))
+        if self.deps.clips is not None:
+            self.deps.clips.keep(self.info.sessionId, window, message.pcm, message.rate, raised)
 
     # --- storing -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from actors.audio_episodes import AudioRuns
 from actors.camera_watch import CameraWatch
 from actors.exam import ExamRecord
 from actors.identity import IdentityState
@@ -79,6 +80,8 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     # Exam control (actors/exam.py) and the camera that goes dark (actors/camera_watch.py).
     exam: ExamRecord = msgspec.field(default_factory=ExamRecord)
     camera: CameraWatch = msgspec.field(default_factory=CameraWatch)
+    # Issue 24: the open audio run and the microphone's state (actors/audio_episodes.py).
+    audio: AudioRuns = msgspec.field(default_factory=AudioRuns)
 
 
 SNAPSHOT_DECODER: Final = msgspec.json.Decoder(SessionSnapshot)

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from actors.audio_episodes import AudioRules
 from actors.camera_watch import CameraRules
 from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
@@ -34,6 +35,8 @@ from app.access.refused import Refused
 from app.access.signing import UrlSigner, signing_key
 from app.access.socket_guard import SocketGuard
 from app.access.tokens import resolve_admin_token
+from app.audio.clips import AudioClips
+from app.audio.intake import AudioIntake
 from app.http.asyncapi import asyncapi_handler
 from app.http.bodies import now_iso
 from app.http.endpoints import EndpointBinder
@@ -43,6 +46,7 @@ from app.http.pages import WebFiles, page_routes
 from app.http.routes import (
     ENDPOINTS,
     assessments,
+    audio_clips,
     audit,
     demo,
     events,
@@ -51,7 +55,9 @@ from app.http.routes import (
     recordings,
     reports,
     reviews,
+    screen,
     sessions,
+    verdicts,
     webhooks,
 )
 from app.http.routes.audit import AuditMiddleware
@@ -66,10 +72,11 @@ from app.sessions.directory import SessionDirectory
 from app.settings import Settings
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
 from app.sockets.candidate import CandidateSocket
-from app.storage.frames import FrameStore
+from app.storage.frames import FrameStore, clip_store
 from app.storage.journal import SqliteJournal
 from app.storage.retention import erase_session, purge_forever
 from app.storage.schema import database_path
+from app.storage.screen_chunks import ScreenChunks
 from app.storage.sealing.data_keys import MASTER_KEY_ENV, MASTER_KEY_FILE, DataKeys, MasterKeys
 from app.storage.sealing.keystore import keystore_path
 from app.storage.store import SqliteStore
@@ -106,6 +113,10 @@ class Running:
     vision: VisionService | None
     webhooks: WebhookService | None = None
     deadlines: DeadlineScheduler | None = None  # time limits and camera off
+    # Issue 24: the microphone path and its episodes' clips.
+    audio: AudioIntake | None = None
+    clips: FrameStore | None = None
+    screen: ScreenChunks | None = None
 
 
 @asynccontextmanager
@@ -168,6 +179,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         await tg.start(frames.run)
         identity_checks = IdentityCheckRelay()
         deadlines = DeadlineScheduler()  # time limits and camera off (docs/architecture.md)
+        clips = clip_store(storage, store.cipher)
+        await tg.start(clips.run)
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -191,6 +204,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             camera=CameraRules(off_seconds=settings.vision.camera_off_seconds)
             if settings.vision.enabled
             else None,
+            audio=AudioRules(episode_seconds=settings.audio.episode_seconds),
+            clips=AudioClips(clips, settings.audio.clip_seconds),
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
@@ -237,6 +252,14 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             vision=vision,
             webhooks=webhooks,
             deadlines=deadlines,
+            audio=AudioIntake(settings.audio, registry) if settings.audio.enabled else None,
+            clips=clips,
+            screen=ScreenChunks(
+                storage / "screen",
+                store.cipher,
+                settings.screen.quota_mb * 1024 * 1024,
+                settings.screen.max_chunk_bytes,
+            ),
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
         await record_lost_connections(journal, registry)
@@ -260,6 +283,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             with anyio.move_on_after(grace, shield=True) as scope:
                 await registry.close()
                 await frames.drain()
+                await clips.drain()
                 if mirror is not None:
                     await _drain_mirror(mirror, journal, grace / 2)
                 await journal.close()
@@ -406,13 +430,27 @@ def _http_routes(r: Running) -> list[Route]:
         ),
         *bind(audit.ENDPOINTS, audit.AuditRoutes(r.gate, r.store)),
         *bind(webhooks.ENDPOINTS, webhooks.WebhookRoutes(r.gate, r.webhooks)),
+        *bind(
+            verdicts.ENDPOINTS,
+            verdicts.VerdictRoutes(r.gate, calls, r.store, r.directory),
+        ),
+        *bind(
+            audio_clips.ENDPOINTS,
+            audio_clips.AudioClipRoutes(r.gate, calls, r.clips, r.signer, r.journal.audit),
+        ),
+        *bind(
+            screen.ENDPOINTS,
+            screen.ScreenRoutes(r.gate, calls, None, r.signer, r.journal.audit).setup(
+                r.screen, r.registry
+            ),
+        ),
     ]  # fmt: skip
 
 
 def _sockets(r: Running) -> list[WebSocketRoute]:
     s = r.settings
     candidate = CandidateSocket(
-        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits
+        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits, r.audio
     )
     admin = AdminSocket(
         r.gate, r.sockets, r.registry, r.fanout, r.directory, r.store, r.cluster,

@@ -500,7 +500,7 @@ async def test_a_silent_network_is_noticed_by_the_missing_acks(
             await page.wait_for_function("vigil.status !== 'connected'", polling=50)
         finally:
             await chromium.tabs.set_offline(False)
-        await page.wait_for_function("vigil.status === 'connected'", polling=50)
+        await page.wait_for_function("window.vigil?.status === 'connected'", polling=50)
         await page.wait_for_function("vigil.pending === 0", polling=50)
     events = await candidate_events(server, session_id)
     assert len(of_type(events, "copy_attempt")) == 1
@@ -536,7 +536,7 @@ async def test_the_sdk_refuses_an_event_too_big_to_send_and_keeps_the_rest(
     async with another_origin({"/exam": INTEGRATOR_PAGE}) as site:
         query = urlencode({"vigil": server.url, "session": session_id, "token": token})
         page = await watch.open(chromium.tabs, f"{site}/exam?{query}")
-        await page.wait_for_function("vigil.status === 'connected'", polling=50)
+        await page.wait_for_function("window.vigil?.status === 'connected'", polling=50)
         refused = await page.evaluate(
             """vigil.track('copy_attempt', {text: 'x'.repeat(2 * 1024 * 1024)})
                  .then(() => 'stored', (error) => error.name)"""
@@ -561,7 +561,7 @@ async def test_the_sdk_resends_what_the_rate_limit_refused(
         async with another_origin({"/exam": INTEGRATOR_PAGE}) as site:
             query = urlencode({"vigil": server.url, "session": session_id, "token": token})
             page = await watch.open(chromium.tabs, f"{site}/exam?{query}")
-            await page.wait_for_function("vigil.status === 'connected'", polling=50)
+            await page.wait_for_function("window.vigil?.status === 'connected'", polling=50)
             await page.evaluate(
                 """Promise.all(Array.from({length: 40},
                      (_, i) => vigil.track('copy_attempt', {action: 'copy', length: i})))"""

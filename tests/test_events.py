@@ -44,6 +44,7 @@ def test_the_decoder_knows_exactly_the_contract_event_types() -> None:
         # The system check before the exam (issue 22): not in CONTRACT.md section 4's list.
         "permission_checked", "consent_given", "camera_lost",
         "pause_acknowledged",  # contract section 9.3: the candidate ends a pause
+        "multiple_monitors_detected",  # issue 24, contract section 9.2
     }  # fmt: skip
 
 

@@ -99,7 +99,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("process", frozenset({"process"})),
     ("sockets and HTTP", frozenset({"http", "sockets"})),
     ("sessions and access", frozenset({"sessions", "access"})),
-    ("outside systems", frozenset({"kafka", "vision", "webhooks"})),
+    ("outside systems", frozenset({"kafka", "vision", "webhooks", "audio"})),
     ("storage", frozenset({"storage"})),
     ("telemetry", frozenset({"telemetry"})),
     ("importable by all", frozenset({"settings", "app"})),

@@ -33,6 +33,8 @@ INVALID = [
     ("GET", "/candidate-sessions", {"params": {"limit": "0"}}, "limit"),
     ("GET", f"{SESSION}/report", {"params": {"format": "pdf"}}, "format"),
     ("POST", f"{SESSION}/violations/{{violation_id}}/review", {"json": {"decision": "forget", "reason": "x"}}, "decision"),
+    ("POST", f"{SESSION}/review", {"json": {"decision": "approve", "reason": "x"}}, "decision"),
+    ("GET", "/session-reviews", {"params": {"verdict": "maybe"}}, "verdict"),
 ]  # fmt: skip
 ERROR = {"$ref": "#/components/schemas/ErrorEnvelope"}  # {error: {code, message, field?}}
 # POST operations of CONTRACT.md section 3 that take no body.
@@ -200,11 +202,34 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
             json={"decision": "dismiss", "reason": "The tab was the allowed calculator."},
         )  # fmt: skip
         assert reviewed["violation"]["review"]["decision"] == "dismiss"
+        verdict = {"decision": "verify", "reason": "Checked the flagged moments."}
+        await api.call(admin, "POST", f"{SESSION}/review", 200, ids, json=verdict)
+        await api.call(admin, "GET", "/session-reviews", 200, params={"candidate": "ada"})
+        await api.call(admin, "GET", f"{SESSION}/record", 200, ids, params={"download": "true"})
         frames = server.services.frames
         assert frames is not None
         frames.keep(created["id"], 1, b"\xff\xd8 a kept frame \xff\xd9", flagged=True)
         await eventually(lambda: 1 in frames.kept(created["id"]))
         await api.call(admin, "GET", f"{SESSION}/frames/{{frame}}", 200, {**ids, "frame": "1.jpg"})
+        clips = server.services.clips  # issue 24: an audio episode's clip
+        assert clips is not None
+        clips.keep(created["id"], 2, b"RIFF a kept clip", flagged=True)
+        await eventually(lambda: 2 in clips.kept(created["id"]))
+        await api.call(
+            admin, "GET", f"{SESSION}/audio-clips/{{clip}}", 200, {**ids, "clip": "2.wav"}
+        )
+        chunk = f"{SESSION}/screen-recording/chunks/{{n}}"  # issue 24: a screen recording
+        headers = {"content-type": "video/webm"}
+        stored = await api.call(
+            admin, "PUT", chunk, 200, {**ids, "n": "0"}, content=b"webm", headers=headers
+        )
+        assert stored == {"stored": True, "next": 1, "fileSize": 4}
+        video = await api.call(admin, "GET", f"{SESSION}/screen-recording/video", 200, ids)
+        assert video == "webm"
+        screens = server.services.screen
+        assert screens is not None
+        await screens.put_thumbnail(created["id"], b"\xff\xd8 a thumbnail \xff\xd9")
+        await api.call(admin, "GET", f"{SESSION}/screen-recording/thumbnail.jpg", 200, ids)
         events = await api.call(admin, "GET", f"{SESSION}/events", 200, ids, params={"limit": 3})
         assert [e["offset"] for e in events] == [1, 2, 3]
         report = await api.call(admin, "GET", f"{SESSION}/report", 200, ids)

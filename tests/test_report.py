@@ -86,7 +86,9 @@ async def test_every_figure_of_a_scripted_report(server: RunningServer) -> None:
     # Contract section 6 by hand: 100 - 8 - 8 - 15 - 15 - 8 - 8 - 3 = 35, trust LOW;
     # risk = 0.30 x min(2 x 0.1, 1) = 0.06, low; no frames, no audio.
     assert (report["verificationScore"], report["trustLevel"]) == (35, "LOW")
-    assert report["complianceScore"] == 35
+    # Compliance is a share of minutes (actors/compliance.py): the session is under a minute
+    # long and that minute holds violations, so no minute was compliant.
+    assert report["complianceScore"] == 0
     assert (report["overallRiskScore"], report["riskLevel"]) == (0.06, "low")
     assert report["riskBreakdown"] == {
         "tabSwitches": 0.2, "faceAnomalies": 0.0, "objectDetections": 0.0, "audioAnomalies": 0.0,
@@ -264,6 +266,12 @@ async def test_the_report_as_a_page_and_as_csv(server: RunningServer) -> None:
     assert "default-src 'none'" in page.headers["content-security-policy"]
     html = page.text
     assert "<script>" not in html and "Ada &lt;script&gt;alert(1)&lt;/script&gt; Lovelace" in html
+    # One script, the page's own (local times), let in by this page's nonce only.
+    nonce = page.headers["content-security-policy"].split("'nonce-", 1)[1].split("'", 1)[0]
+    assert html.count("<script") == 1 and f"<script nonce='{nonce}'>" in html
+    # The warning is listed once among the alerts and interventions (it raised an alert too).
+    alerts = html.split("<h2>Alerts and interventions</h2>", 1)[1].split("<h2>", 1)[0]
+    assert alerts.count("<td class='num'>5</td>") == 1
     assert "<svg" in html and "TAB_SWITCH (MEDIUM) on q1" in html
     assert "MEDIUM violation: -8 ([scoring] penalty_medium)" in html
     assert "Eyes on your own screen" in html and "provisional" in html

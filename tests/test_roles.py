@@ -53,7 +53,7 @@ async def test_each_role_gets_in_exactly_where_its_endpoint_says(tmp_path: Path)
         session_id, candidate = await server.create_session()
         tokens = {"admin": SECOND_ADMIN, "reviewer": REVIEWER, "candidate": candidate}
         ids = {"session_id": session_id, "violation_id": f"{session_id}:1:0",
-               "assessment_id": "exam-1", "frame": "1.jpg"}  # fmt: skip
+               "assessment_id": "exam-1", "frame": "1.jpg", "clip": "1.wav", "n": "0"}  # fmt: skip
         checked = 0
         for endpoint in ENDPOINTS:
             if endpoint.method == "DELETE":

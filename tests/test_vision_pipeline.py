@@ -127,6 +127,8 @@ async def test_a_missing_face_is_one_episode_with_its_frames_kept(tmp_path: Path
                 f"/candidate-sessions/{session_id}/report", params={"format": "html"}
             )
             assert page.text.count("<img src='data:image/jpeg;base64,") == 2
+            # Each caption names the event the frame raised or ended (not "event #?").
+            assert "face not detected (event " in page.text and "#?" not in page.text
         assert all("signature=" in frame for frame in frames)  # signed, expiring links
         async with server.http(token=None) as anyone:  # an <img> carries no token
             assert (await anyone.get(frames[0])).content == NO_FACE

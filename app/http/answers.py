@@ -20,6 +20,7 @@ from actors.record_types import (
     SessionRecords,
 )
 from actors.scoring import Risk, RiskLevel, TrustLevel, Verification
+from actors.session_review import Recommendation, ReviewRecord, SessionReview
 from actors.state import SessionState, Status
 from app.storage.store import SessionRecord
 
@@ -73,6 +74,11 @@ class SessionDetail(CandidateSession, frozen=True, kw_only=True):
     risk: Risk
     state: SessionState
     identity: IdentityView
+    # Contract 9.3: the latest human verdict (None until one), every decision, and the
+    # automatic recommendation from the trust level.
+    review: SessionReview | None = None
+    reviewHistory: list[SessionReview] = msgspec.field(default_factory=list)
+    recommendation: Recommendation | None = None
 
 
 class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +108,7 @@ def session_detail(
     verification: Verification,
     risk: Risk,
     identity: IdentityState,
+    verdict: ReviewRecord | None = None,
 ) -> SessionDetail:
     return SessionDetail(
         **_session_fields(record, state),
@@ -110,6 +117,9 @@ def session_detail(
         risk=risk,
         state=state,
         identity=msgspec.convert(identity.public(), IdentityView),
+        review=None if verdict is None else verdict.review,
+        reviewHistory=[] if verdict is None else verdict.history,
+        recommendation=None if verdict is None else verdict.recommendation,
     )
 
 

@@ -35,7 +35,6 @@ class Endpoint(Generic[H]):
     answer: Any  # the msgspec type of the success body; None: no body
     status: int = 200
     body: Any = None  # the msgspec type of the request body
-    raw_body: str | None = None  # the media type of a body that is not JSON (a JPEG)
     # "required"; "optional": no body reads as {}; "nonempty": {} is refused (a PUT naming no field)
     body_rule: Literal["required", "optional", "nonempty"] = "required"
     query: Any = None  # a msgspec Struct of the query parameters
@@ -46,6 +45,8 @@ class Endpoint(Generic[H]):
     # Other media types the answer comes in (a query parameter picks one), each a string.
     alternates: tuple[str, ...] = ()
     counted: bool = True  # in vigil_http_requests_total; health checks are not
+    # Issue 24: a body that is not JSON (a video chunk), by the media types it may have.
+    binary_body: tuple[str, ...] = ()
 
 
 class EndpointBinder:

@@ -92,10 +92,11 @@ def _operation(
             "required": endpoint.body_rule != "optional",
             "content": {"application/json": {"schema": schema}},
         }
-    if endpoint.raw_body is not None:
+    if endpoint.binary_body:
+        binary = {"schema": {"type": "string", "format": "binary"}}
         operation["requestBody"] = {
             "required": True,
-            "content": {endpoint.raw_body: {"schema": {"type": "string", "format": "binary"}}},
+            "content": dict.fromkeys(endpoint.binary_body, binary),
         }
     errors = set(endpoint.errors)
     if endpoint.auth != "none":

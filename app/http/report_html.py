@@ -1,7 +1,7 @@
 """The report as a page a person can read and print (`GET .../report?format=html`): the verdict,
 a timeline chart of events, warnings and scores over the session, the ledger, the alerts and
-interventions, and how complete the record is. One self-contained page: no script, no external
-file, every text escaped."""
+interventions, and how complete the record is. One self-contained page: no external file, every
+text escaped; its one inline script (CSP nonce) only shows times in the viewer's zone."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from typing import Final
 from actors.events import INTERVENTION, StoredEvent
 from actors.ledger import LedgerEntry, ScoreLedger
 from actors.report import ProctorAnalysisReport
+from app.http.report_sections import (
+    LOCAL_TIMES_SCRIPT,
+    SECTIONS_STYLE,
+    events_section,
+    exam_section,
+    verdict_section,
+    when,
+)
 
 _WIDTH: Final = 960
 _HEIGHT: Final = 220
@@ -41,21 +49,28 @@ th { background: #f3f5f7; } td.num { text-align: right; font-variant-numeric: ta
 
 
 def report_page(
-    report: ProctorAnalysisReport, events: list[StoredEvent], images: dict[str, bytes]
+    report: ProctorAnalysisReport,
+    events: list[StoredEvent],
+    images: dict[str, bytes],
+    nonce: str | None = None,
 ) -> str:
-    """`images`: the flagged frames' JPEGs by their path, shown inline."""
+    """`images`: the flagged frames' JPEGs by their path, shown inline; `nonce`: the CSP nonce
+    of the script that shows times in the viewer's zone (none: times stay in UTC)."""
     ledger = report.ledger
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Vigil report: {escape(report.candidateName)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{_STYLE}{SECTIONS_STYLE}</style></head><body>",
         f"<h1>Proctoring report: {escape(report.candidateName)}</h1>",
         f"<p class='muted'>Session {escape(report.sessionId)} · assessment "
         f"{escape(report.assessmentId)} · {escape(report.status)} · from "
-        f"{escape(report.startTime or '?')} to {escape(report.endTime or 'now (running)')} · "
-        f"made {escape(report.generatedAt)}"
+        f"{when(report.startTime)} to {when(report.endTime, 'now (running)')} · "
+        f"made {when(report.generatedAt)} · compliance {report.complianceScore}%"
         f"{'' if report.final else ' · <b>provisional: the session is not finished</b>'}</p>",
         _verdict(report),
+        verdict_section(report),
+        "<h2>Exam result</h2>",
+        exam_section(report),
         "<h2>Recommendations</h2><ul>",
         *(f"<li>{escape(text)}</li>" for text in report.detailedFindings.recommendations),
         "</ul>",
@@ -72,7 +87,10 @@ def report_page(
         "<h2>Who was on camera</h2>",
         _identity(report),
         "<h2>Flagged frames</h2>",
-        _frames(report, images),
+        _frames(report, images, events),
+        "<h2>Events</h2>",
+        events_section(events),
+        "" if nonce is None else f"<script nonce='{escape(nonce)}'>{LOCAL_TIMES_SCRIPT}</script>",
         "</body></html>",
     ]
     return "".join(parts)
@@ -221,12 +239,13 @@ def _risk_table(ledger: ScoreLedger) -> str:
 
 def _alerts_table(report: ProctorAnalysisReport) -> str:
     rows = [
-        f"<tr><td class='num'>{alert.offset}</td><td>{escape(alert.ts)}</td>"
+        f"<tr><td class='num'>{alert.offset}</td><td>{when(alert.ts)}</td>"
         f"<td>{escape(alert.severity)}</td><td>{escape(alert.message)}</td></tr>"
         for alert in report.alerts
+        if alert.eventType != INTERVENTION  # listed once, as an intervention, below
     ]
     interventions = [
-        f"<tr class='warn'><td class='num'>{item.offset}</td><td>{escape(item.ts)}</td>"
+        f"<tr class='warn'><td class='num'>{item.offset}</td><td>{when(item.ts)}</td>"
         f"<td>{escape(item.action)}</td><td>by {escape(item.by)}"
         f"{': ' + escape(item.message) if item.message else ''}</td></tr>"
         for item in report.interventions
@@ -285,21 +304,37 @@ def _identity(report: ProctorAnalysisReport) -> str:
     return html
 
 
-def _frames(report: ProctorAnalysisReport, images: dict[str, bytes]) -> str:
-    frames = report.detailedFindings.flaggedFrames
-    if not frames:
+def _frames(
+    report: ProctorAnalysisReport, images: dict[str, bytes], events: list[StoredEvent]
+) -> str:
+    findings = report.detailedFindings
+    if not findings.flaggedFrames:
         return "<p class='muted'>No webcam frame was flagged.</p>"
+    # The frame's offset is the `frameId` of the vision event that raised or ended an episode.
+    raised = {
+        str((event.data or {}).get("frameId")): event
+        for event in events
+        if event.origin == "vision"
+    }
     figures = []
-    for frame in frames:
+    for index, frame in enumerate(findings.flaggedFrames):
         image = images.get(frame)
-        offset = frame.split("?", 1)[0].rsplit("/", 1)[1].removesuffix(".jpg")
+        offset = (
+            findings.flaggedFrameEvents[index] if index < len(findings.flaggedFrameEvents) else None
+        )
+        event = raised.get(str(offset))
+        caption = f"frame {offset}" if offset is not None else "a flagged frame"
+        if event is not None:
+            caption = (
+                f"{escape(event.type.replace('_', ' '))} (event {event.offset}) at {when(event.ts)}"
+            )
         if image is None:
-            figures.append(f"<figure><figcaption>{escape(frame)}</figcaption></figure>")
+            figures.append(f"<figure><figcaption>{caption}</figcaption></figure>")
             continue
         data = base64.b64encode(image).decode()
         figures.append(
-            f"<figure><img src='data:image/jpeg;base64,{data}' alt='webcam frame at event "
-            f"{escape(offset)}'><figcaption>event {escape(offset)}</figcaption></figure>"
+            f"<figure><img src='data:image/jpeg;base64,{data}' alt='flagged webcam frame "
+            f"{offset}'><figcaption>{caption}</figcaption></figure>"
         )
     return "<div class='frames'>" + "".join(figures) + "</div>"
 

@@ -12,6 +12,8 @@ import msgspec
 
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
+from app.settings.audio import AudioSettings
+from app.settings.screen import ScreenSettings
 from app.settings.vision import VisionConfig
 from app.settings.webhooks import WebhooksSettings
 
@@ -165,6 +167,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     vision: VisionConfig = VisionConfig()
     retention: RetentionSettings = RetentionSettings()
     webhooks: WebhooksSettings = WebhooksSettings()
+    audio: AudioSettings = AudioSettings()
+    screen: ScreenSettings = ScreenSettings()
 
     @property
     def storage_dir(self) -> Path:

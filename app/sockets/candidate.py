@@ -29,6 +29,8 @@ from app.access.gate import AccessGate
 from app.access.ratelimit import RateLimiter
 from app.access.socket_guard import SocketGuard, client_address
 from app.access.socket_token import socket_token
+from app.audio.intake import AudioIntake
+from app.audio.wire import AudioWindowError, is_audio
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
 from app.settings import CandidateSettings, LimitsSettings
@@ -51,6 +53,7 @@ class CandidateSocket:
         vision: VisionService | None,
         candidate: CandidateSettings,
         limits: LimitsSettings,
+        audio: AudioIntake | None = None,
     ) -> None:
         self._gate = gate
         self._guard = guard
@@ -59,6 +62,7 @@ class CandidateSocket:
         self._vision = vision
         self._candidate = candidate
         self._limits = limits
+        self._audio = audio
 
     async def serve(self, websocket: WebSocket) -> None:
         async with self._guard.admitted(websocket) as admitted:
@@ -115,6 +119,7 @@ class CandidateSocket:
         limits = self._limits
         pace = RateLimiter(limits.candidate_events_per_second, limits.candidate_events_burst)
         guard, address = self._guard, client_address(websocket)
+        audio_pace = self._audio_pace()
         while True:
             message = await receive()
             received = time.perf_counter()
@@ -123,6 +128,9 @@ class CandidateSocket:
             text = message.get("text")
             if text is None:
                 frame = message.get("bytes") or b""
+                if is_audio(frame):
+                    await self._take_audio(session_id, link, frame, max_frame, audio_pace)
+                    continue
                 if _frame_fits(link, metrics, frame, max_frame) and vision is not None:
                     vision.submit(session_id, frame)
                 continue
@@ -153,6 +161,34 @@ class CandidateSocket:
                 code, reason = _refusal(exc)
                 link.close(code, reason)  # the writer sends the close; the client resends later
                 return code
+
+    def _audio_pace(self) -> RateLimiter:
+        rate = self._audio.windows_per_second if self._audio is not None else 0.0
+        return RateLimiter(rate, max(1, int(rate * 5)))
+
+    async def _take_audio(
+        self,
+        session_id: str,
+        link: CandidateSocketLink,
+        frame: bytes,
+        max_frame: int,
+        pace: RateLimiter,
+    ) -> None:
+        """Issue 24: an audio window (app/audio/wire.py); a bad one is refused, nothing stored."""
+        if len(frame) > max_frame:
+            too_big = f"audio window is {len(frame)} bytes; the limit is {max_frame}"
+            _reject(link, self._metrics, TOO_LARGE, too_big)
+            return
+        if self._audio is None:
+            return  # `[audio] enabled = false`: the server does not listen
+        if pace.take("socket") > 0:
+            over = f"more than {pace.rate:g} audio windows per second ([audio] windows_per_second)"
+            _reject(link, self._metrics, RATE_LIMITED, f"{over}; this one was not stored")
+            return
+        try:
+            await self._audio.submit(session_id, frame)
+        except AudioWindowError as exc:
+            _reject(link, self._metrics, INVALID_EVENT, str(exc), field=exc.field)
 
 
 def _refusal(exc: Exception) -> tuple[int, str]:

@@ -10,6 +10,7 @@ import anyio
 import msgspec
 
 from app.storage.checkpoints import truncate_wal
+from app.storage.review_rows import erase_review
 from app.storage.sealing.keyring import KeyRing
 from app.storage.transaction import Transaction, Writes
 
@@ -53,3 +54,4 @@ def _erase(conn: sqlite3.Connection, session_id: str) -> None:
     conn.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
     conn.execute("DELETE FROM biometrics WHERE session_id = ?", (session_id,))
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+    erase_review(conn, session_id)

@@ -12,6 +12,7 @@ import msgspec
 
 from actors.ports import EventEntry, SnapshotEntry
 from app.storage.request_rows import insert_requests, request_row
+from app.storage.review_rows import upsert_reviews
 from app.storage.sealing.rows import seal_event_data, seal_snapshot
 from app.storage.transaction import Transaction, Writes
 from app.telemetry.metrics import Metrics
@@ -77,6 +78,7 @@ class EventsStep:
                     len(events),
                 )
         insert_requests(tx.conn, requests)
+        upsert_reviews(tx.conn, ops)
 
     async def committed(self, ops: list[EventEntry]) -> None:
         committed_at = time.perf_counter()

@@ -176,3 +176,9 @@ def _write(folder: Path, offset: int, sealed: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())  # evidence: on disk before it is named
     partial.replace(final)
+
+
+def clip_store(storage: Path, cipher_for: CipherLookup) -> FrameStore:
+    """Issue 24: audio episodes' clips (app/audio/clips.py), kept like frames in a folder of
+    their own, every clip handed over kept (only episodes make them)."""
+    return FrameStore(storage / "audio-clips", "all", cipher_for)

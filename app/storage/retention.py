@@ -15,6 +15,7 @@ from app.settings import Settings
 from app.storage.audit import AuditRow
 from app.storage.frames import FrameStore
 from app.storage.journal import SqliteJournal
+from app.storage.screen_chunks import ScreenChunks
 from app.storage.store import SqliteStore
 
 log = logging.getLogger("vigil.retention")
@@ -39,6 +40,10 @@ class Erasing(Protocol):
     def registry(self) -> LiveSessions: ...
     @property
     def frames(self) -> FrameStore | None: ...
+    @property
+    def clips(self) -> FrameStore | None: ...
+    @property
+    def screen(self) -> ScreenChunks | None: ...
 
 
 async def erase_session(services: Erasing, session_id: str) -> None:
@@ -49,6 +54,10 @@ async def erase_session(services: Erasing, session_id: str) -> None:
     await services.journal.erase_session(session_id)
     if services.frames is not None:
         await services.frames.erase(session_id)
+    if services.clips is not None:  # issue 24: audio episodes' clips
+        await services.clips.erase(session_id)
+    if services.screen is not None:  # issue 24: screen recordings
+        await services.screen.erase(session_id)
 
 
 async def purge_forever(services: Erasing) -> None:

@@ -6,6 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
+from app.storage.review_rows import REVIEWS_TABLE
+
 SCHEMA_VERSION: Final = 4
 # Version 3 kept personal data in plain text; app/storage/sealing/migration.py seals it (needs the keys).
 PLAINTEXT_VERSION: Final = 3
@@ -125,6 +127,7 @@ CREATE TABLE IF NOT EXISTS biometrics (
 """.replace("{sessions}", sessions_table("sessions").strip() + ";")
     .replace("{sessions_indexes}", "".join(f"{statement};\n" for statement in SESSIONS_INDEXES))
     .replace("{event_log}", EVENT_LOG_VIEW.strip() + ";")
+    + REVIEWS_TABLE  # session verdicts (app/storage/review_rows.py)
 )
 
 

@@ -14,9 +14,10 @@ import anyio
 
 from actors.ports import EventEntry
 from app.settings import Settings
-from app.storage.frames import FrameStore
+from app.storage.frames import FrameStore, clip_store
 from app.storage.journal import SqliteJournal
 from app.storage.schema import database_path
+from app.storage.screen_chunks import ScreenChunks
 from app.storage.sealing.data_keys import (
     MASTER_KEY_ENV,
     MASTER_KEY_FILE,
@@ -50,6 +51,8 @@ class OfflineStorage:
     journal: SqliteJournal
     frames: FrameStore
     registry: NoLiveSessions = field(default_factory=NoLiveSessions)
+    clips: FrameStore | None = None
+    screen: ScreenChunks | None = None
 
 
 def existing_database(settings: Settings) -> Path:
@@ -114,11 +117,22 @@ async def writing(settings: Settings, environ: Mapping[str, str]) -> AsyncIterat
         store = await SqliteStore.open(path, keystore_path(storage), keys)
         frames = FrameStore(storage / "frames", settings.vision.keep_frames, store.cipher)
         await tg.start(frames.run)
+        clips = clip_store(storage, store.cipher)
+        await tg.start(clips.run)
         try:
-            yield OfflineStorage(settings=settings, store=store, journal=journal, frames=frames)
+            screen = ScreenChunks(storage / "screen", store.cipher, 0, 0)  # erasure only
+            yield OfflineStorage(
+                settings=settings,
+                store=store,
+                journal=journal,
+                frames=frames,
+                clips=clips,
+                screen=screen,
+            )
         finally:
             with anyio.CancelScope(shield=True):
                 await frames.drain()
+                await clips.drain()
                 await journal.close()
                 await store.close()
             tg.cancel_scope.cancel()

@@ -3,6 +3,7 @@ journal's writer). Everything here sees only committed data."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,6 +16,7 @@ from actors.grading import Assessment
 from actors.ports import LoadedSession
 from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
 from app.storage.audit import AuditRecord, AuditRow, chain_hash
+from app.storage.review_rows import queue_query
 from app.storage.sealing.data_keys import DataKeys, SessionCipher
 from app.storage.sealing.rows import (
     open_biometrics,
@@ -414,3 +416,26 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+    async def review_queue(
+        self,
+        *,
+        assessment_id: str | None = None,
+        status: str | None = None,
+        verdict: str | None = None,
+        finished: bool | None = None,
+        by_risk: bool = True,
+    ) -> AsyncGenerator[tuple[SessionRecord, str | None, str | None]]:
+        """Sessions with their current verdict (status, at) from storage, riskiest first."""
+        query, args = queue_query(
+            assessment_id=assessment_id,
+            status=status,
+            verdict=verdict,
+            finished=finished,
+            by_risk=by_risk,
+            columns=_SESSION_COLUMNS,
+            sessions=_SESSIONS_WITH_KEYS,
+        )
+        async with self._conn.execute(query, args) as cursor:
+            async for row in cursor:
+                yield self._record(row[:14]), row[14], row[15]

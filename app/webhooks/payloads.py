@@ -18,12 +18,11 @@ from actors.events import (
     VISION_UNAVAILABLE,
 )
 from actors.scoring import VIOLATING_TYPES, violation_of
+from actors.session_review import SESSION_REVIEWED
 from app.settings.webhooks import SEVERITY_RANK, WebhookEndpoint, WebhookKind
 from app.storage.store import LoggedEvent
 
 SUBMITTED: Final = "assessment_submitted"
-# POST /candidate-sessions/:id/review: data {decision, status, reviewer, reason, at}.
-SESSION_REVIEWED: Final = "session_reviewed"
 # The stored event types any webhook can come from: the journal is read for these only.
 SOURCE_TYPES: Final = frozenset(
     {

@@ -7,6 +7,7 @@ from typing import Any, Final
 from app.http.endpoints import Endpoint
 from app.http.routes import (
     assessments,
+    audio_clips,
     audit,
     demo,
     events,
@@ -15,7 +16,9 @@ from app.http.routes import (
     recordings,
     reports,
     reviews,
+    screen,
     sessions,
+    verdicts,  # session verdicts and the candidate's record (issue 23)
     webhooks,
 )
 
@@ -32,4 +35,7 @@ ENDPOINTS: Final[list[Endpoint[Any]]] = [
     *demo.ENDPOINTS,
     *audit.ENDPOINTS,
     *webhooks.ENDPOINTS,
+    *verdicts.ENDPOINTS,
+    *audio_clips.ENDPOINTS,  # issue 24
+    *screen.ENDPOINTS,  # issue 24
 ]

@@ -3,6 +3,7 @@ to read and print (`?format=html`), or the session's events as CSV (`?format=csv
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Final, Literal
 
@@ -11,8 +12,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from actors import audio_episodes
 from actors.config import ScoringConfig
-from actors.report import ProctorAnalysisReport, build_report
+from actors.events import StoredEvent
+from actors.record_types import ScreenRecordingData
+from actors.report import AudioFinding, ProctorAnalysisReport, ScreenFinding, build_report
 from app.access.gate import AccessGate
 from app.access.signing import UrlSigner
 from app.http.bodies import decode_query, json_response, now_iso
@@ -23,8 +27,11 @@ from app.http.session_calls import SessionCalls
 from app.storage.frames import FrameStore
 from app.storage.store import SqliteStore
 
-# The page has no script and loads nothing: forbid everything but its own inline style.
-_PAGE_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:"
+# The page loads nothing: forbid everything but its own inline style and its one script, which
+# shows times in the viewer's zone (a fresh nonce per page).
+_PAGE_POLICY: Final = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src 'nonce-{}'"
+)
 _PAGE_FRAMES: Final = 24  # flagged frames shown in the page; the JSON lists them all
 
 
@@ -74,13 +81,16 @@ class ReportRoutes:
             self._scoring, view.state, view.record, records, events, now_iso(), kept
         )
         report = self._with_signed_frames(report)
+        report = self._with_audio(report, session_id, events)
+        report = self._with_screen(report, session_id, records.screenRecording)
         if query.format == "html":
             images = await self._flagged_images(session_id, kept, report)
+            nonce = secrets.token_urlsafe(16)
             return Response(
-                report_page(report, events, images),
+                report_page(report, events, images, nonce),
                 media_type="text/html; charset=utf-8",
                 headers={
-                    "content-security-policy": _PAGE_POLICY,
+                    "content-security-policy": _PAGE_POLICY.format(nonce),
                     "x-content-type-options": "nosniff",
                     "referrer-policy": "no-referrer",
                 },
@@ -97,6 +107,48 @@ class ReportRoutes:
         return msgspec.structs.replace(
             report, detailedFindings=msgspec.structs.replace(findings, flaggedFrames=signed)
         )
+
+    def _with_audio(
+        self, report: ProctorAnalysisReport, session_id: str, events: list[StoredEvent]
+    ) -> ProctorAnalysisReport:
+        """Issue 24: the audio episodes, each clip as a signed link an <audio> can play."""
+        found = msgspec.convert(audio_episodes.findings(session_id, events), list[AudioFinding])
+        if not found:
+            return report
+        if self._signer is not None:
+            expires_at = int(time.time()) + self._media_url_seconds
+            sign = self._signer.sign
+            found = [
+                msgspec.structs.replace(f, clip=sign(f.clip, expires_at)) if f.clip else f
+                for f in found
+            ]
+        findings = msgspec.structs.replace(report.detailedFindings, audioEpisodes=found)
+        return msgspec.structs.replace(report, detailedFindings=findings)
+
+    def _with_screen(
+        self,
+        report: ProctorAnalysisReport,
+        session_id: str,
+        recording: ScreenRecordingData | None,
+    ) -> ProctorAnalysisReport:
+        """Issue 24: the server-held recording, as signed links. Only this session's own paths
+        are signed, never a URL from the record (a client could have put any there)."""
+        base = f"/candidate-sessions/{session_id}/screen-recording"
+        if recording is None or recording.recordingUrl != f"{base}/video" or not self._signer:
+            return report
+        expires_at = int(time.time()) + self._media_url_seconds
+        sign = self._signer.sign
+        thumbnail = recording.thumbnailUrl == f"{base}/thumbnail.jpg"
+        found = ScreenFinding(
+            recordingStartTime=recording.recordingStartTime,
+            recordingEndTime=recording.recordingEndTime,
+            fileSize=recording.fileSize,
+            uploadStatus=recording.uploadStatus,
+            video=sign(f"{base}/video", expires_at),
+            thumbnail=sign(f"{base}/thumbnail.jpg", expires_at) if thumbnail else None,
+        )
+        findings = msgspec.structs.replace(report.detailedFindings, screenRecording=found)
+        return msgspec.structs.replace(report, detailedFindings=findings)
 
     async def _flagged_images(
         self, session_id: str, kept: set[int], report: ProctorAnalysisReport

@@ -22,6 +22,7 @@ from actors.ports import RequestMark
 from actors.registry import Registry
 from actors.reply import Reply
 from actors.scoring import Verification
+from actors.session_review import review_record
 from actors.state import FINISHED, SessionInfo, SessionSnapshot, SessionState, Status
 from app.access.gate import AccessGate
 from app.access.idempotency import Idempotency
@@ -286,10 +287,20 @@ class SessionRoutes:
         record = await self._calls.record_or_404(session_id)
         # A candidate must not learn, mid-exam, which answers score: grades are for the
         # institution.
-        view, records = await self._calls.records_of(record, graded=access is Access.ADMIN)
+        events = await self._store.events(session_id)
+        view, records = await self._calls.records_of(
+            record, graded=access is Access.ADMIN, events=events
+        )
+        verdict = review_record(events, view.state.trustLevel)
         return json_response(
             session_detail(
-                record, view.state, records, view.verification, view.risk, view.record.identity
+                record,
+                view.state,
+                records,
+                view.verification,
+                view.risk,
+                view.record.identity,
+                verdict,
             )
         )
 

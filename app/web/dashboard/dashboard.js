@@ -7,6 +7,7 @@ import { el } from "./format.js";
 import { SessionPage } from "./session.js";
 import { AdminSocket, CLOSE_FORBIDDEN, CLOSE_SLOW } from "./socket.js";
 import { SessionTable } from "./table.js";
+import { ReviewQueue, VerdictForm } from "./review_queue.js";
 
 const $ = (id) => document.getElementById(id);
 // Per tab, gone when the tab closes; never in the URL, so never in history or server logs.
@@ -33,6 +34,8 @@ const alerts = new AlertsFeed({
   nameOf: (id) => table.get(id)?.candidateName,
 });
 const sessionPage = new SessionPage();
+const reviewQueue = new ReviewQueue();
+const verdictForm = new VerdictForm();
 let socket = null;
 let signedIn = false;
 
@@ -69,6 +72,8 @@ function start(token) {
     onRefused: (code) => refused(code === CLOSE_FORBIDDEN ? CLOSE_FORBIDDEN : 401),
   });
   sessionPage.attach(new Api(token, (status) => refused(status)), socket);
+  reviewQueue.attach(new Api(token, (status) => refused(status)));
+  verdictForm.attach(new Api(token, (status) => refused(status)));
   socket.subscribe("sessions");
   socket.subscribe("alerts");
   socket.start();
@@ -77,6 +82,7 @@ function start(token) {
 function stop() {
   // Nothing of the last token's view stays on screen or in memory.
   sessionPage.close();
+  reviewQueue.close();
   if (socket) socket.stop();
   socket = null;
   table.clear();
@@ -137,10 +143,12 @@ function showRoute() {
   if (onSession) {
     const id = decodeURIComponent(match[1]);
     if (sessionPage.id !== id) sessionPage.open(id);
+    if (verdictForm.sessionId !== id) verdictForm.open(id);
     $("session-title").focus();
     document.title = "Session · Vigil dashboard";
   } else {
     sessionPage.close();
+    reviewQueue.load(); // verdicts may have been given since
     table.schedule(); // it may have been hidden: measure the viewport again
     document.title = "Vigil dashboard";
   }

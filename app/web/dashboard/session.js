@@ -6,6 +6,7 @@ import { ApiError, sessionPath } from "./api.js";
 import { ScoreChart } from "./chart.js";
 import { changesRecords, el, eventKind, formatDateTime, formatRisk, formatTime } from "./format.js";
 import { Timeline } from "./timeline.js";
+import { showMedia } from "./media.js";
 
 const EVENTS_PAGE = 5000; // app/http/routes/events.py MAX_PAGE
 
@@ -356,6 +357,7 @@ export class SessionPage {
   }
 
   showReport(report) {
+    showMedia(report, this.violations ?? []); // issue 24: recording, clips, jumps
     const frames = report.detailedFindings?.flaggedFrames ?? [];
     $("flagged-frames").replaceChildren(
       ...(frames.length

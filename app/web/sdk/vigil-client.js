@@ -47,6 +47,8 @@
 import { CANDIDATE_EVENT_TYPES, CLOSE_CODES, ERROR } from "./protocol.js";
 import { runSystemCheck } from "./system-check.js";
 import { ExamClock } from "./exam-clock.js";
+import { Microphone } from "./audio.js";
+import { ScreenRecorder } from "./screen-recorder.js";
 
 /** Event types a candidate may send (CONTRACT.md section 4). */
 export const EVENT_TYPES = CANDIDATE_EVENT_TYPES;
@@ -63,6 +65,8 @@ const TERMINAL_STATUSES = new Set([...TERMINAL_CLOSE.values(), "terminated", "cl
 
 const DEFAULTS = Object.freeze({
   camera: true,
+  audio: false, // issue 24: the microphone (./audio.js)
+  screen: false, // issue 24: the whole screen, recorded and uploaded (./screen-recorder.js)
   frameIntervalMs: 2500,
   jpegQuality: 0.7,
   frameWidth: 640,
@@ -94,6 +98,12 @@ const DB_NAME = "vigil-client";
  * @param {string} options.sessionId The candidate session's id.
  * @param {string} options.token The session's `candidateToken`.
  * @param {boolean} [options.camera=true] Capture webcam frames.
+ * @param {boolean} [options.audio=false] Capture the microphone: one window of sound a second,
+ *   judged again by the server (./audio.js); `audioConfirmEvery` (5) sets how often a quiet
+ *   window carries its sound anyway.
+ * @param {boolean} [options.screen=false] Share the whole screen, recorded in chunks of
+ *   `screenChunkMs` (5000) at `screenBitsPerSecond` (300000) and uploaded while the exam runs
+ *   (./screen-recorder.js; the page must be on the server's origin).
  * @param {MediaStream} [options.stream] Use this camera stream instead of asking for one
  *   (`stopCamera()` then leaves its tracks running).
  * @param {HTMLVideoElement} [options.video] Show the camera in this element (a self-view).
@@ -188,6 +198,8 @@ export class VigilClient {
     this._online = () => this.reconnectNow();
     globalThis.addEventListener?.("online", this._online);
     if (this.options.camera) this.startCamera();
+    if (this.options.audio) this.startAudio();
+    if (this.options.screen) this.startScreen();
   }
 
   // --- the page's API ---------------------------------------------------------------------
@@ -242,6 +254,7 @@ export class VigilClient {
 
   /** Record `assessment_submitted`. @returns {Promise<number>} */
   submit() {
+    this.stopScreen(); // issue 24: the share ends with the exam, not before it
     return this.track("assessment_submitted");
   }
 
@@ -318,6 +331,34 @@ export class VigilClient {
   stopCamera() {
     this._camera?.stop();
     this._camera = null;
+  }
+
+  /** Start the microphone (done by `connect` with `audio: true`). @returns {Promise<void>} */
+  startAudio() {
+    if (!this._microphone) this._microphone = new Microphone(this, this.options);
+    return this._microphone.start();
+  }
+
+  /** Stop sending sound and release the microphone. */
+  stopAudio() {
+    this._microphone?.stop();
+    this._microphone = null;
+  }
+
+  /** Share and record the whole screen (done by `connect` with `screen: true`). */
+  startScreen() {
+    if (!this._screen) this._screen = new ScreenRecorder(this, this.options);
+    return this._screen.start();
+  }
+
+  /** Stop recording the screen on purpose (what is recorded still uploads). */
+  stopScreen() {
+    this._screen?.finish();
+  }
+
+  /** The screen recorder (its `stats` and `pending` chunks), or null. */
+  get screenRecorder() {
+    return this._screen ?? null;
   }
 
   /** While waiting to reconnect, try now (e.g. from a "Retry" button). */
@@ -623,6 +664,8 @@ export class VigilClient {
     this._tabs.close();
     globalThis.removeEventListener?.("online", this._online);
     this.stopCamera();
+    this.stopAudio();
+    this._screen?.finish();
     const ws = this._ws;
     this._ws = null;
     if (ws !== null) {
