@@ -149,6 +149,17 @@ class MismatchRun(msgspec.Struct, kw_only=True):
     endOffset: int | None = None
 
 
+class IdentitySummary(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """`identity` in the published SessionState (admin snapshots, channels)."""
+
+    status: IdentityStatus = "none"
+    reference: ReferenceKind | None = None
+    lastMatchScore: float | None = None
+
+
+NOT_CHECKED: Final = IdentitySummary()
+
+
 class IdentityState(msgspec.Struct, kw_only=True):
     """Part of the session's snapshot (no embedding): what `identity` on the session says."""
 
@@ -158,6 +169,13 @@ class IdentityState(msgspec.Struct, kw_only=True):
     matched: int = 0
     mismatched: int = 0
     run: MismatchRun | None = None
+
+    def summary(self) -> IdentitySummary:
+        if self.status == "none" and self.reference is None:
+            return NOT_CHECKED  # most sessions: no allocation per published state
+        return IdentitySummary(
+            status=self.status, reference=self.reference, lastMatchScore=self.lastMatchScore
+        )
 
     def public(self) -> dict[str, Any]:
         """`identity` as GET /candidate-sessions/:id shows it."""

@@ -142,4 +142,5 @@ def summarize(
         currentQuestionIndex=record.currentQuestionIndex,
         manualReviewRequired=record.manualReviewRequired,
         lastEventType=record.lastEventType,
+        identity=record.identity.summary(),
     )

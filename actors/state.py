@@ -9,7 +9,7 @@ import msgspec
 from actors.audio_episodes import AudioRuns
 from actors.camera_watch import CameraWatch
 from actors.exam import ExamRecord
-from actors.identity import IdentityState
+from actors.identity import NOT_CHECKED, IdentityState, IdentitySummary
 from actors.scoring import RiskLevel, ScoreState, TrustLevel
 from actors.vision_episodes import VisionRuns
 
@@ -55,6 +55,8 @@ class SessionState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # review what the camera saw.
     manualReviewRequired: bool = False
     lastEventType: str | None = None
+    # Who is on camera (CONTRACT.md 9.1): status, reference, last match score.
+    identity: IdentitySummary = NOT_CHECKED
 
 
 class SessionSnapshot(msgspec.Struct, kw_only=True):

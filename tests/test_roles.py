@@ -30,6 +30,7 @@ LETS_IN = {
     "reviewer": {"admin", "reviewer"},
     "candidate": {"admin", "candidate"},
     "reader": {"admin", "reviewer", "candidate"},
+    "own_record": {"admin", "reviewer", "candidate"},
 }
 
 

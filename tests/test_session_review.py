@@ -158,3 +158,25 @@ async def test_a_candidate_reads_their_own_record_and_an_admin_downloads_it(
     assert download.json()["session"]["id"] == session_id
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "download"
     del other_token
+
+
+async def test_a_candidate_reads_the_verdict_after_their_token_expired(tmp_path: Path) -> None:
+    async with running_server(tmp_path, auth={"candidate_token_grace_seconds": 0}) as server:
+        session_id, token = await server.create_session()
+        async with server.http() as admin:
+            submitted = await admin.post(
+                f"/candidate-sessions/{session_id}/submit", json={"answers": []}
+            )
+            assert submitted.status_code == 200
+            verdict = {"decision": "verify", "reason": "Checked the recording"}
+            reviewed = await admin.post(f"/candidate-sessions/{session_id}/review", json=verdict)
+            assert reviewed.status_code == 200, reviewed.text
+    # After a restart the finished session is not in memory: its token has expired.
+    async with running_server(tmp_path, auth={"candidate_token_grace_seconds": 0}) as server:
+        async with server.http(token) as own:
+            detail = await own.get(f"/candidate-sessions/{session_id}")
+            record = await own.get(f"/candidate-sessions/{session_id}/record")
+        # The expired token opens nothing else, but the candidate's own record stays theirs.
+        assert detail.status_code == 401 and detail.json()["error"]["code"] == "token_expired"
+        assert record.status_code == 200, record.text
+        assert "verify" in record.text

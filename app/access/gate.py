@@ -38,6 +38,7 @@ _NEEDS: Final = {
     "reviewer": "an admin or reviewer token",
     "candidate": "the admin token or this session's candidate token",
     "reader": "an admin or reviewer token, or this session's candidate token",
+    "own_record": "an admin or reviewer token, or this session's candidate token",
 }
 # RFC 9110 section 11.6.1: a 401 says how to authenticate; RFC 6750 names the bearer errors.
 _CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="vigil"'}
@@ -113,7 +114,7 @@ class AccessGate:
                 else "send Authorization: Bearer <admin token or this session's candidate token>",
                 headers=None if socket else _INVALID if presented else _CHALLENGE,
             )
-        if access is Access.EXPIRED:
+        if access is Access.EXPIRED and not allows(allow, access):
             return Refused(
                 401,
                 "token_expired",

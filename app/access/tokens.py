@@ -27,13 +27,16 @@ class Access(Enum):
 
 
 # Who an endpoint lets in: "candidate" is the admin or this session's candidate (candidate-side
-# writes); "reader" adds reviewers to that (reading a session).
-Allow = Literal["admin", "reviewer", "candidate", "reader"]
+# writes); "reader" adds reviewers to that (reading a session); "own_record" adds the candidate's
+# token after it expired, for one thing only: reading what was recorded about them (document
+# 002's candidate rights), the verdict included, however long after the exam it came.
+Allow = Literal["admin", "reviewer", "candidate", "reader", "own_record"]
 _ALLOWED: Final[dict[str, frozenset[Access]]] = {
     "admin": frozenset({Access.ADMIN}),
     "reviewer": frozenset({Access.ADMIN, Access.REVIEWER}),
     "candidate": frozenset({Access.ADMIN, Access.CANDIDATE}),
     "reader": frozenset({Access.ADMIN, Access.REVIEWER, Access.CANDIDATE}),
+    "own_record": frozenset({Access.ADMIN, Access.REVIEWER, Access.CANDIDATE, Access.EXPIRED}),
 }
 
 

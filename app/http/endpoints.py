@@ -23,7 +23,7 @@ H = TypeVar("H")
 Handler = Callable[[Request], Awaitable[Response]]
 # Who may call: "none" (anyone), or an app.access.tokens.Allow level: "admin", "reviewer" (admin or
 # reviewer), "candidate" (admin or this session's candidate), "reader" (all three).
-Auth = Literal["none", "admin", "reviewer", "candidate", "reader"]
+Auth = Literal["none", "admin", "reviewer", "candidate", "reader", "own_record"]
 
 
 @dataclass(frozen=True, slots=True)

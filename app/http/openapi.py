@@ -68,6 +68,7 @@ _WHO = {
     "reviewer": "admin, reviewer",
     "candidate": "admin, this session's candidate",
     "reader": "admin, reviewer, this session's candidate",
+    "own_record": "admin, reviewer, this session's candidate (also after its token expired)",
 }
 
 

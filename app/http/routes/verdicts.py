@@ -183,7 +183,7 @@ class VerdictRoutes:
 
     async def candidate_record(self, request: Request) -> Response:
         session_id = request.path_params["session_id"]
-        access = await self._gate.require(request, session_id, allow="reader")
+        access = await self._gate.require(request, session_id, allow="own_record")
         query = decode_query(request, RecordQuery)
         if query.download and access is not Access.ADMIN:
             raise ApiError(403, "forbidden", "download=true is for the admin token", "download")
@@ -225,6 +225,6 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/candidate-sessions/{session_id}/record", VerdictRoutes.candidate_record,
         "What was recorded about the candidate (their token); an admin may download it",
-        CandidateRecord, query=RecordQuery, errors=(404, 422), auth="reader",
+        CandidateRecord, query=RecordQuery, errors=(404, 422), auth="own_record",
     ),
 ]  # fmt: skip
