@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 # The single binary: rebuilt only when a file it is made from changed (tests/test_dist.py runs it).
 DIST_STAMP := $(VENV)/.dist-installed
 DIST_REQS := requirements/dist.txt
-DIST_SOURCES := packaging/vigil.spec config.toml $(shell find app actors -type f ! -path '*/__pycache__/*')
+DIST_SOURCES := packaging/vigil.spec $(wildcard packaging/hooks/*.py) config.toml $(shell find app actors -type f ! -path '*/__pycache__/*')
 
 .PHONY: serve test lint typecheck unit bench clean dist
 
