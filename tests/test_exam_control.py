@@ -151,6 +151,42 @@ async def test_bad_durations_and_accommodations_are_refused_naming_the_field(
     assert await events(server, session_id) == []
 
 
+async def test_a_retried_create_stores_the_accommodations_a_stop_cut_off(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session (with its Idempotency-Key) and its accommodations are two writes: a server
+    that stops between them answers nothing, and the client's retry must not get the session
+    without them."""
+    from app.http.routes.sessions import SessionRoutes
+
+    stored_once = SessionRoutes._accommodate
+
+    async def stops_before_storing(self: SessionRoutes, *args: Any) -> None:
+        monkeypatch.setattr(SessionRoutes, "_accommodate", stored_once)
+        raise RuntimeError("the server stopped here")
+
+    monkeypatch.setattr(SessionRoutes, "_accommodate", stops_before_storing)
+    body = {
+        "candidateEmail": "ada@example.com",
+        "candidateName": "Ada Lovelace",
+        "assessmentId": "exam-1",
+        "accommodations": {"extraTimeSeconds": 600, "disabledChecks": ["TAB_SWITCH"]},
+    }
+    headers = {"Idempotency-Key": "create-with-accommodations"}
+    async with server.http() as client:
+        cut_off = await client.post("/candidate-sessions", json=body, headers=headers)
+        assert cut_off.status_code == 500
+        retried = await client.post("/candidate-sessions", json=body, headers=headers)
+        again = await client.post("/candidate-sessions", json=body, headers=headers)
+    assert retried.status_code == again.status_code == 201
+    session_id = retried.json()["id"]
+    assert again.json()["id"] == session_id
+    stored = [e for e in await events(server, session_id) if e["type"] == "accommodations_set"]
+    assert [e["data"] for e in stored] == [
+        {"extraTimeSeconds": 600, "disabledChecks": ["TAB_SWITCH"]}
+    ]  # once, though asked three times
+
+
 async def test_a_disabled_check_is_recorded_accommodated_and_costs_nothing(
     server: RunningServer,
 ) -> None:

@@ -250,9 +250,12 @@ class SessionRoutes:
         await self._gate.require(request)
         raw = await read_body(request, self._max_body_bytes)
         async with self._idempotency.attempt(request, raw, 201) as attempt:
-            if attempt.replay is not None and attempt.replay.response is not None:
-                return replayed(Response(attempt.replay.response, 201, media_type=JSON))
             body = decode_json(raw, CreateSessionBody)
+            if attempt.replay is not None and attempt.replay.response is not None:
+                answer = attempt.replay.response
+                if body.accommodations is not None:
+                    await self._accommodate_once(answer, body.accommodations)
+                return replayed(Response(answer, 201, media_type=JSON))
             answer = await self._opener.open(request, body, attempt.mark)
             if body.accommodations is not None:
                 session_id = msgspec.json.decode(answer, type=_CreatedId).id
@@ -384,6 +387,15 @@ class SessionRoutes:
                 Intervene(action=action, message="", by="rest", reply=reply, request=mark),
                 reply,
             )
+
+    async def _accommodate_once(self, answer: bytes, accommodations: Accommodations) -> None:
+        """A retried create: the session was committed with its Idempotency-Key, but the server
+        may have stopped before its accommodations were (a second write). The creation's are the
+        session's first `accommodations_set`; store them now if there is none."""
+        session_id = msgspec.json.decode(answer, type=_CreatedId).id
+        events = await self._store.events(session_id)
+        if not any(event.type == ACCOMMODATIONS_SET for event in events):
+            await self._accommodate(session_id, accommodations)
 
     async def _accommodate(self, session_id: str, accommodations: Accommodations) -> None:
         """Store the session's accommodations (`accommodations_set`, actors/exam.py)."""
