@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -70,6 +71,7 @@ from app.process.key_rotation import reload_master_keys_on_sighup
 from app.sessions.deadlines import DeadlineScheduler
 from app.sessions.directory import SessionDirectory
 from app.settings import Settings
+from app.settings.vision import VisionConfig
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
 from app.sockets.candidate import CandidateSocket
 from app.storage.frames import FrameStore, clip_store
@@ -212,7 +214,9 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         await tg.start(deadlines.run, registry.send)
         vision: VisionService | None = None
         if settings.vision.enabled:
-            vision = identity_checks.service = VisionService(settings.vision, registry, now_iso)
+            vision = identity_checks.service = VisionService(
+                _vision_config(settings), registry, now_iso
+            )
             vision.register_metrics(metrics)
             await tg.start(vision.run)
         webhooks: WebhookService | None = None
@@ -312,6 +316,14 @@ async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: 
         "shutdown: %d events not yet published to Kafka; they will be at the next start",
         mirror.lag_events,
     )
+
+
+def _vision_config(settings: Settings) -> VisionConfig:
+    """`[vision]` with its model cache under the storage folder unless configured."""
+    vision = settings.vision
+    if vision.model_cache:
+        return vision
+    return msgspec.structs.replace(vision, model_cache=str(settings.storage_dir / "models"))
 
 
 async def record_lost_connections(journal: SqliteJournal, registry: Registry) -> None:
