@@ -62,6 +62,7 @@ from app.http.routes import (
     webhooks,
 )
 from app.http.routes.audit import AuditMiddleware
+from app.http.sdk_cors import SdkCorsMiddleware
 from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.session_calls import SessionCalls
 from app.kafka.cluster_view import ClusterView
@@ -379,7 +380,10 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
         # Outermost first. Answers to unexpected errors leave from outside it, so
         # `on_unexpected` adds the security headers itself. The audit log's middleware is each
         # endpoint's own (`_http_routes`).
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(SdkCorsMiddleware, allowed_origins=settings.server.allowed_origins),
+        ],
         exception_handlers={
             Refused: on_refused,
             HTTPException: on_http_exception,
