@@ -3,7 +3,8 @@ journal's writer). Everything here sees only committed data."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,6 +17,7 @@ from actors.grading import Assessment
 from actors.ports import LoadedSession
 from actors.state import SNAPSHOT_DECODER, SessionInfo, SessionState
 from app.storage.audit import AuditRecord, AuditRow, chain_hash
+from app.storage.reads import OneHopReads
 from app.storage.review_rows import queue_query
 from app.storage.sealing.data_keys import DataKeys, SessionCipher
 from app.storage.sealing.rows import (
@@ -116,17 +118,23 @@ def _event(row: Any, cipher: SessionCipher) -> StoredEvent:
 
 
 class SqliteStore:
-    def __init__(self, conn: aiosqlite.Connection, keys: DataKeys) -> None:
-        self._conn = conn
+    def __init__(self, conn: OneHopReads, keys: DataKeys) -> None:
+        self._conn = conn  # every read finishes in one hop (app/storage/reads.py says why)
         self._keys = keys
 
     @classmethod
     async def open(cls, path: Path, keystore: Path, keys: DataKeys) -> SqliteStore:
         """Read `path`, with its data keys from `keystore` (which the journal has created)."""
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("ATTACH DATABASE ? AS keys", (str(keystore),))
-        return cls(conn, keys)
+
+        @asynccontextmanager
+        async def scan_connection() -> AsyncIterator[aiosqlite.Connection]:
+            conn = await _reader(path, keystore)
+            try:
+                yield conn
+            finally:
+                await conn.close()
+
+        return cls(OneHopReads(await _reader(path, keystore), scan_connection), keys)
 
     def _record(self, row: Any) -> SessionRecord:
         """The session with its personal data opened."""
@@ -337,9 +345,7 @@ class SqliteStore:
         """How many audit rows there are, and the id of the first whose hash does not follow
         from the rows before it (None: the chain is intact)."""
         previous, count = "", 0
-        async with self._conn.execute(
-            f"SELECT {_AUDIT_COLUMNS}, hash FROM audit ORDER BY id"
-        ) as rows:
+        async with self._conn.scan(f"SELECT {_AUDIT_COLUMNS}, hash FROM audit ORDER BY id") as rows:
             async for row in rows:
                 count += 1
                 record = _audit_record(row)
@@ -436,6 +442,13 @@ class SqliteStore:
             columns=_SESSION_COLUMNS,
             sessions=_SESSIONS_WITH_KEYS,
         )
-        async with self._conn.execute(query, args) as cursor:
+        async with self._conn.scan(query, args) as cursor:
             async for row in cursor:
                 yield self._record(row[:14]), row[14], row[15]
+
+
+async def _reader(path: Path, keystore: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    await conn.execute("PRAGMA busy_timeout=5000")
+    await conn.execute("ATTACH DATABASE ? AS keys", (str(keystore),))
+    return conn
