@@ -31,8 +31,8 @@ pytestmark = pytest.mark.anyio
 
 class FakeLink:
     remote_address: str | None = None
-
     def __init__(self) -> None:
+        self.forwarding: dict[str, Any] = {}
         self.acks: list[int] = []
         self.pushed: list[dict[str, Any]] = []
         self.closed: tuple[int, str] | None = None

@@ -93,6 +93,31 @@ def cohort_of(sheets: Iterable[AnswerSheet]) -> Cohort:
     return Cohort(wrong=wrong, times={q: TimeStat(n, t) for q, (n, t) in times.items()})
 
 
+def without(cohort: Cohort, sheets: Iterable[AnswerSheet]) -> Cohort:
+    """`cohort` with `sheets` taken out again: a whole assessment's cohort is built once, and
+    each pair compared against it without themselves, so n sessions cost n, not n squared."""
+    part = cohort_of(sheets)
+    wrong = {q: dict(counts) for q, counts in cohort.wrong.items()}
+    for qid, counts in part.wrong.items():
+        mine = wrong.get(qid, {})
+        for key, n in counts.items():
+            left = mine.get(key, 0) - n
+            if left > 0:
+                mine[key] = left
+            else:
+                mine.pop(key, None)
+    times = dict(cohort.times)
+    for qid, stat in part.times.items():
+        whole = times.get(qid)
+        if whole is None:
+            continue
+        if whole.count <= stat.count:
+            del times[qid]
+        else:
+            times[qid] = TimeStat(whole.count - stat.count, whole.log_total - stat.log_total)
+    return Cohort(wrong={q: c for q, c in wrong.items() if c}, times=times)
+
+
 def chance_of_same_wrong(cohort: Cohort, question_id: str, config: CollaborationConfig) -> float:
     counts = cohort.wrong.get(question_id, {})
     total = sum(counts.values())

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from actors import outbound
 from actors.mailbox import Doorbell
 from actors.protocol_codes import CLOSE_SLOW
+from app.sockets.forwarding import forwarding
 from app.telemetry.metrics import Metrics
 
 # Errors answering refused events that wait to be sent, at most. The reader refuses a burst of
@@ -36,6 +37,7 @@ class CandidateSocketLink:
         "_metrics",
         "_queue",
         "_websocket",
+        "forwarding",
         "remote_address",
     )
 
@@ -44,6 +46,7 @@ class CandidateSocketLink:
         self._metrics = metrics
         self._errors: deque[bytes] = deque()
         self.remote_address = websocket.client.host if websocket.client else None
+        self.forwarding = forwarding(websocket.headers, self.remote_address)
         self._limit = outbox_size
         self._queue: deque[bytes] = deque()
         self._ack = 0
