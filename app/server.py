@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from actors.audio_episodes import AudioRules
+from actors.behaviour_watch import BehaviourRules
 from actors.camera_watch import CameraRules
 from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
@@ -25,7 +26,6 @@ from actors.fanout import Fanout
 from actors.identity import IdentityRules
 from actors.messages import RecordEvent
 from actors.registry import Registry
-from actors.behaviour_watch import BehaviourRules
 from actors.session import ActorDeps
 from actors.vision_episodes import EpisodeRules
 from app import __version__

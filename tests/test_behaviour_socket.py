@@ -76,7 +76,10 @@ async def sit(candidate: Peer, windows: list[dict[str, Any]], answers: dict[str,
     for question, response in answers.items():
         seq += 1
         await candidate.event(
-            seq, "answer_submitted", questionId=question, data={"response": response, "timeSpent": 30}
+            seq,
+            "answer_submitted",
+            questionId=question,
+            data={"response": response, "timeSpent": 30},
         )
     seq += 1
     await candidate.event(seq, "assessment_submitted")
@@ -109,7 +112,9 @@ async def test_a_script_is_flagged_costs_its_points_and_a_reviewer_can_dismiss_i
         assert review.json()["automatic"]["verificationScore"] == 70
         async with server.http() as client:
             report = (await client.get(f"/candidate-sessions/{session_id}/report")).json()
-        (entry,) = [e for e in report["ledger"]["verification"] if e["factor"] == "Bot-like behavior"]
+        (entry,) = [
+            e for e in report["ledger"]["verification"] if e["factor"] == "Bot-like behavior"
+        ]
         assert entry["points"] == -30 and entry["counted"] is False
         assert entry["offsets"][:-1] == finding["offsets"]  # the windows, then the finding
         assert "[behaviour.bot_like] penalty" in entry["rule"]

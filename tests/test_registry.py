@@ -31,6 +31,7 @@ pytestmark = pytest.mark.anyio
 
 class FakeLink:
     remote_address: str | None = None
+
     def __init__(self) -> None:
         self.forwarding: dict[str, Any] = {}
         self.acks: list[int] = []

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from app.settings import DEFAULT_CONFIG, ConfigError, Settings, load_settings

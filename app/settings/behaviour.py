@@ -72,7 +72,9 @@ def _cidr_lines(name: str) -> list[str]:
     try:
         lines = Path(name).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise BehaviourFileError(f"[behaviour] vpn_cidr_files: cannot read {name} ({exc})") from None
+        raise BehaviourFileError(
+            f"[behaviour] vpn_cidr_files: cannot read {name} ({exc})"
+        ) from None
     found = []
     for number, line in enumerate(lines, 1):
         entry = line.split("#", 1)[0].strip()
