@@ -274,6 +274,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             ),
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
+        cohort.register_metrics(metrics)
         await record_lost_connections(journal, registry)
         await deadlines.rebuild(store)  # a deadline that passed while down fires now
         tg.start_soon(purge_forever, running)

@@ -95,17 +95,22 @@ def cohort_of(sheets: Iterable[AnswerSheet]) -> Cohort:
 
 def without(cohort: Cohort, sheets: Iterable[AnswerSheet]) -> Cohort:
     """`cohort` with `sheets` taken out again: a whole assessment's cohort is built once, and
-    each pair compared against it without themselves, so n sessions cost n, not n squared."""
+    each pair compared against it without themselves, so n sessions cost n, not n squared.
+    Only the questions the sheets touch are copied."""
     part = cohort_of(sheets)
-    wrong = {q: dict(counts) for q, counts in cohort.wrong.items()}
+    wrong = dict(cohort.wrong)
     for qid, counts in part.wrong.items():
-        mine = wrong.get(qid, {})
+        mine = dict(wrong.get(qid, {}))
         for key, n in counts.items():
             left = mine.get(key, 0) - n
             if left > 0:
                 mine[key] = left
             else:
                 mine.pop(key, None)
+        if mine:
+            wrong[qid] = mine
+        else:
+            wrong.pop(qid, None)
     times = dict(cohort.times)
     for qid, stat in part.times.items():
         whole = times.get(qid)
@@ -115,7 +120,7 @@ def without(cohort: Cohort, sheets: Iterable[AnswerSheet]) -> Cohort:
             del times[qid]
         else:
             times[qid] = TimeStat(whole.count - stat.count, whole.log_total - stat.log_total)
-    return Cohort(wrong={q: c for q, c in wrong.items() if c}, times=times)
+    return Cohort(wrong=wrong, times=times)
 
 
 def chance_of_same_wrong(cohort: Cohort, question_id: str, config: CollaborationConfig) -> float:

@@ -36,6 +36,7 @@ from actors.messages import Message, RecordEvent
 from actors.registry import RegistryClosed, SessionFailed, UnknownSession
 from actors.scoring import BEHAVIOUR_FLAGGED
 from app.storage.store import SqliteStore
+from app.telemetry.metrics import Metrics
 
 log = logging.getLogger("vigil.cohort")
 
@@ -67,6 +68,7 @@ class CohortCheck:
         self._pending: dict[str, str] = {}  # session -> assessment, in submission order
         self._wake = anyio.Event()
         self._cohorts: OrderedDict[str, _Assessment] = OrderedDict()
+        self._busy = 0  # 1 while a check runs: pending + busy is 0 only when all is done
         self.checked_total = 0
         self.flagged_total = 0
 
@@ -74,8 +76,18 @@ class CohortCheck:
         self._pending[session_id] = assessment_id
         self._wake.set()
 
-    def idle(self) -> bool:
-        return not self._pending
+    def register_metrics(self, metrics: Metrics) -> None:
+        metrics.gauge(
+            "vigil_cohort_pending",
+            "Submissions waiting for the collaboration check",
+            lambda: len(self._pending) + self._busy,
+        )
+        metrics.counter(
+            "vigil_cohort_checked_total", "Submissions compared", lambda: self.checked_total
+        )
+        metrics.counter(
+            "vigil_cohort_flagged_total", "Collaboration findings stored", lambda: self.flagged_total
+        )
 
     async def run(
         self, send: Send, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -88,12 +100,15 @@ class CohortCheck:
             while self._pending:
                 session_id = next(iter(self._pending))
                 assessment_id = self._pending.pop(session_id)
+                self._busy = 1
                 try:
                     await self._check(send, assessment_id, session_id)
                 except (UnknownSession, SessionFailed) as exc:
                     log.info("session %s: collaboration not checked: %s", session_id, exc)
                 except RegistryClosed:
                     return
+                finally:
+                    self._busy = 0
                 self.checked_total += 1
 
     async def _check(self, send: Send, assessment_id: str, session_id: str) -> None:
