@@ -191,7 +191,13 @@ async def drive(
             async with gate:
                 session_id, token = await create(client, plan, assessment["id"])
                 sessions[plan.index] = session_id
-                await sit(server, plan, session_id, token)
+                try:
+                    await sit(server, plan, session_id, token)
+                except Exception as exc:
+                    raise SystemExit(
+                        f"candidate {plan.index} ({plan.kind}, session {session_id}, cut at "
+                        f"{plan.cut_at} of {len(plan.events)}): {exc!r}"
+                    ) from exc
 
         # Pairs in order: the copier submits after the one copied (the order of `population`).
         for start in range(0, len(plans), width * 4):

@@ -13,7 +13,6 @@ import msgspec
 import numpy as np
 
 from tests.test_behaviour_support import (
-    START_MS,
     WRITTEN,
     Session,
     honest_writer,
@@ -53,6 +52,7 @@ TARGETS: Final = {
     "COLLABORATION": {"pair_source", "pair_copier"},
     "BOT_LIKE": {"script", "script_untrusted"},
 }
+NOW_MS: Final = round(datetime.now(UTC).timestamp() * 1000)
 HOME_ZONE, AWAY_ZONE = "Europe/Berlin", "America/New_York"
 VPN_RANGE: Final = "203.0.113.0/24"
 _VOCABULARY: Final = tuple(
@@ -112,7 +112,9 @@ def _iso(ms: int) -> str:
 def _events(
     rng: np.random.Generator, writer: Session, graded: Session, *, copied: bool, zone: str
 ) -> list[dict[str, Any]]:
-    clock = START_MS + int(rng.integers(0, 600_000))
+    # The sitting began a few minutes ago: a candidate token outlives its session by only
+    # `[auth] candidate_token_grace_seconds`, and the server keeps the candidate's clock.
+    clock = NOW_MS - 40 * 60_000 + int(rng.integers(0, 600_000))
     found: list[dict[str, Any]] = [
         {"type": "assessment_started", "ts": _iso(clock)},
         {"type": "device_info", "ts": _iso(clock), "data": {"timezone": zone}},

@@ -118,6 +118,15 @@ async def test_a_script_is_flagged_costs_its_points_and_a_reviewer_can_dismiss_i
         assert entry["points"] == -30 and entry["counted"] is False
         assert entry["offsets"][:-1] == finding["offsets"]  # the windows, then the finding
         assert "[behaviour.bot_like] penalty" in entry["rule"]
+        (question,) = report["behaviour"]["questions"]
+        assert question == {
+            "questionId": "q1", "windows": 3, "keydowns": 90, "typed": 90, "pasted": 0,
+            "other": 0, "pastes": 0, "untrusted": 180, "answerLength": 30,
+        }  # fmt: skip
+        async with server.http() as client:
+            page = await client.get(f"/candidate-sessions/{session_id}/report?format=html")
+        assert "aria-label='characters typed and pasted per question'" in page.text
+        assert "90 typed · 0 pasted · 180 synthetic" in page.text
 
 
 async def test_a_factor_that_is_off_keeps_its_evidence_and_costs_nothing(
@@ -223,6 +232,13 @@ async def test_two_candidates_sharing_rare_wrong_answers_are_linked_when_the_sec
     assert mine["measures"]["identicalWrong"] == 8
     assert sorted(mine["questionIds"]) == sorted(shared)
     await server.services.journal.flush()
+    async with server.http() as client:
+        page = (await client.get(f"/candidate-sessions/{second_id}/report?format=html")).text
+        report = (await client.get(f"/candidate-sessions/{second_id}/report")).json()
+    assert "<h2>Behaviour evidence</h2>" in page
+    assert f"href='/candidate-sessions/{first_id}/report?format=html'" in page
+    (shown,) = [f for f in report["behaviour"]["findings"] if f["check"] == "COLLABORATION"]
+    assert shown["otherSessionId"] == first_id
     alone = await server.services.store.events(alone_id)
     assert not [e for e in alone if (e.data or {}).get("check") == "COLLABORATION"]
 

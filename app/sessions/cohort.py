@@ -86,7 +86,9 @@ class CohortCheck:
             "vigil_cohort_checked_total", "Submissions compared", lambda: self.checked_total
         )
         metrics.counter(
-            "vigil_cohort_flagged_total", "Collaboration findings stored", lambda: self.flagged_total
+            "vigil_cohort_flagged_total",
+            "Collaboration findings stored",
+            lambda: self.flagged_total,
         )
 
     async def run(
