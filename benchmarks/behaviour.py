@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the generators live with the tests they were checked against
@@ -53,6 +54,7 @@ from behaviour_population import (  # noqa: E402
 from loadgen.server import Server, free_port, stop_server, tail, wait_healthy  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+REFUSED_TOKENS: list[str] = []  # sessions whose first connection was refused 4401, then retried
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -123,13 +125,25 @@ def spawn(args: argparse.Namespace, storage: Path) -> Server:
     )  # fmt: skip
 
 
+async def request(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> httpx.Response:
+    """One request, again on a dropped keep-alive connection (the server closes idle ones)."""
+    for attempt in range(4):
+        try:
+            return await client.request(method, url, **kw)
+        except httpx.TransportError:
+            if attempt == 3:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 async def create(client: httpx.AsyncClient, plan: Plan, assessment: str) -> tuple[str, str]:
     body = {
         "candidateEmail": f"c{plan.index}@example.com",
         "candidateName": f"Candidate {plan.index}",
         "assessmentId": assessment,
     }
-    response = await client.post("/candidate-sessions", json=body)
+    response = await request(client, "POST", "/candidate-sessions", json=body)
     if response.status_code != 201:
         raise SystemExit(f"POST /candidate-sessions: {response.status_code} {response.text[:200]}")
     created = response.json()
@@ -141,9 +155,20 @@ async def sit(server: Server, plan: Plan, session_id: str, token: str) -> None:
     server's first ack (what it stored) and resend from there."""
     url = f"{server.ws}/ws/candidate/{session_id}?token={token}"
     events, sent_from, cut = plan.events, 0, plan.cut_at
+    refused = 0
     while True:
         async with connect(url, additional_headers=plan.headers, max_queue=None) as ws:
-            stored = await _first_ack(ws)
+            try:
+                stored = await _first_ack(ws)
+            except ConnectionClosedError as exc:
+                # Seen under load: a session's token refused (4401) moments after its 201. Like
+                # the SDK, try again shortly; counted and printed, never hidden.
+                if exc.rcvd is None or exc.rcvd.code != 4401 or refused >= 5:
+                    raise
+                refused += 1
+                REFUSED_TOKENS.append(session_id)
+                await asyncio.sleep(0.5 * refused)
+                continue
             start = max(sent_from, stored)
             stop = cut if cut is not None and cut > start else len(events)
             for seq in range(start + 1, stop + 1):
@@ -181,7 +206,7 @@ async def drive(
     async with httpx.AsyncClient(
         base_url=server.http, headers=headers, timeout=60, limits=limits
     ) as client:
-        response = await client.post("/assessments", json=assessment)
+        response = await request(client, "POST", "/assessments", json=assessment)
         if response.status_code != 201:
             raise SystemExit(f"POST /assessments: {response.status_code} {response.text[:300]}")
         sessions: dict[int, str] = {}
@@ -210,11 +235,11 @@ async def _cohort_done(client: httpx.AsyncClient) -> None:
     """Wait until the collaboration check has compared every submission (its gauge is 0)."""
     async with asyncio.timeout(1800):
         while True:
-            text = (await client.get("/metrics")).text
+            text = (await request(client, "GET", "/metrics")).text
             pending = re.search(r"^vigil_cohort_pending (\S+)$", text, re.MULTILINE)
             if pending is not None and float(pending.group(1)) == 0:
                 await asyncio.sleep(1.0)
-                again = (await client.get("/metrics")).text
+                again = (await request(client, "GET", "/metrics")).text
                 if re.search(r"^vigil_cohort_pending 0(\.0)?$", again, re.MULTILINE):
                     return
             await asyncio.sleep(0.5)
@@ -229,7 +254,7 @@ async def findings(server: Server, sessions: dict[int, str]) -> dict[int, dict[s
 
         async def one(index: int, session_id: str) -> None:
             async with gate:
-                body = (await client.get(f"/candidate-sessions/{session_id}")).json()
+                body = (await request(client, "GET", f"/candidate-sessions/{session_id}")).json()
             mine: dict[str, int] = {}
             for violation in body["violations"]:
                 details = violation["details"]
@@ -311,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(plans)} candidates ({', '.join(f'{k} {n}' for k, n in kinds.items())}), "
           f"{events} events through the socket in {seconds:.0f} s\n")  # fmt: skip
     print("\n".join(rows))
+    if REFUSED_TOKENS:
+        print(f"\n{len(REFUSED_TOKENS)} connections refused 4401 and retried "
+              f"({len(set(REFUSED_TOKENS))} sessions)")  # fmt: skip
     print(f"\n    {command}")
     if not args.no_results:
         record(command, rows, seconds, events)

@@ -11,6 +11,8 @@ from playwright.async_api import expect
 
 from tests.browser_support import Chromium, PageWatch, launch_chromium
 from tests.support import RunningServer
+from tests.test_behaviour_socket import define, flagged, sit, window
+from tests.test_browser_dashboard import signed_in
 from tests.test_browser_candidate import answer_choice, start_assessment, stored_when
 
 pytestmark = pytest.mark.anyio
@@ -85,3 +87,30 @@ async def test_typing_pasting_and_synthetic_keys_become_behaviour_windows(
     assert all(p["displacementPx"] <= p["distancePx"] for p in pointer)
     # Content is never sent: no window holds the typed words.
     assert not any("hundred" in str(d) for d in data)
+
+
+@pytest.mark.timeout(90)
+async def test_the_dashboard_shows_typing_against_pasting_and_links_the_pair(
+    server: RunningServer, chromium: Chromium
+) -> None:
+    questions = [{"id": f"q{n}", "correctAnswer": "42"} for n in range(8)]
+    await define(server, {"id": "pair", "questions": questions})
+    first_id, first_token = await server.create_session("pair", "First")
+    second_id, second_token = await server.create_session("pair", "Second")
+    shared = {f"q{n}": str(100 + n) for n in range(8)}
+    pasted = window(text={"charsTyped": 40, "charsPasted": 300, "pastes": 1, "answerLength": 340})
+    async with server.candidate(first_id, first_token) as candidate:
+        await sit(candidate, [], shared)
+    async with server.candidate(second_id, second_token) as candidate:
+        await sit(candidate, [pasted, pasted], shared)
+    await flagged(server, first_id, "COLLABORATION")
+    page, console = await signed_in(chromium, server)
+    await page.goto(f"{server.url}/dashboard#/session/{second_id}")
+    box = page.locator("#session-behaviour")
+    await expect(box.locator("li[data-question='q1']")).to_contain_text("80 typed · 600 pasted")
+    finding = box.locator("li[data-check='COLLABORATION']")
+    await expect(finding).to_contain_text("Collaboration detected")
+    await finding.locator("a.pair").click()
+    await expect(page.locator("#session-title")).to_contain_text("First")
+    await expect(box.locator("li[data-check='COLLABORATION'] a.pair")).to_have_text(second_id)
+    await console.assert_clean()
