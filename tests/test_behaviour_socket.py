@@ -272,3 +272,25 @@ async def test_a_listed_address_behind_another_proxy_is_a_vpn(tmp_path: Path) ->
         ]
         assert finding["offsets"] == [device.offset]
         assert (await detail(server, session_id))["state"]["verificationScore"] == 90
+
+
+async def test_an_accommodation_switches_a_behaviour_check_off(tmp_path: Path) -> None:
+    async with running_server(tmp_path, **BOT_ON) as server:
+        body = {
+            "candidateEmail": "ada@example.com",
+            "candidateName": "Ada Lovelace",
+            "assessmentId": "exam-1",
+            # A candidate who uses an on-screen keyboard: its events are synthetic.
+            "accommodations": {"disabledChecks": ["BOT_LIKE"]},
+        }
+        async with server.http() as client:
+            created = (await client.post("/candidate-sessions", json=body)).json()
+        session_id, token = created["id"], created["candidateToken"]
+        async with server.candidate(session_id, token) as candidate:
+            await sit(candidate, [scripted_window() for _ in range(3)], {"q1": "x"})
+        (finding,) = await flagged(server, session_id, "BOT_LIKE")
+        assert finding["counted"] is True  # the factor is on...
+        record = await detail(server, session_id)
+        (violation,) = [v for v in record["violations"] if v["type"] == "BOT_LIKE"]
+        assert violation["accommodated"] is True  # ...but not for this candidate
+        assert record["state"]["verificationScore"] == 100
