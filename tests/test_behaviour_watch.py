@@ -14,9 +14,9 @@ from starlette.datastructures import Headers
 from actors.behaviour import collaboration
 from app.settings.behaviour import BehaviourFileError, BehaviourSettings, load_rules
 from app.sockets.forwarding import forwarding
+from tests.support import running_server
 from tests.test_behaviour_socket import flagged, scripted_window
 from tests.test_behaviour_support_graded import assessment, honest_answers
-from tests.support import running_server
 
 ITEMS = assessment(3)
 

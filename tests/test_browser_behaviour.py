@@ -12,8 +12,8 @@ from playwright.async_api import expect
 from tests.browser_support import Chromium, PageWatch, launch_chromium
 from tests.support import RunningServer
 from tests.test_behaviour_socket import define, flagged, sit, window
-from tests.test_browser_dashboard import signed_in
 from tests.test_browser_candidate import answer_choice, start_assessment, stored_when
+from tests.test_browser_dashboard import signed_in
 
 pytestmark = pytest.mark.anyio
 
