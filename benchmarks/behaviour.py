@@ -334,7 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = sum(len(p.events) for p in plans)
     rows = table(plans, found)
     kinds = Counter(p.kind for p in plans)
-    print(f"{len(plans)} candidates ({', '.join(f'{k} {n}' for k, n in kinds.items())}), "
+    drafters = sum(p.drafts_elsewhere for p in plans)
+    print(f"{len(plans)} candidates ({', '.join(f'{k} {n}' for k, n in kinds.items())}; "
+          f"{drafters} of the honest draft elsewhere and paste), "
           f"{events} events through the socket in {seconds:.0f} s\n")  # fmt: skip
     print("\n".join(rows))
     if REFUSED_TOKENS:

@@ -73,6 +73,7 @@ class Plan:
     events: list[dict[str, Any]] = field(default_factory=list)  # without their seq
     headers: dict[str, str] = field(default_factory=dict)
     cut_at: int | None = None  # the socket drops after this seq; the rest is resent
+    drafts_elsewhere: bool = False  # honest, but pastes each answer from their own editor
 
 
 def corpus_text() -> str:
@@ -153,16 +154,22 @@ def _fixed_times(session: Session, rng: np.random.Generator) -> Session:
     return session
 
 
+# Honest candidates who draft their answers in another editor and paste each one in: the
+# benchmark's guess of how many (docs/behaviour.md names them as typing's known risk).
+DRAFTS_ELSEWHERE: Final = 0.02
+
+
 def _candidate(
     index: int, kind: str, seed: int, items: list[Item], source: Session | None
 ) -> tuple[Plan, Session]:
     rng = np.random.default_rng(seed + 1_000_003)
+    drafts = kind == "honest" and rng.random() < DRAFTS_ELSEWHERE
     writer = {
         "paste_everything": lambda: paste_everything(seed),
         "script": lambda: script(seed, untrusted=False),
         "script_untrusted": lambda: script(seed, untrusted=True),
         "second_typist": lambda: second_typist(seed),
-    }.get(kind, lambda: honest_writer(seed))()
+    }.get("paste_everything" if drafts else kind, lambda: honest_writer(seed))()
     if kind == "fed_answers":
         graded = fed_answers(seed, items)
     elif kind == "pair_copier" and source is not None:
@@ -171,7 +178,7 @@ def _candidate(
         graded = honest_answers(seed, items)
     if kind in ("script", "script_untrusted"):
         graded = _fixed_times(graded, rng)
-    plan = Plan(index=index, kind=kind)
+    plan = Plan(index=index, kind=kind, drafts_elsewhere=drafts)
     zone = AWAY_ZONE if rng.random() < 0.03 else HOME_ZONE
     if kind == "vpn":
         plan.headers = {"X-Forwarded-For": f"203.0.113.{int(rng.integers(1, 255))}"}

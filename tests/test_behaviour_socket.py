@@ -129,17 +129,16 @@ async def test_a_script_is_flagged_costs_its_points_and_a_reviewer_can_dismiss_i
         assert "90 typed · 0 pasted · 180 synthetic" in page.text
 
 
-async def test_a_factor_that_is_off_keeps_its_evidence_and_costs_nothing(
-    server: RunningServer,
-) -> None:
-    session_id, token = await server.create_session()
-    async with server.candidate(session_id, token) as candidate:
-        await sit(candidate, [scripted_window() for _ in range(3)], {"q1": "x"})
-    (finding,) = await flagged(server, session_id)
-    assert finding["counted"] is False and finding["check"] == "BOT_LIKE"
-    record = await detail(server, session_id)
-    assert record["state"]["verificationScore"] == 100
-    assert any(v["type"] == "BOT_LIKE" for v in record["violations"])
+async def test_a_factor_that_is_off_keeps_its_evidence_and_costs_nothing(tmp_path: Path) -> None:
+    async with running_server(tmp_path, behaviour={"bot_like": {"enabled": False}}) as server:
+        session_id, token = await server.create_session()
+        async with server.candidate(session_id, token) as candidate:
+            await sit(candidate, [scripted_window() for _ in range(3)], {"q1": "x"})
+        (finding,) = await flagged(server, session_id)
+        assert finding["counted"] is False and finding["check"] == "BOT_LIKE"
+        record = await detail(server, session_id)
+        assert record["state"]["verificationScore"] == 100
+        assert any(v["type"] == "BOT_LIKE" for v in record["violations"])
 
 
 async def test_an_honest_window_flags_nothing(tmp_path: Path) -> None:
