@@ -297,12 +297,21 @@ def table(plans: list[Plan], found: dict[int, dict[str, int]]) -> list[str]:
     return rows
 
 
-def record(command: str, rows: list[str], seconds: float, events: int) -> None:
+def code_version() -> str:
+    """The commit, and whether the tree had changes (such a record is no current figure)."""
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True)
+    changed = " + uncommitted changes" if dirty.stdout.strip() else ""
+    return f"{commit.stdout.strip() or 'unknown'}{changed}"
+
+
+def record(command: str, code: str, rows: list[str], seconds: float, events: int) -> None:
     RESULTS.mkdir(exist_ok=True)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     text = (
         f"\n## Behaviour evidence ({datetime.now(UTC).strftime('%H:%M')} UTC)\n\n"
-        f"    {command}\n\n{events} candidate events in {seconds:.0f} s.\n\n"
+        f"    {command}\n\ncode: {code}\n\n{events} candidate events in {seconds:.0f} s.\n\n"
         + "\n".join(rows)
         + "\n"
     )
@@ -313,6 +322,7 @@ def record(command: str, rows: list[str], seconds: float, events: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/behaviour.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    code = code_version()  # before the run: what the server and the generators were
     plans, assessment = population(args.honest, args.cheaters, args.seed)
     temporary = None if args.storage_dir else tempfile.mkdtemp(prefix="vigil-behaviour-")
     storage = Path(args.storage_dir or temporary or ".")
@@ -344,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"({len(set(REFUSED_TOKENS))} sessions)")  # fmt: skip
     print(f"\n    {command}")
     if not args.no_results:
-        record(command, rows, seconds, events)
+        record(command, code, rows, seconds, events)
     return 0
 
 
