@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -43,6 +44,12 @@ async def test_typing_pasting_and_synthetic_keys_become_behaviour_windows(
     server: RunningServer, chromium: Chromium, watch: PageWatch
 ) -> None:
     page = await watch.open(chromium.tabs, f"{server.url}/demo")
+    refusals: list[str] = []  # what the server answered with an error: a window it refused
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framereceived", lambda p: refusals.append(p) if '"error"' in str(p) else None)
+
+    page.on("websocket", on_socket)
     session_id = await start_assessment(page)
     await answer_choice(page, "Mars")
     await expect(page.locator("#question-text")).to_have_text(re.compile("12 x 12"))
@@ -87,6 +94,7 @@ async def test_typing_pasting_and_synthetic_keys_become_behaviour_windows(
     assert all(p["displacementPx"] <= p["distancePx"] for p in pointer)
     # Content is never sent: no window holds the typed words.
     assert not any("hundred" in str(d) for d in data)
+    assert refusals == []  # every window the SDK made was one the server takes
 
 
 @pytest.mark.timeout(90)

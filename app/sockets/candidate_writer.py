@@ -5,7 +5,7 @@ sends them in order."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Final
+from typing import Any, Final
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -13,7 +13,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from actors import outbound
 from actors.mailbox import Doorbell
 from actors.protocol_codes import CLOSE_SLOW
-from app.sockets.forwarding import forwarding
 from app.telemetry.metrics import Metrics
 
 # Errors answering refused events that wait to be sent, at most. The reader refuses a burst of
@@ -46,7 +45,8 @@ class CandidateSocketLink:
         self._metrics = metrics
         self._errors: deque[bytes] = deque()
         self.remote_address = websocket.client.host if websocket.client else None
-        self.forwarding = forwarding(websocket.headers, self.remote_address)
+        # What the connection said about proxies (app/sockets/forwarding.py), set by the socket.
+        self.forwarding: dict[str, Any] = {}
         self._limit = outbox_size
         self._queue: deque[bytes] = deque()
         self._ack = 0

@@ -100,17 +100,21 @@ class Window {
       };
     }
     if (this.moves) {
+      // A window's first step may have begun in the window before: its time can exceed this
+      // window's length, which bounds movingMs; the top speed is then at least the mean.
       const movingMs = Math.min(windowMs, Math.ceil(this.movingMs));
-      const mean = movingMs ? this.distance / (movingMs / 1000) : 0;
+      const distancePx = round2(this.distance);
+      const mean = movingMs ? distancePx / (movingMs / 1000) : 0;
       data.pointer = {
         moves: this.moves,
-        distancePx: round2(this.distance),
+        distancePx,
         // Rounded down, so a chord never comes out longer than its rounded path.
-        displacementPx: Math.min(round2(this.distance), Math.floor(this.displacement * 100) / 100),
+        displacementPx: Math.min(distancePx, Math.floor(this.displacement * 100) / 100),
         strokes: Math.max(this.strokes, this.distance > 0 ? 1 : 0),
         pauses: this.pauses,
         movingMs,
-        maxSpeedPxPerS: Math.ceil(Math.max(this.maxSpeed, mean) * 100) / 100,
+        // Rounded up, plus a cent: never below the mean the server works out from these.
+        maxSpeedPxPerS: Math.ceil(Math.max(this.maxSpeed, mean) * 100) / 100 + 0.01,
       };
     }
     const { keyboard, pointer, input } = this.untrusted;
