@@ -9,6 +9,7 @@ per event. Times are epoch seconds passed in by the caller; nothing here reads a
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, get_args
 
@@ -33,6 +34,9 @@ TIME_LIMIT: Final = "time_limit"
 PAUSE_ACKNOWLEDGED: Final = "pause_acknowledged"
 # Events stored after a time-limit submit carry `data.late = true`.
 LATE: Final = "late"
+# Stamped by the actor on a `pause_acknowledged` that ended a pause: when the server received
+# it (ISO UTC). The candidate's own `ts` is not trusted to say how long the pause lasted.
+RESUMED_AT: Final = "resumedAt"
 
 # Every violation type the server itself raises (CONTRACT.md sections 6 and 9): what
 # `disabledChecks` may name.
@@ -90,6 +94,10 @@ class ExamRecord(msgspec.Struct, kw_only=True):
     disabledChecks: list[str] = msgspec.field(default_factory=list)
     timeUp: bool = False  # submitted by the server at the time limit
     pauseAcknowledged: int = 0  # pauses the candidate ended
+    # The exam's clock stops while the session is paused: seconds spent in ended pauses, and
+    # when the current one began (the server's time), if one is on.
+    pausedSeconds: float = 0.0
+    pausedSince: str | None = None
 
 
 def observe(record: ExamRecord, score: scoring.ScoreState, event: StoredEvent) -> None:
@@ -106,15 +114,55 @@ def observe(record: ExamRecord, score: scoring.ScoreState, event: StoredEvent) -
         record.pauseAcknowledged += 1
 
 
-def ends_at(policy: ExamPolicy, record: ExamRecord, start_time: str) -> float | None:
-    """When the session's time is up (epoch seconds), or None without a time limit."""
+def paused(record: ExamRecord, is_paused: bool, server_ts: str) -> None:
+    """The session went into or out of a pause at `server_ts` (the server's time): the clock
+    stops at the one and starts again at the other."""
+    if is_paused and record.pausedSince is None:
+        record.pausedSince = server_ts
+    elif not is_paused and record.pausedSince is not None:
+        began, record.pausedSince = record.pausedSince, None
+        lasted = _epoch(server_ts) - _epoch(began)
+        if math.isfinite(lasted) and lasted > 0:
+            record.pausedSeconds = min(record.pausedSeconds + lasted, MAX_SECONDS)
+
+
+def resumed_at(event: StoredEvent) -> str:
+    """When a pause-ending event was received by the server: an admin's or the server's own
+    event's `ts`, a candidate's acknowledgement's stamp (absent on one stored before the clock
+    stopped in pauses: then its `ts`, as it was counted then)."""
+    if event.origin == "candidate":
+        stamped = (event.data or {}).get(RESUMED_AT)
+        if isinstance(stamped, str):
+            return stamped
+    return event.ts
+
+
+def ends_at(
+    policy: ExamPolicy, record: ExamRecord, start_time: str, now: float | None = None
+) -> float | None:
+    """When the session's time is up (epoch seconds), or None without a time limit. While a
+    pause is on, the end moves with `now` (None: the end as if the pause ended at its start)."""
     if policy.durationSeconds is None:
         return None
-    try:
-        start = datetime.fromisoformat(start_time).timestamp()
-    except ValueError:
+    start = _epoch(start_time)
+    if not math.isfinite(start):
         return None
-    return start + policy.durationSeconds + record.extraTimeSeconds
+    ends = start + policy.durationSeconds + record.extraTimeSeconds + record.pausedSeconds
+    if record.pausedSince is not None and now is not None:
+        ends += max(0.0, now - _epoch(record.pausedSince))
+    return ends
+
+
+def stamp_resumed(event: StoredEvent, server_ts: str) -> StoredEvent:
+    """A candidate's `pause_acknowledged` that ends a pause, with the server's time on it."""
+    return msgspec.structs.replace(event, data={**(event.data or {}), RESUMED_AT: server_ts})
+
+
+def _epoch(moment: str) -> float:
+    try:
+        return datetime.fromisoformat(moment).timestamp()
+    except ValueError:
+        return math.nan
 
 
 def accommodations_data(accommodations: Accommodations) -> dict[str, Any]:

@@ -24,8 +24,10 @@ class Due(msgspec.Struct, frozen=True, kw_only=True):
     origin: str
 
 
-def ends_at(policy: exam.ExamPolicy, record: SessionSnapshot, start: str) -> float | None:
-    return exam.ends_at(policy, record.exam, start)
+def ends_at(
+    policy: exam.ExamPolicy, record: SessionSnapshot, start: str, now: float | None = None
+) -> float | None:
+    return exam.ends_at(policy, record.exam, start, now)
 
 
 def next_wake(
@@ -35,7 +37,7 @@ def next_wake(
     if record.status in FINISHED:
         return None
     found = [None if rules is None else camera_watch.deadline(rules, record.camera)]
-    if not record.submitted:
+    if not record.submitted and record.exam.pausedSince is None:  # a pause stops the clock
         found.append(ends_at(policy, record, start))
     times = [when for when in found if when is not None]
     return min(times) if times else None
@@ -52,9 +54,14 @@ def due(
     if record.status in FINISHED:
         return []
     found = []
-    ends = ends_at(policy, record, start)
+    ends = ends_at(policy, record, start, now)
     if ends is not None and not record.submitted and now >= ends:
-        data = {"reason": exam.TIME_LIMIT, "answers": [], "limitSeconds": _limit(policy, record)}
+        data = {
+            "reason": exam.TIME_LIMIT,
+            "answers": [],
+            "limitSeconds": _limit(policy, record),
+            "pausedSeconds": round(record.exam.pausedSeconds, 3),
+        }
         found.append(Due(type=SUBMITTED, data=data, origin="server"))
         return found  # finished: the camera no longer counts
     for item in [] if rules is None else camera_watch.due(rules, record.camera, now):
@@ -65,7 +72,7 @@ def due(
 def clock_message(
     policy: exam.ExamPolicy, record: SessionSnapshot, start: str, now: float
 ) -> bytes | None:
-    ends = ends_at(policy, record, start)
+    ends = ends_at(policy, record, start, now)
     if ends is None:
         return None
     return outbound.encode(
@@ -74,6 +81,7 @@ def clock_message(
             endsAt=iso_seconds(ends),
             secondsLeft=round(max(0.0, ends - now), 3),
             timeUp=record.exam.timeUp or (record.submitted and now >= ends),
+            paused=record.exam.pausedSince is not None,
         )
     )
 

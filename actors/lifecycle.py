@@ -66,6 +66,8 @@ def fold(
     exam.observe(record.exam, record.score, event)
     if event.type == exam.PAUSE_ACKNOWLEDGED and record.status == "PAUSED":
         record.status = "IN_PROGRESS"
+    if (record.status == "PAUSED") != (record.exam.pausedSince is not None):
+        exam.paused(record.exam, record.status == "PAUSED", exam.resumed_at(event))
     if event.origin == "audio":
         audio_episodes.observe(record.audio, event)
     return scoring.apply(config, record.score, event)

@@ -67,6 +67,8 @@ class ExamClock(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag
     endsAt: str
     secondsLeft: float
     timeUp: bool
+    # The session is paused: the clock stands still until the pause ends (a new `clock` then).
+    paused: bool = False
 
 
 # --- to admins -------------------------------------------------------------------------------

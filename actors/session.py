@@ -238,6 +238,8 @@ class SessionActor:
         if self.record.exam.timeUp:
             stored = exam.mark_late(stored)
         paused = self.record.status == "PAUSED"
+        if paused and stored.type == exam.PAUSE_ACKNOWLEDGED:
+            stored = exam.stamp_resumed(stored, self.deps.now_iso())
         await self._store(stored, acks=self.acks, received=message.received)
         if paused and stored.type == exam.PAUSE_ACKNOWLEDGED:
             link.push(outbound.encode(outbound.Resume(message="You acknowledged the pause.")))
@@ -452,8 +454,11 @@ class SessionActor:
         received: float | None = None,
     ) -> int:
         submitting = event.type == behaviour_watch.SUBMITTED and not self.record.submitted
+        was_paused = self.record.status == "PAUSED"
         violations = fold(self.deps.scoring, self.record, event)
         self._observe(event)
+        if was_paused != (self.record.status == "PAUSED"):
+            self._push_clock()  # the clock stops in a pause and starts again after it
         state = self.summary()
         self._publish(state)
         await self.deps.journal.append(

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -62,6 +63,7 @@ from app.http.routes import (
     webhooks,
 )
 from app.http.routes.audit import AuditMiddleware
+from app.http.sdk_cors import SdkCorsMiddleware
 from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.session_calls import SessionCalls
 from app.kafka.cluster_view import ClusterView
@@ -73,6 +75,7 @@ from app.sessions.deadlines import DeadlineScheduler
 from app.sessions.directory import SessionDirectory
 from app.settings import ConfigError, Settings
 from app.settings.behaviour import BehaviourFileError, BehaviourSettings, load_rules
+from app.settings.vision import VisionConfig
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
 from app.sockets.candidate import CandidateSocket
 from app.storage.frames import FrameStore, clip_store
@@ -223,7 +226,9 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         await tg.start(cohort.run, registry.send)
         vision: VisionService | None = None
         if settings.vision.enabled:
-            vision = identity_checks.service = VisionService(settings.vision, registry, now_iso)
+            vision = identity_checks.service = VisionService(
+                _vision_config(settings), registry, now_iso
+            )
             vision.register_metrics(metrics)
             await tg.start(vision.run)
         webhooks: WebhookService | None = None
@@ -334,6 +339,14 @@ async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: 
     )
 
 
+def _vision_config(settings: Settings) -> VisionConfig:
+    """`[vision]` with its model cache under the storage folder unless configured."""
+    vision = settings.vision
+    if vision.model_cache:
+        return vision
+    return msgspec.structs.replace(vision, model_cache=str(settings.storage_dir / "models"))
+
+
 async def record_lost_connections(journal: SqliteJournal, registry: Registry) -> None:
     """Sessions a candidate was connected to when the process died (kill -9, power cut) get the
     `user_disconnected` that a clean shutdown would have recorded. Runs before sockets open."""
@@ -387,7 +400,10 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
         # Outermost first. Answers to unexpected errors leave from outside it, so
         # `on_unexpected` adds the security headers itself. The audit log's middleware is each
         # endpoint's own (`_http_routes`).
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(SdkCorsMiddleware, allowed_origins=settings.server.allowed_origins),
+        ],
         exception_handlers={
             Refused: on_refused,
             HTTPException: on_http_exception,

@@ -104,6 +104,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="vision.object_input of the analyzer and the server, WxH such as 320x256 "
         "(default: config's)",
     )
+    add(
+        "--object-precision",
+        choices=["int8", "fp32"],
+        help="vision.object_precision of the server (default: config's; the per-worker table "
+        "times both, in turn)",
+    )
     add("--beat-p99-ms", type=float, default=50, help="heartbeat ack p99 within the limit")
     add("--vigil", default=str(Path(sys.executable).parent / "vigil"), help="server command")
     add("--seed", type=int, default=1, help="seed of the frames' shifts and noise")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -39,13 +40,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# The int8 object model, made once for every test server of a run (and kept for the next run)
+# rather than once per storage folder.
+MODEL_CACHE = Path(tempfile.gettempdir()) / f"vigil-test-models-{os.getuid()}"
+
+
 def settings_for(storage: Path, **sections: Mapping[str, Any]) -> Settings:
     overrides: dict[str, dict[str, Any]] = {
         "storage": {"dir": str(storage)},
         "auth": {"admin_token": ADMIN_TOKEN},
         "server": {"log_level": "warning", "shutdown_grace_seconds": 5.0},
         # Each server would start analysing processes; the vision tests turn them on.
-        "vision": {"enabled": False},
+        "vision": {"enabled": False, "model_cache": str(MODEL_CACHE)},
         # The demo's shipped escalation intervenes; tests that count scores opt in to it.
         "demo": {"escalation": "global"},
     }
@@ -229,6 +235,7 @@ class ServerProcess:
             "VIGIL_AUTH_ADMIN_TOKEN": ADMIN_TOKEN,
             "VIGIL_SERVER_PORT": str(port),
             "VIGIL_VISION_ENABLED": "false",
+            "VIGIL_VISION_MODEL_CACHE": str(MODEL_CACHE),
             "VIGIL_MASTER_KEY": TEST_MASTER_KEY,
             **(extra_env or {}),
         }

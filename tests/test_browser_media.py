@@ -188,6 +188,44 @@ async def test_a_screen_recording_uploads_survives_a_network_cut_plays_and_is_er
         assert not (tmp_path / "screen" / session_id).exists()
 
 
+async def test_a_recording_the_network_cannot_carry_stops_and_loses_no_chunk(
+    tmp_path: Path,
+) -> None:
+    """Chunks wait in the page's memory only up to `screenBufferBytes`; past it the recording
+    stops with an event, and what was recorded is still all uploaded."""
+    async with running_server(tmp_path) as server, launch_chromium(SCREEN_FLAGS) as chromium:
+        session_id, token = await server.create_session()
+        watch = PageWatch()
+        try:
+            page = await watch.open(chromium.tabs, f"{server.url}/demo")
+            await page.evaluate(
+                """async ([sessionId, token]) => {
+                  const { connect } = await import("/sdk/vigil-client.js");
+                  window.vigil = connect({ sessionId, token, camera: false, screen: true,
+                                           screenChunkMs: 500, screenBufferBytes: 1,
+                                           heartbeatIntervalMs: 0 });
+                }""",
+                [session_id, token],
+            )
+            stats = await page_until(
+                page,
+                "s => s.uploaded >= 1 && s.pending === 0 && window.vigil.screenRecorder.stopped",
+            )
+            await page_until(page, "s => s.sent === 0")
+        finally:
+            await watch.close()
+        stopped = [
+            e for e in await server.services.store.events(session_id)
+            if e.type == "screen_recording_stopped"
+        ]  # fmt: skip
+        assert [e.data["reason"] for e in stopped if e.data] == ["buffer_full"]
+        async with server.http() as client:
+            session = (await client.get(f"/candidate-sessions/{session_id}")).json()
+        assert session["screenRecording"]["fileSize"] == stats["bytes"]
+        # (the demo page in a headless tab may also raise a TAB_SWITCH: not counted here)
+        assert [v["type"] for v in session["violations"]].count("RECORDING_FAILURE") == 1
+
+
 async def test_a_second_monitor_and_the_share_ending_before_the_submit_are_violations(
     tmp_path: Path,
 ) -> None:

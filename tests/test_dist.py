@@ -139,6 +139,7 @@ async def test_the_binary_alone_serves_a_session_end_to_end(
     while _metric(url, "vigil_vision_available") != 1:  # the bundled models load in the pool
         assert time.monotonic() < deadline, log.read_text()
         await anyio.sleep(0.2)
+    assert _metric(url, "vigil_vision_object_model_int8") == 1  # made by the build, bundled
     admin_headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(base_url=url, headers=admin_headers, timeout=10) as http:
         created = await http.post(

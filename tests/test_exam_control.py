@@ -229,6 +229,29 @@ async def test_the_candidate_acknowledges_a_pause(server: RunningServer) -> None
     assert state["status"] == "IN_PROGRESS"
 
 
+async def test_a_pause_stops_the_exam_clock(server: RunningServer) -> None:
+    assert (await define(server, assessment("paused", durationSeconds=1.5))).status_code == 201
+    response = await create(server, "paused")
+    session_id, token = response.json()["id"], response.json()["candidateToken"]
+    async with server.candidate(session_id, token) as candidate:
+        await candidate.recv_until(lambda m: m["type"] == "clock")
+        async with server.http() as client:
+            await client.put(f"/candidate-sessions/{session_id}", json={"status": "PAUSED"})
+        stopped, _ = await candidate.recv_until(lambda m: m["type"] == "clock" and m["paused"])
+        assert 0 < stopped["secondsLeft"] <= 1.5 and stopped["timeUp"] is False
+        await anyio.sleep(2.0)  # past the limit, had the clock run on
+        assert (await detail(server, session_id))["state"]["status"] == "PAUSED"
+        await candidate.event(1, "pause_acknowledged", data={"resumedAt": "2000-01-01T00:00:00Z"})
+        going, _ = await candidate.recv_until(lambda m: m["type"] == "clock" and not m["paused"])
+        assert stopped["secondsLeft"] - 0.3 <= going["secondsLeft"] <= stopped["secondsLeft"]
+        await candidate.recv_until(lambda m: m["type"] == "clock" and m["timeUp"])
+    stored = await events(server, session_id)
+    [acknowledged] = [e for e in stored if e["type"] == "pause_acknowledged"]
+    assert acknowledged["data"]["resumedAt"] != "2000-01-01T00:00:00Z"  # the server's time wins
+    [submit] = [e for e in stored if e["type"] == "assessment_submitted"]
+    assert submit["origin"] == "server" and 2.0 <= submit["data"]["pausedSeconds"] < 3.5
+
+
 async def test_the_standard_escalation_warns_pauses_and_pauses_at_max_warnings(
     server: RunningServer,
 ) -> None:

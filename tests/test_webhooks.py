@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
+import httpx
 import msgspec
 import pytest
 import uvicorn
@@ -20,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.settings.webhooks import WebhooksSettings
+from app.webhooks.destination import pinned
 from app.webhooks.service import WebhookConfigError, endpoint_secrets
 from app.webhooks.signing import SIGNATURE_HEADER, signature, verify
 from tests.support import RunningServer, eventually, running_server, serving
@@ -199,3 +203,35 @@ def test_the_signature_covers_the_time_and_the_body() -> None:
     assert not verify(b"k" * 16, header, b'{"a":2}')
     assert not verify(b"x" * 16, header, b'{"a":1}')
     assert not verify(b"k" * 16, header.replace("t=1700000000", "t=1700000001"), b'{"a":1}')
+
+
+def test_a_checked_address_is_the_one_connected_to() -> None:
+    """DNS rebinding: the name is resolved once, checked, and the delivery goes to that
+    address, the name moving to the Host header and the TLS server name."""
+    v4 = pinned(urlsplit("https://hooks.example.com:8443/in?x=1"), ip_address("93.184.216.34"))
+    assert v4.url == "https://93.184.216.34:8443/in?x=1"
+    assert v4.host_header == "hooks.example.com:8443"
+    assert v4.extensions() == {"sni_hostname": "hooks.example.com"}
+    v6 = pinned(urlsplit("http://hooks.example.com/in"), ip_address("2606:2800:220:1::1"))
+    assert v6.url == "http://[2606:2800:220:1::1]/in" and v6.host_header == "hooks.example.com"
+    assert v6.extensions() == {}  # plain http: no server name to give
+
+
+async def test_a_pinned_delivery_reaches_the_receiver_with_its_host_name() -> None:
+    seen: list[str] = []
+
+    async def hook(request: Request) -> Response:
+        seen.append(request.headers["host"])
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    async with serving(uvicorn.Config(app, log_level="warning", lifespan="off")) as port:
+        destination = pinned(urlsplit(f"http://localhost:{port}/hook"), ip_address("127.0.0.1"))
+        assert destination.url == f"http://127.0.0.1:{port}/hook"
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                destination.url,
+                headers={"host": destination.host_header or ""},
+                extensions=destination.extensions(),
+            )
+    assert answer.status_code == 204 and seen == [f"localhost:{port}"]

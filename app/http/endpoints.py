@@ -47,6 +47,8 @@ class Endpoint(Generic[H]):
     counted: bool = True  # in vigil_http_requests_total; health checks are not
     # Issue 24: a body that is not JSON (a video chunk), by the media types it may have.
     binary_body: tuple[str, ...] = ()
+    # Answers a `Range: bytes=START-END` header with 206 and that part (a <video> seeking).
+    ranges: bool = False
 
 
 class EndpointBinder:

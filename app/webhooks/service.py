@@ -169,7 +169,7 @@ class WebhookService:
         error: str | None = None
         outcome = "failed"
         try:
-            await check_destination(endpoint.url, self.settings.allow_private)
+            destination = await check_destination(endpoint.url, self.settings.allow_private)
             now = int(self._clock())
             headers = {
                 "content-type": "application/json",
@@ -177,7 +177,15 @@ class WebhookService:
                 SIGNATURE_HEADER: signature(self._secrets[endpoint.name], now, body),
                 "Vigil-Webhook-Id": webhook.id,
             }
-            async with client.stream("POST", endpoint.url, content=body, headers=headers) as got:
+            if destination.host_header is not None:
+                headers["host"] = destination.host_header
+            async with client.stream(
+                "POST",
+                destination.url,
+                content=body,
+                headers=headers,
+                extensions=destination.extensions(),
+            ) as got:
                 status = got.status_code
                 await _read_some(got)
             if 200 <= status < 300:

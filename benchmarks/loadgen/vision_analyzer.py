@@ -7,8 +7,10 @@ import dataclasses
 import multiprocessing
 import os
 import statistics
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Final
 
 import cv2
@@ -16,6 +18,8 @@ import msgspec
 
 from app.settings.vision import VisionConfig
 from app.vision.analyzer import FrameAnalyzer
+from app.vision.models import object_model_path
+from app.vision.quantized import int8_model
 from app.vision.similarity import thumbnail
 
 from .vision_frames import FrameMaker
@@ -68,12 +72,17 @@ def _bench(
         chosen["object_input"] = object_input
     config = msgspec.convert(chosen, VisionConfig)
     analyzer = FrameAnalyzer(config)
+    # The object model in int8 (vision.object_precision, the default), made as the server makes
+    # it, timed frame by frame in turn with the float one.
+    with tempfile.TemporaryDirectory() as cache:
+        made = int8_model(object_model_path(config.object_model), Path(cache), config.object_input)
+        int8 = FrameAnalyzer(msgspec.structs.replace(config, object_model=str(made)))
     rows: list[AnalyzerRow] = []
     for index, name in enumerate(images):
         maker = FrameMaker(name, still=False, seed=seed + index)
         jpegs = [maker.next() for _ in range(frames + WARMUP_FRAMES)]
-        for objects in (False, True):
-            rows.append(_time_analyze(analyzer, name, jpegs, detect_objects=objects))
+        rows.append(_time_analyze(analyzer, name, jpegs, detect_objects=False))
+        rows += _time_objects_in_turn({"fp32": analyzer, "int8": int8}, name, jpegs)
         rows.append(_time_thumbnail(name, jpegs))
         identity = _time_identity(analyzer, name, jpegs)
         if identity is not None:
@@ -81,26 +90,64 @@ def _bench(
     return rows
 
 
+def _time_objects_in_turn(
+    analyzers: dict[str, FrameAnalyzer], name: str, jpegs: list[bytes]
+) -> list[AnalyzerRow]:
+    """ "faces + objects" with each object model, alternating frame by frame (a noisy box
+    slows both alike); the float model's row keeps its old name."""
+    samples: dict[str, _Samples] = {precision: _Samples() for precision in analyzers}
+    for i, jpeg in enumerate(jpegs):
+        for precision, analyzer in analyzers.items():
+            samples[precision].add(i, analyzer, jpeg, detect_objects=True)
+    return [
+        samples[precision].row(
+            name, "faces + objects" if precision == "fp32" else f"faces + objects ({precision})"
+        )
+        for precision in analyzers
+    ]
+
+
 def _time_analyze(
     analyzer: FrameAnalyzer, name: str, jpegs: list[bytes], *, detect_objects: bool
 ) -> AnalyzerRow:
-    spent: list[float] = []
-    faces: list[int | None] = []
-    stages: list[tuple[float, float, float, float]] = []
+    samples = _Samples()
     for i, jpeg in enumerate(jpegs):
+        samples.add(i, analyzer, jpeg, detect_objects=detect_objects)
+    return samples.row(name, "faces + objects" if detect_objects else "faces")
+
+
+class _Samples:
+    def __init__(self) -> None:
+        self.spent: list[float] = []
+        self.faces: list[int | None] = []
+        self.stages: list[tuple[float, float, float, float]] = []
+
+    def add(self, i: int, analyzer: FrameAnalyzer, jpeg: bytes, *, detect_objects: bool) -> None:
         began = time.perf_counter()
         verdict = analyzer.analyze(jpeg, detect_objects=detect_objects)
         took = (time.perf_counter() - began) * 1000
         if i < WARMUP_FRAMES:
-            continue
-        spent.append(took)
-        faces.append(verdict.face_count)
+            return
+        self.spent.append(took)
+        self.faces.append(verdict.face_count)
         t = verdict.timings
-        stages.append((t.decode_ms, t.quality_ms, t.faces_ms or 0.0, t.objects_ms or 0.0))
+        self.stages.append((t.decode_ms, t.quality_ms, t.faces_ms or 0.0, t.objects_ms or 0.0))
+
+    def row(self, name: str, stage: str) -> AnalyzerRow:
+        return _row(name, stage, self.spent, self.faces, self.stages)
+
+
+def _row(
+    name: str,
+    stage: str,
+    spent: list[float],
+    faces: list[int | None],
+    stages: list[tuple[float, float, float, float]],
+) -> AnalyzerRow:
     counted = statistics.multimode(faces)
     return AnalyzerRow(
         image=name,
-        stage="faces + objects" if detect_objects else "faces",
+        stage=stage,
         frames=len(spent),
         median_ms=statistics.median(spent),
         p90_ms=_p90(spent),

@@ -46,6 +46,10 @@ async def run_point(
         env["VIGIL_VISION_FACE_BACKEND"] = args.face_backend
     if args.object_input is not None:
         env["VIGIL_VISION_OBJECT_INPUT"] = str(list(args.object_input))
+    # The int8 object model is made once for the run's servers, not once per fresh storage.
+    env.setdefault("VIGIL_VISION_MODEL_CACHE", str(Path(tempfile.gettempdir()) / "vigil-models"))
+    if args.object_precision is not None:
+        env["VIGIL_VISION_OBJECT_PRECISION"] = args.object_precision
     server = spawn_server(args, storage, None, env)
     try:
         await wait_healthy(server, timeout_s=60)

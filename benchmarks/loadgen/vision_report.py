@@ -66,21 +66,29 @@ def per_core(rows: list[AnalyzerRow], args: argparse.Namespace) -> list[str]:
     out = []
     for image in dict.fromkeys(r.image for r in rows):
         mean = {r.stage: 1000 / r.per_s for r in rows if r.image == image}
-        moving = ((every - 1) * mean["faces"] + mean["faces + objects"]) / every
-        still = ((every - 1) * mean["thumbnail"] + mean["faces + objects"]) / every
-        out.append(
-            f"{image}: a camera costs {moving:.1f} ms per frame moving, {still:.1f} ms still "
-            f"(objects on 1 frame in {every}), so one core carries about "
-            f"{args.period * 1000 / moving:.0f} moving or {args.period * 1000 / still:.0f} still "
-            f"cameras at one frame every {args.period:g} s, before any overhead"
+        for objects in [stage for stage in mean if stage.startswith("faces + objects")]:
+            moving = ((every - 1) * mean["faces"] + mean[objects]) / every
+            still = ((every - 1) * mean["thumbnail"] + mean[objects]) / every
+            model = "int8 objects" if objects.endswith("(int8)") else "fp32 objects"
+            out.append(
+                f"{image}, {model}: a camera costs {moving:.1f} ms per frame moving, "
+                f"{still:.1f} ms still (objects on 1 frame in {every}), so one core carries "
+                f"about {args.period * 1000 / moving:.0f} moving or "
+                f"{args.period * 1000 / still:.0f} still cameras at one frame every "
+                f"{args.period:g} s, before any overhead"
+            )
+        objects = (
+            "faces + objects (int8)" if "faces + objects (int8)" in mean else "faces + objects"
         )
+        moving = ((every - 1) * mean["faces"] + mean[objects]) / every
         identity = next((v for stage, v in mean.items() if stage.startswith("identity")), None)
         if identity is not None:
             # One comparison per `identity_every_seconds` (10 s by default) on a steady face.
             checked = max(1, round(10.0 / args.period))
             with_identity = moving + identity / checked
             out.append(
-                f"{image}, identity checked every 10 s (1 frame in {checked}): "
+                f"{image}, {'int8' if objects.endswith('(int8)') else 'fp32'} objects and "
+                f"identity checked every 10 s (1 frame in {checked}): "
                 f"{with_identity:.1f} ms per moving frame, about "
                 f"{args.period * 1000 / with_identity:.0f} moving cameras per core"
             )
@@ -213,7 +221,8 @@ def setup(args: argparse.Namespace) -> list[str]:
         f"{args.queue_size or 'default'}, vision.object_every_seconds="
         f"{args.object_every or 'default'}, vision.face_backend="
         f"{args.face_backend or 'default'}, vision.object_input="
-        f"{'x'.join(map(str, args.object_input)) if args.object_input else 'default'}",
+        f"{'x'.join(map(str, args.object_input)) if args.object_input else 'default'}, "
+        f"vision.object_precision={args.object_precision or 'default'}",
     ]
 
 

@@ -189,6 +189,6 @@ ENDPOINTS = [
     Endpoint(
         "GET", "/candidate-sessions/{session_id}/screen-recording/video", ScreenRoutes.get_video,
         "The screen recording (Range requests answered 206); a reviewer token or a signed link",
-        str, errors=(404, 416), media_type="video/webm", auth="reviewer",
+        str, errors=(404, 416), media_type="video/webm", auth="reviewer", ranges=True,
     ),
 ]  # fmt: skip

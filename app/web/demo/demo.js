@@ -360,11 +360,12 @@ if (session && Array.isArray(session.questions)) {
 
 // --- exam control: the time left (the server's clock) and the acknowledged pause ------------
 
-function showClock({ secondsLeft, timeUp }) {
+function showClock({ secondsLeft, timeUp, paused }) {
   const element = $("time-left");
   const minutes = Math.floor(secondsLeft / 60);
   const seconds = String(secondsLeft % 60).padStart(2, "0");
-  element.textContent = timeUp ? "Time is up" : `Time left ${minutes}:${seconds}`;
+  const left = `Time left ${minutes}:${seconds}`;
+  element.textContent = timeUp ? "Time is up" : paused ? `${left} (paused)` : left;
   element.dataset.secondsLeft = String(secondsLeft);
   element.hidden = false;
 }

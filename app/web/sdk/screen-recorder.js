@@ -11,12 +11,18 @@
  * (MULTIPLE_MONITORS, MEDIUM). The share ending before `submit()` records `screen_recording_stopped` {reason: "share_ended"}
  * (RECORDING_FAILURE, HIGH). A full quota (507) stops recording, never the exam.
  *
- * The upload is a plain HTTP request to the Vigil server: the page must be on its origin (or
- * behind a proxy that is), since the REST API answers no CORS preflight.
+ * The upload is a plain HTTP request to the Vigil server, from the page's own origin or from any
+ * in `[server] allowed_origins` (the server answers the SDK's CORS preflight).
+ *
+ * Offline, chunks wait in memory up to `screenBufferBytes` (64 MB, about half an hour at the
+ * default bit rate); past it recording stops, with `screen_recording_stopped`
+ * {reason: "buffer_full"}, rather than the tab running out of memory. No chunk is dropped: what
+ * was recorded (the recorder's last chunk included) is uploaded once the network is back.
  */
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10000;
+const BUFFER_BYTES = 64 * 1024 * 1024;
 
 export class ScreenRecorder {
   constructor(client, options) {
@@ -24,6 +30,8 @@ export class ScreenRecorder {
     this.options = options;
     this.chunkMs = options.screenChunkMs ?? 5000;
     this.bitsPerSecond = options.screenBitsPerSecond ?? 300000;
+    this.bufferBytes = options.screenBufferBytes ?? BUFFER_BYTES;
+    this.buffered = 0; // bytes in queue
     this.stream = null;
     this.recorder = null;
     this.queue = []; // Blobs not yet acknowledged, oldest first
@@ -67,10 +75,16 @@ export class ScreenRecorder {
     const mimeType = MediaRecorder.isTypeSupported("video/webm;codecs=vp8") ? "video/webm;codecs=vp8" : "video/webm";
     this.recorder = new MediaRecorder(this.stream, { mimeType, videoBitsPerSecond: this.bitsPerSecond });
     this.recorder.ondataavailable = (event) => {
-      if (event.data && event.data.size > 0 && !this.full) {
-        this.queue.push(event.data);
-        this.pump();
+      if (!event.data || event.data.size === 0 || this.full) return;
+      this.queue.push(event.data); // kept, and the recorder's last chunk after a stop too
+      this.buffered += event.data.size;
+      if (this.buffered > this.bufferBytes && !this.stopped) {
+        this.client.track("screen_recording_stopped", { reason: "buffer_full", bufferedBytes: this.buffered })
+          .catch(() => {});
+        this.client._fail("screen_buffer_full", new Error("the screen recording could not be uploaded in time"));
+        this.finish();
       }
+      this.pump();
     };
     this.recorder.start(this.chunkMs);
   }
@@ -99,7 +113,7 @@ export class ScreenRecorder {
         this.retryMs = RETRY_MIN_MS;
         this.stats.uploaded += 1;
         this.stats.bytes = answer.fileSize;
-        this.queue.shift();
+        this.buffered -= this.queue.shift().size;
         this.next += 1;
       }
     } finally {
@@ -126,6 +140,7 @@ export class ScreenRecorder {
     if (response.status === 507) {
       this.full = true;
       this.queue = [];
+      this.buffered = 0;
       this.recorder?.state === "recording" && this.recorder.stop();
       this.client._fail("screen_quota", new Error("the screen recording reached its quota"));
       return { fileSize: this.stats.bytes };
