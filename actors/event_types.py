@@ -96,6 +96,11 @@ _CANDIDATE: Final[dict[type[events.CandidateEvent], tuple[Kind, str]]] = {
         "warning",
         "More than one screen (MULTIPLE_MONITORS, MEDIUM).",
     ),
+    events.BehaviourWindow: (
+        "routine",
+        "How an answer was produced in a window of at most 10 s: data {windowMs, keys, text, "
+        "pointer, untrusted} (docs/behaviour.md); never which keys or what text.",
+    ),
 }
 
 _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
@@ -114,6 +119,12 @@ _SERVER: Final[tuple[tuple[str, Kind, str], ...]] = (
     ),
     (ALERT_RAISED, "intervention", "An alert rule fired: data {rule, severity, message}."),
     (scoring.VIOLATION_REPORTED, "warning", "POST .../violations: data {type, severity}."),
+    (
+        scoring.BEHAVIOUR_FLAGGED,
+        "warning",
+        "A behaviour factor's evidence (docs/behaviour.md): data {factor, check, points, counted, "
+        "rule, offsets, questionIds, otherSessionId, measures}.",
+    ),
     (scoring.VIOLATION_REVIEWED, "review", "A reviewer confirmed or dismissed a violation."),
     (
         scoring.IP_CHANGED,

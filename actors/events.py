@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from actors.behaviour_events import BehaviourWindowData
 from actors.bounds import BoundedDecoder, Count, Milliseconds, Seconds
 
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
@@ -201,6 +202,14 @@ class MultipleMonitorsDetected(
     """Issue 24: the browser's `screen.isExtended` says the candidate has more than one screen."""
 
 
+class BehaviourWindow(CandidateEvent, tag="behaviour_window", frozen=True, kw_only=True):
+    """Issue 28: how one question's answer was produced in a window of at most 10 s
+    (actors/behaviour_events.py); never what was typed."""
+
+    questionId: QuestionId
+    data: BehaviourWindowData  # type: ignore[assignment]
+
+
 AnyCandidateEvent = (
     AssessmentStarted
     | QuestionViewed
@@ -223,6 +232,7 @@ AnyCandidateEvent = (
     | CameraLost
     | PauseAcknowledged
     | MultipleMonitorsDetected
+    | BehaviourWindow
 )
 
 CANDIDATE_EVENT_TYPES: Final = frozenset(
@@ -278,15 +288,21 @@ class StoredEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
 
 
 def stored_from_candidate(
-    event: AnyCandidateEvent, offset: int, remote_address: str | None = None
+    event: AnyCandidateEvent,
+    offset: int,
+    remote_address: str | None = None,
+    forwarding: Metadata | None = None,
 ) -> StoredEvent:
-    """`remote_address`, the socket's peer, is written into a `device_info` as `ipAddress`: the
-    client cannot set it (DeviceInfoData has no such field), so an IP change is the server's word."""
+    """`remote_address`, the socket's peer, is written into a `device_info` as `ipAddress`, and
+    what the connection said about proxies (`forwarding`: forwardedFor, via, proxied) beside it:
+    the client cannot set them (DeviceInfoData has no such fields), so an IP change and the
+    VPN/proxy evidence are the server's word."""
     data = event.data
     if isinstance(event, DeviceInfoReported):
         data = msgspec.to_builtins(event.data)
         if remote_address is not None:
             data["ipAddress"] = remote_address
+        data.update(forwarding or {})
     return StoredEvent(
         type=event.__struct_config__.tag,  # type: ignore[arg-type]
         offset=offset,

@@ -56,6 +56,14 @@ Check = Literal[
     "CAMERA_OFF",
     "IDENTITY_MISMATCH",
     "AUDIO_ANOMALY",
+    # Issue 28's behaviour factors (actors/behaviour/), by their checks.
+    "BOT_LIKE",
+    "TYPING_INCONSISTENCY",
+    "EXACT_TIMING",
+    "UNUSUAL_ANSWER_PATTERNS",
+    "SOURCE_SIMILARITY",
+    "COLLABORATION",
+    "VPN_PROXY",
 ]
 KNOWN_CHECKS: Final = frozenset(get_args(Check))
 
@@ -74,6 +82,9 @@ class ExamPolicy(msgspec.Struct, frozen=True, kw_only=True):
     durationSeconds: float | None = None
     camera: CameraPolicy = "required"
     proctoring: Any = None  # actors.exam_policy.Proctoring (which imports this module's peers)
+    # The assessment's questions by id (actors.grading.Question), for the behaviour factors
+    # that read answers against the key and the difficulty (actors/behaviour_watch.py).
+    questions: Any = None
 
 
 class ExamRecord(msgspec.Struct, kw_only=True):

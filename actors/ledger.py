@@ -30,6 +30,16 @@ from actors.state import SessionSnapshot
 from actors.vision_episodes import VISION_EPISODE_ENDED
 
 STARTING_SCORE: Final = 100
+# A behaviour check -> its settings' table under [behaviour] (actors/behaviour/config.py).
+BEHAVIOUR_TABLES: Final = {
+    "BOT_LIKE": "bot_like",
+    "TYPING_INCONSISTENCY": "typing",
+    "EXACT_TIMING": "exact_timing",
+    "UNUSUAL_ANSWER_PATTERNS": "answer_patterns",
+    "SOURCE_SIMILARITY": "similarity",
+    "COLLABORATION": "collaboration",
+    "VPN_PROXY": "vpn_proxy",
+}
 
 
 class Review(msgspec.Struct, frozen=True, kw_only=True):
@@ -192,12 +202,16 @@ class LedgerBuilder:
             )
         else:
             rule = f"{violation.severity} violation: -{penalty} ([scoring] {setting})"
+        factor, offsets = "Anti-cheat violations", [event.offset]
+        if violation.factor is not None:  # a behaviour finding: its own name, points, evidence
+            factor, penalty = violation.factor, -(violation.points or 0)
+            rule, offsets = behaviour_rule(event, penalty), behaviour_offsets(event)
         if violation.accommodated:  # a disabled check (actors/exam.py): recorded, free
             penalty, rule = 0, accommodated_rule(violation.type)
         entry = LedgerEntry(
-            factor="Anti-cheat violations",
+            factor=factor,
             points=-penalty,
-            offsets=[event.offset],
+            offsets=offsets,
             ts=event.ts,
             rule=rule,
             violationId=violation_id,
@@ -389,6 +403,21 @@ def _risk_parts(
 
 def _share(value: float, weight: float) -> float:
     return round(value * weight, 6)
+
+
+def behaviour_rule(event: StoredEvent, penalty: int) -> str:
+    """A behaviour finding's criterion with this session's numbers, and what priced it."""
+    data = event.data or {}
+    table = BEHAVIOUR_TABLES.get(str(data.get("check")), "behaviour")
+    if not data.get("counted"):
+        return f"{data.get('rule')}; evidence only, costs nothing ([behaviour.{table}] enabled)"
+    return f"{data.get('rule')}: -{penalty} ([behaviour.{table}] penalty)"
+
+
+def behaviour_offsets(event: StoredEvent) -> list[int]:
+    """The events behind a finding, then the finding itself."""
+    named = (event.data or {}).get("offsets") or []
+    return [*(int(o) for o in named if isinstance(o, int)), event.offset]
 
 
 def accommodated_rule(kind: str) -> str:

@@ -106,7 +106,7 @@ class ScoreCache:
             score.multiple_face_frames, score.phone_detections, score.book_detections,
             score.other_detections, score.audio_samples, score.audio_anomalous,
             score.device_changes, score.ip_changes, score.long_idle_periods,
-            score.completed_too_fast,
+            score.completed_too_fast, score.behaviour_points,
         )  # fmt: skip
         if key != self._key or self.verification is None or self.risk is None:
             self._key = key

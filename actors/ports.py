@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -19,6 +19,13 @@ class CandidateLink(Protocol):
     @property
     def remote_address(self) -> str | None:
         """The peer's IP address, if the transport knows it."""
+
+    @property
+    def forwarding(self) -> dict[str, Any]:
+        """What the connection said about proxies (issue 28, VPN/proxy): `forwardedFor` (the
+        addresses of `X-Forwarded-For` and `Forwarded`, client first), `via` (a `Via` header
+        came), `proxied` (the peer was one of the server's own proxies, so `remote_address` is
+        the client it named); empty when none of them applies."""
 
     def ack(self, seq: int) -> None:
         """Acknowledge every event with seq <= `seq`; coalesced, never queued."""
@@ -139,6 +146,13 @@ class LoadedSession(msgspec.Struct, frozen=True, kw_only=True):
     biometrics: bytes | None = None  # opened from its seal: see BiometricsEntry
     # The assessment's time limit and camera policy (actors/exam.py); it never changes.
     policy: ExamPolicy = ExamPolicy()
+
+
+class CohortChecks(Protocol):
+    """The assessment-level check that compares a submitted session with the assessment's
+    others (collaboration, app/sessions/cohort.py). Returns at once."""
+
+    def submitted(self, assessment_id: str, session_id: str) -> None: ...
 
 
 class Journal(Protocol):

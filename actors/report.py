@@ -11,6 +11,7 @@ from typing import Final
 import msgspec
 
 from actors.alerts import alerts_for
+from actors.behaviour_report import BehaviourEvidence, behaviour_evidence
 from actors.completeness import RecordCompleteness, measure
 from actors.compliance import compliance_score
 from actors.config import ScoringConfig
@@ -127,6 +128,8 @@ class ProctorAnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
     recommendation: Recommendation = "accept"
     # Every answer with its grade (the report is for the institution, never the candidate).
     answers: list[CandidateAnswer] = msgspec.field(default_factory=list)
+    # Issue 28: how each answer was entered, and the behaviour findings (actors/behaviour_report.py).
+    behaviour: BehaviourEvidence = msgspec.field(default_factory=BehaviourEvidence)
 
 
 class _Trail:
@@ -240,6 +243,7 @@ def build_report(
         reviewHistory=verdict.history,
         recommendation=verdict.recommendation,
         answers=records.answers,
+        behaviour=behaviour_evidence(state.sessionId, events),
     )
 
 

@@ -35,6 +35,10 @@ IP_CHANGED: Final = "ip_changed"  # a candidate connected from another address: 
 # event}, where type and severity are the violation's and event the type of the event that raised
 # it. A dismissed violation stops counting; a confirmed one counts (again).
 VIOLATION_REVIEWED: Final = "violation_reviewed"
+# Issue 28: one behaviour factor's evidence (actors/behaviour_watch.py), data = its Finding
+# {factor, check, points, counted, rule, offsets, ...}. A violation of type `check` that costs
+# its own `points` under its own riskFactors name, and nothing while `counted` is false.
+BEHAVIOUR_FLAGGED: Final = "behaviour_flagged"
 MULTIPLE_VIOLATIONS: Final = "MULTIPLE_VIOLATIONS"
 
 # Event type -> (violation type, severity); focus_lost is decided by its duration.
@@ -66,6 +70,10 @@ class Violation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, g
     offset: int
     questionId: str | None = None
     accommodated: bool = False  # a disabled check (actors/exam.py): recorded, costs nothing
+    # A behaviour finding: what it costs (negative, 0 while its factor is off) and the
+    # riskFactors name it is summed under.
+    points: int | None = None
+    factor: str | None = None
 
 
 def violation_identity(session_id: str, offset: int, index: int) -> str:
@@ -107,6 +115,9 @@ class ScoreState(msgspec.Struct, kw_only=True):
     dismissed: list[str] = msgspec.field(default_factory=list)
     # Violation types the session's accommodations switched off (actors/exam.py).
     disabled_checks: list[str] = msgspec.field(default_factory=list)
+    # Issue 28: behaviour findings that cost points, per riskFactors name: [count, points].
+    behaviour: dict[str, list[int]] = msgspec.field(default_factory=dict)
+    behaviour_points: int = 0
 
 
 class RiskFactor(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -151,6 +162,8 @@ def apply(config: ScoringConfig, state: ScoreState, event: StoredEvent) -> list[
     if kind == "tab_switch_detected":
         state.tab_switches += 1
     _extended_factors(config, state, event)
+    if kind == BEHAVIOUR_FLAGGED:
+        return [_behaviour_flagged(state, event)]
     classified = _classify(config, event)
     if classified is None:
         return []
@@ -219,6 +232,39 @@ def _count_violation(
     state.penalty += sign * penalty_for(config, severity)
 
 
+def _behaviour_flagged(state: ScoreState, event: StoredEvent) -> Violation:
+    data = event.data or {}
+    check, factor = str(data.get("check")), str(data.get("factor"))
+    penalty = abs(int(data.get("points", 0))) if data.get("counted") else 0
+    accommodated = check in state.disabled_checks
+    if accommodated:
+        penalty = 0
+    _count_behaviour(state, factor, penalty)
+    return Violation(
+        type=check,
+        severity=_behaviour_severity(penalty),
+        offset=event.offset,
+        accommodated=accommodated,
+        points=-penalty,
+        factor=factor,
+    )
+
+
+def _count_behaviour(state: ScoreState, factor: str, penalty: int, sign: int = 1) -> None:
+    if not penalty:
+        return
+    count, points = state.behaviour.get(factor, [0, 0])
+    state.behaviour[factor] = [count + sign, points + sign * penalty]
+    if state.behaviour[factor][0] <= 0:
+        del state.behaviour[factor]
+    state.behaviour_points += sign * penalty
+
+
+def _behaviour_severity(penalty: int) -> Severity:
+    # Only for readers that sort by severity; the points are the finding's own.
+    return "HIGH" if penalty >= 20 else "MEDIUM" if penalty >= 10 else "LOW"
+
+
 def _review(config: ScoringConfig, state: ScoreState, data: dict[str, Any]) -> None:
     """Take a dismissed violation out of the counts, or put a confirmed one back; deciding what
     is already decided changes nothing. Only the violation itself: a MULTIPLE_VIOLATIONS it
@@ -232,6 +278,9 @@ def _review(config: ScoringConfig, state: ScoreState, data: dict[str, Any]) -> N
         state.dismissed.remove(violation_id)
         sign = 1
     else:
+        return
+    if data.get("event") == BEHAVIOUR_FLAGGED:
+        _count_behaviour(state, str(data.get("factor")), abs(int(data.get("points", 0))), sign)
         return
     _count_violation(config, state, str(data["type"]), data["severity"], sign)
     if reviews_a_tab_switch(data):
@@ -352,6 +401,8 @@ def verification(config: ScoringConfig, state: ScoreState) -> Verification:
     ):
         if count:
             factors.append(RiskFactor(factor=factor, impact=-count * penalty, count=count))
+    for factor, (count, points) in state.behaviour.items():
+        factors.append(RiskFactor(factor=factor, impact=-points, count=count))
     score = max(0, 100 + sum(factor.impact for factor in factors))
     return Verification(
         verificationScore=score, riskFactors=factors, trustLevel=trust_level(config, score)

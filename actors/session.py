@@ -14,6 +14,7 @@ import msgspec
 
 from actors import (
     audio_episodes,
+    behaviour_watch,
     camera_watch,
     exam,
     exam_policy,
@@ -26,6 +27,7 @@ from actors import (
 )
 from actors.alert_rules import AlertsConfig, due, rule_of
 from actors.audio_episodes import AudioRules
+from actors.behaviour_watch import BehaviourRules
 from actors.completeness import FRAMES_SKIPPED
 from actors.config import ScoringConfig, SessionsConfig
 from actors.events import (
@@ -60,6 +62,7 @@ from actors.ports import (
     BiometricsEntry,
     CandidateLink,
     ClipKeeper,
+    CohortChecks,
     EventEntry,
     FrameKeeper,
     IdentityChecks,
@@ -84,6 +87,7 @@ _NO_RULES: Final = AlertsConfig()
 _EPISODE_RULES: Final = EpisodeRules()
 _IDENTITY_RULES: Final = IdentityRules()
 _AUDIO_RULES: Final = AudioRules()
+_BEHAVIOUR_RULES: Final = BehaviourRules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,10 @@ class ActorDeps:
     # Issue 24: audio episodes (`[audio]`) and where their clips are kept.
     audio: AudioRules = _AUDIO_RULES
     clips: ClipKeeper | None = None
+    # Issue 28: the behaviour factors (`[behaviour]` and the operator's lists), and the
+    # assessment-level check for collaboration told of each submission.
+    behaviour: BehaviourRules = _BEHAVIOUR_RULES
+    cohort: CohortChecks | None = None
 
 
 class SessionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,8 +140,10 @@ class SessionActor:
         self.record = loaded.snapshot or SessionSnapshot()
         self._scores = ScoreCache()
         self._snapshot_offset = self.record.offset
+        self._questions = loaded.policy.questions or {}
         for event in loaded.tail:
             fold(deps.scoring, self.record, event)
+            self._observe(event)
         self.acks = AckTracker(self.record.lastSeq)
         self.link: CandidateLink | None = None
         self._publish = publish
@@ -222,7 +232,9 @@ class SessionActor:
                 )
             )
             return
-        stored = stored_from_candidate(event, self.record.offset + 1, link.remote_address)
+        stored = stored_from_candidate(
+            event, self.record.offset + 1, link.remote_address, link.forwarding
+        )
         if self.record.exam.timeUp:
             stored = exam.mark_late(stored)
         paused = self.record.status == "PAUSED"
@@ -441,8 +453,10 @@ class SessionActor:
         request: RequestMark | None = None,
         received: float | None = None,
     ) -> int:
+        submitting = event.type == behaviour_watch.SUBMITTED and not self.record.submitted
         was_paused = self.record.status == "PAUSED"
         violations = fold(self.deps.scoring, self.record, event)
+        self._observe(event)
         if was_paused != (self.record.status == "PAUSED"):
             self._push_clock()  # the clock stops in a pause and starts again after it
         state = self.summary()
@@ -465,7 +479,22 @@ class SessionActor:
             await self._save_snapshot()
         if self.alerts.rules and rule_of(event.data) is None:
             await self._apply_rules(state)
+        if submitting:
+            await self._behaviour_findings()
         return event.offset
+
+    # --- behaviour evidence (issue 28, actors/behaviour_watch.py) ------------------------------
+
+    def _observe(self, event: StoredEvent) -> None:
+        behaviour_watch.observe(self.deps.behaviour, self.record.behaviour, event, self._questions)
+
+    async def _behaviour_findings(self) -> None:
+        """At the submission: each factor's finding, then the cohort's turn (collaboration)."""
+        for finding in behaviour_watch.due(self.deps.behaviour, self.record.behaviour):
+            data = msgspec.to_builtins(finding)
+            await self._store(self._server_event(scoring.BEHAVIOUR_FLAGGED, data))
+        if self.deps.cohort is not None:
+            self.deps.cohort.submitted(self.info.assessmentId, self.info.sessionId)
 
     # --- alert rules ---------------------------------------------------------------------------
 

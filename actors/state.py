@@ -7,6 +7,7 @@ from typing import Final, Literal
 import msgspec
 
 from actors.audio_episodes import AudioRuns
+from actors.behaviour.evidence import BehaviourRecord
 from actors.camera_watch import CameraWatch
 from actors.exam import ExamRecord
 from actors.identity import NOT_CHECKED, IdentityState, IdentitySummary
@@ -84,6 +85,8 @@ class SessionSnapshot(msgspec.Struct, kw_only=True):
     camera: CameraWatch = msgspec.field(default_factory=CameraWatch)
     # Issue 24: the open audio run and the microphone's state (actors/audio_episodes.py).
     audio: AudioRuns = msgspec.field(default_factory=AudioRuns)
+    # Issue 28: the behaviour factors' states and what was flagged (actors/behaviour_watch.py).
+    behaviour: BehaviourRecord = msgspec.field(default_factory=BehaviourRecord)
 
 
 SNAPSHOT_DECODER: Final = msgspec.json.Decoder(SessionSnapshot)

@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from actors.audio_episodes import AudioRules
+from actors.behaviour_watch import BehaviourRules
 from actors.camera_watch import CameraRules
 from actors.commit_dispatch import CommitDispatch
 from actors.events import USER_DISCONNECTED
@@ -69,9 +70,11 @@ from app.kafka.cluster_view import ClusterView
 from app.kafka.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.process.gc_pacer import GcPacer
 from app.process.key_rotation import reload_master_keys_on_sighup
+from app.sessions.cohort import CohortCheck
 from app.sessions.deadlines import DeadlineScheduler
 from app.sessions.directory import SessionDirectory
-from app.settings import Settings
+from app.settings import ConfigError, Settings
+from app.settings.behaviour import BehaviourFileError, BehaviourSettings, load_rules
 from app.settings.vision import VisionConfig
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
 from app.sockets.candidate import CandidateSocket
@@ -120,6 +123,7 @@ class Running:
     audio: AudioIntake | None = None
     clips: FrameStore | None = None
     screen: ScreenChunks | None = None
+    cohort: CohortCheck | None = None  # issue 28: collaboration across an assessment's sessions
 
 
 @asynccontextmanager
@@ -184,6 +188,10 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         deadlines = DeadlineScheduler()  # time limits and camera off (docs/architecture.md)
         clips = clip_store(storage, store.cipher)
         await tg.start(clips.run)
+        behaviour = settings.behaviour
+        cohort = CohortCheck(
+            store, journal.flush, behaviour.collaboration, now_iso, behaviour.cohort_assessments
+        )
         deps = ActorDeps(
             scoring=settings.scoring,
             sessions=settings.sessions,
@@ -209,10 +217,13 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             else None,
             audio=AudioRules(episode_seconds=settings.audio.episode_seconds),
             clips=AudioClips(clips, settings.audio.clip_seconds),
+            behaviour=behaviour_rules(behaviour),
+            cohort=cohort,
         )
         registry = Registry(deps, store)
         await tg.start(registry.run)
         await tg.start(deadlines.run, registry.send)
+        await tg.start(cohort.run, registry.send)
         vision: VisionService | None = None
         if settings.vision.enabled:
             vision = identity_checks.service = VisionService(
@@ -257,6 +268,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             vision=vision,
             webhooks=webhooks,
             deadlines=deadlines,
+            cohort=cohort,
             audio=AudioIntake(settings.audio, registry) if settings.audio.enabled else None,
             clips=clips,
             screen=ScreenChunks(
@@ -267,6 +279,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             ),
         )
         register_gauges(metrics, registry, fanout, journal, mirror, cluster)
+        cohort.register_metrics(metrics)
         await record_lost_connections(journal, registry)
         await deadlines.rebuild(store)  # a deadline that passed while down fires now
         tg.start_soon(purge_forever, running)
@@ -304,6 +317,13 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
                 if mirror is not None:
                     await mirror.stop()
             tg.cancel_scope.cancel()
+
+
+def behaviour_rules(settings: BehaviourSettings) -> BehaviourRules:
+    try:
+        return load_rules(settings)
+    except BehaviourFileError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: float) -> None:

@@ -25,20 +25,22 @@ from actors.behaviour.observations import (
 # --- settings ----------------------------------------------------------------------------------
 
 
-def test_every_factor_is_off_by_default_with_document_001s_penalty() -> None:
+def test_the_measured_factors_are_on_by_default_with_document_001s_penalty() -> None:
+    # On where benchmarks/behaviour.py measured under 1% of honest candidates losing points
+    # (README, "Behaviour evidence"); typing costs the honest who draft elsewhere and paste.
     config = BehaviourConfig()
     penalties = {
         name: (getattr(config, name).enabled, getattr(config, name).penalty)
         for name in config.__struct_fields__
     }
     assert penalties == {
-        "bot_like": (False, 30),
+        "bot_like": (True, 30),
         "typing": (False, 5),
-        "exact_timing": (False, 10),
-        "answer_patterns": (False, 10),
-        "similarity": (False, 20),
-        "collaboration": (False, 25),
-        "vpn_proxy": (False, 10),
+        "exact_timing": (True, 10),
+        "answer_patterns": (True, 10),
+        "similarity": (True, 20),
+        "collaboration": (True, 25),
+        "vpn_proxy": (True, 10),
     }
 
 

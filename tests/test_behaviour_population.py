@@ -70,7 +70,7 @@ def test_a_script_is_bot_like_and_exactly_timed(seed: int, untrusted: bool) -> N
     assert bot is not None
     assert ("untrusted_min" in bot.rule) is untrusted
     assert "regular_max_cv" in bot.rule and "straight_min" in bot.rule
-    assert bot.points == -30 and bot.counted is False  # off until measured
+    assert bot.points == -30 and bot.counted is True  # on: measured (benchmarks/behaviour.py)
 
 
 @pytest.mark.parametrize("seed", CHEATERS)

@@ -289,12 +289,17 @@ async def test_a_reload_while_offline_keeps_the_unacknowledged_events(
         )
         await answer_choice(page, "Mars")
         await copy_question(page)
-        await expect(page.locator("#pending-count")).to_have_text("3")  # answer, view, copy
+        # Answer, view, copy, and the q1 behaviour window sent before the answer (issue 28);
+        # one more window if the 10 s window closed meanwhile.
+        await expect(page.locator("#pending-count")).to_have_text(re.compile("^[45]$"))
+        before = int(await page.locator("#pending-count").inner_text())
 
         await page.reload()
         # The new page load found them in IndexedDB, and viewed q2 again.
         await expect(page.locator("#question-text")).to_have_text("What is 12 x 12?")
-        await expect(page.locator("#pending-count")).to_have_text("4")
+        await expect(page.locator("#pending-count")).to_have_text(
+            re.compile(f"^({before + 1}|{before + 2})$")
+        )
         assert not of_type(await candidate_events(server, session_id), "answer_submitted")
 
         network.restore()

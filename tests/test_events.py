@@ -45,6 +45,7 @@ def test_the_decoder_knows_exactly_the_contract_event_types() -> None:
         "permission_checked", "consent_given", "camera_lost",
         "pause_acknowledged",  # contract section 9.3: the candidate ends a pause
         "multiple_monitors_detected",  # issue 24, contract section 9.2
+        "behaviour_window",  # issue 28, docs/behaviour.md
     }  # fmt: skip
 
 

@@ -95,7 +95,24 @@ _DATA: dict[str, Any] = {
 }
 
 
-_NEEDS_QUESTION = {"question_viewed", "answer_submitted"}
+_DATA["behaviour_window"] = st.integers(1, 10_000).flatmap(
+    lambda ms: st.fixed_dictionaries(
+        {"windowMs": st.just(ms)},
+        optional={
+            "keys": st.builds(
+                lambda n: {"keydowns": n, "intervals": [0] * 14},
+                st.integers(0, ms * 100 // 1000 + 1),
+            ),
+            "text": st.fixed_dictionaries(
+                {
+                    "charsTyped": st.integers(0, 10_000_000),
+                    "answerLength": st.integers(0, 10_000_000),
+                }
+            ),
+        },
+    )
+)
+_NEEDS_QUESTION = {"question_viewed", "answer_submitted", "behaviour_window"}
 
 
 @st.composite

@@ -33,6 +33,7 @@ class FakeLink:
     remote_address: str | None = None
 
     def __init__(self) -> None:
+        self.forwarding: dict[str, Any] = {}
         self.acks: list[int] = []
         self.pushed: list[dict[str, Any]] = []
         self.closed: tuple[int, str] | None = None

@@ -29,6 +29,8 @@ Labels = Annotated[
 
 
 class AnswerPatternsConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # On: benchmarks/behaviour.py measured under 1% of honest candidates losing points to it.
+    enabled: bool = True
     penalty: Penalty = 10
     hard_labels: Labels = ("hard",)
     easy_labels: Labels = ("easy",)

@@ -53,6 +53,8 @@ Probability = Annotated[float, msgspec.Meta(gt=0, le=1)]
 
 
 class CollaborationConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # On: benchmarks/behaviour.py measured under 1% of honest candidates losing points to it.
+    enabled: bool = True
     penalty: Penalty = 25
     min_shared_wrong: Positive = 3
     max_chance: Probability = 1e-4
@@ -91,6 +93,36 @@ def cohort_of(sheets: Iterable[AnswerSheet]) -> Cohort:
                 count, total = times.get(qid, (0, 0.0))
                 times[qid] = (count + 1, total + math.log(answer.timeSpentMs))
     return Cohort(wrong=wrong, times={q: TimeStat(n, t) for q, (n, t) in times.items()})
+
+
+def without(cohort: Cohort, sheets: Iterable[AnswerSheet]) -> Cohort:
+    """`cohort` with `sheets` taken out again: a whole assessment's cohort is built once, and
+    each pair compared against it without themselves, so n sessions cost n, not n squared.
+    Only the questions the sheets touch are copied."""
+    part = cohort_of(sheets)
+    wrong = dict(cohort.wrong)
+    for qid, counts in part.wrong.items():
+        mine = dict(wrong.get(qid, {}))
+        for key, n in counts.items():
+            left = mine.get(key, 0) - n
+            if left > 0:
+                mine[key] = left
+            else:
+                mine.pop(key, None)
+        if mine:
+            wrong[qid] = mine
+        else:
+            wrong.pop(qid, None)
+    times = dict(cohort.times)
+    for qid, stat in part.times.items():
+        whole = times.get(qid)
+        if whole is None:
+            continue
+        if whole.count <= stat.count:
+            del times[qid]
+        else:
+            times[qid] = TimeStat(whole.count - stat.count, whole.log_total - stat.log_total)
+    return Cohort(wrong=wrong, times=times)
 
 
 def chance_of_same_wrong(cohort: Cohort, question_id: str, config: CollaborationConfig) -> float:

@@ -1,5 +1,6 @@
-"""The behaviour factors' settings: one TOML table per factor under `[behaviour]`, each off by
-default until benchmarks/behaviour.py shows under 1% of honest candidates lose points to it."""
+"""The behaviour factors' settings: one TOML table per factor under `[behaviour]`. A factor is on
+by default only where benchmarks/behaviour.py showed under 1% of honest candidates lose points
+to it (README, "Behaviour evidence"): all but typing."""
 
 from __future__ import annotations
 

@@ -41,6 +41,14 @@ class BehaviourState(msgspec.Struct, frozen=True, kw_only=True):
     network: network.NetworkState = network.NetworkState()
 
 
+class BehaviourRecord(msgspec.Struct, kw_only=True):
+    """The session snapshot's part (actors/behaviour_watch.py folds it)."""
+
+    state: BehaviourState = msgspec.field(default_factory=BehaviourState)
+    # Checks already stored as `behaviour_flagged` (collaboration: once per other session).
+    flagged: list[str] = msgspec.field(default_factory=list)
+
+
 class OutsideData(msgspec.Struct, frozen=True, kw_only=True):
     """What the operator supplies, loaded once by the edge."""
 
@@ -59,7 +67,8 @@ def fold_window(state: BehaviourState, seen: WindowSeen) -> BehaviourState:
 def fold_answer(state: BehaviourState, seen: AnswerSeen, data: OutsideData) -> BehaviourState:
     return msgspec.structs.replace(
         state,
-        answers=answer_sheet.fold(state.answers, seen),
+        # The text is compared once, as it comes; the sheet (in every snapshot) keeps no text.
+        answers=answer_sheet.fold(state.answers, msgspec.structs.replace(seen, text="")),
         similarity=similarity.fold(state.similarity, seen, data.corpus),
     )
 

@@ -38,6 +38,8 @@ Weight = Annotated[int, msgspec.Meta(ge=0, le=100)]
 
 
 class VpnProxyConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # On: benchmarks/behaviour.py measured under 1% of honest candidates losing points to it.
+    enabled: bool = True
     penalty: Penalty = 10
     listed_weight: Weight = 2
     forwarded_weight: Weight = 1
@@ -101,21 +103,25 @@ def fold(state: NetworkState, seen: ConnectionSeen) -> NetworkState:
 
 
 def _same(a: ConnectionSeen, b: ConnectionSeen) -> bool:
-    return (a.peer, a.forwardedFor, a.via, a.timeZone) == (
+    return (a.peer, a.forwardedFor, a.via, a.proxied, a.timeZone) == (
         b.peer,
         b.forwardedFor,
         b.via,
+        b.proxied,
         b.timeZone,
     )
 
 
 def signals(seen: ConnectionSeen, rules: NetworkPolicy) -> list[str]:
     peer = _address(seen.peer)
-    behind_ours = peer is not None and _within(peer, rules.trusted)
+    # Proxied: the server already replaced its proxy's address by the client the proxy named.
+    behind_ours = seen.proxied or (peer is not None and _within(peer, rules.trusted))
     chain = [a for a in map(_address, seen.forwardedFor) if a is not None]
     outside = [a for a in chain if not _within(a, rules.trusted)]
     kinds: list[str] = []
     client_side = outside + ([peer] if peer is not None and not behind_ours else [])
+    if seen.proxied and peer is not None and peer not in outside:
+        client_side.append(peer)
     if any(_within(a, rules.vpn) for a in client_side):
         kinds.append("listed")
     if behind_ours:

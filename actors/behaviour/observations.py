@@ -43,12 +43,15 @@ class AnswerSeen(msgspec.Struct, frozen=True, kw_only=True):
 class ConnectionSeen(msgspec.Struct, frozen=True, kw_only=True):
     """How the candidate reached the server once: the socket's peer, the addresses named by
     `X-Forwarded-For` / `Forwarded` (client first), whether a `Via` header came, and the browser's
-    IANA time zone from `device_info`."""
+    IANA time zone from `device_info`. `proxied`: the server took the peer from forwarding
+    headers because the socket came from one of its own proxies (`[server]
+    forwarded_allow_ips`), so `peer` is the client the proxy named, not the proxy."""
 
     offset: int
     peer: str | None = None
     forwardedFor: tuple[str, ...] = ()
     via: bool = False
+    proxied: bool = False
     timeZone: str | None = None
 
 

@@ -34,6 +34,8 @@ _WORD: Final = re.compile(r"\w+")
 
 
 class SimilarityConfig(FactorConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # On: benchmarks/behaviour.py measured under 1% of honest candidates losing points to it.
+    enabled: bool = True
     penalty: Penalty = 20
     min_words: Annotated[int, msgspec.Meta(ge=SHINGLE_WORDS)] = 30
     min_containment: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5

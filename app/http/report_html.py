@@ -14,6 +14,7 @@ from typing import Final
 from actors.events import INTERVENTION, StoredEvent
 from actors.ledger import LedgerEntry, ScoreLedger
 from actors.report import ProctorAnalysisReport
+from app.http.report_behaviour import behaviour_section
 from app.http.report_sections import (
     LOCAL_TIMES_SCRIPT,
     SECTIONS_STYLE,
@@ -78,6 +79,8 @@ def report_page(
         _timeline(report, events),
         "<h2>Verification score ledger</h2>",
         _ledger_table(ledger),
+        "<h2>Behaviour evidence</h2>",
+        behaviour_section(report.behaviour),
         "<h2>Risk score</h2>",
         _risk_table(ledger),
         "<h2>Alerts and interventions</h2>",

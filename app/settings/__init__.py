@@ -13,6 +13,7 @@ import msgspec
 from actors.alert_rules import AlertsConfig
 from actors.config import NonNegative, Positive, ScoringConfig, Seconds, SessionsConfig
 from app.settings.audio import AudioSettings
+from app.settings.behaviour import BehaviourSettings
 from app.settings.screen import ScreenSettings
 from app.settings.vision import VisionConfig
 from app.settings.webhooks import WebhooksSettings
@@ -80,7 +81,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 DEFAULT_CONSENT_TEXT: Final = (
     "This assessment is proctored. While you take it, this page records what you do in it "
-    "(your answers, switching tabs or windows, copying and pasting, leaving full screen), a "
+    "(your answers, switching tabs or windows, copying and pasting, leaving full screen) and "
+    "how your answers are entered: the rhythm of your typing, how many characters you type or "
+    "paste, how far and how straight the pointer moves, and input made by a program rather "
+    "than by you; never which keys you press or what you type or paste. It also records a "
     "picture from your webcam every few seconds, and, where the assessment asks for them, your "
     "microphone and your screen. The pictures are analysed to check that you are alone and "
     "that it is you, compared with your reference photo if one was taken. The institution that "
@@ -169,6 +173,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     webhooks: WebhooksSettings = WebhooksSettings()
     audio: AudioSettings = AudioSettings()
     screen: ScreenSettings = ScreenSettings()
+    behaviour: BehaviourSettings = BehaviourSettings()
 
     @property
     def storage_dir(self) -> Path:

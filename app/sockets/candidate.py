@@ -35,6 +35,7 @@ from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
 from app.settings import CandidateSettings, LimitsSettings
 from app.sockets.candidate_writer import CandidateSocketLink
+from app.sockets.forwarding import forwarding
 from app.telemetry.metrics import Metrics
 from app.vision.service import VisionService
 
@@ -81,6 +82,7 @@ class CandidateSocket:
             return
         registry, metrics = self._registry, self._metrics
         link = CandidateSocketLink(websocket, self._candidate.outbox_size, metrics)
+        link.forwarding = forwarding(websocket.headers, link.remote_address)
         try:
             await registry.send(session_id, CandidateAttached(link))
         except (UnknownSession, SessionFailed, RegistryClosed) as exc:

@@ -5,7 +5,7 @@ sends them in order."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Final
+from typing import Any, Final
 
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -36,6 +36,7 @@ class CandidateSocketLink:
         "_metrics",
         "_queue",
         "_websocket",
+        "forwarding",
         "remote_address",
     )
 
@@ -44,6 +45,8 @@ class CandidateSocketLink:
         self._metrics = metrics
         self._errors: deque[bytes] = deque()
         self.remote_address = websocket.client.host if websocket.client else None
+        # What the connection said about proxies (app/sockets/forwarding.py), set by the socket.
+        self.forwarding: dict[str, Any] = {}
         self._limit = outbox_size
         self._queue: deque[bytes] = deque()
         self._ack = 0

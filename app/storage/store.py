@@ -231,6 +231,21 @@ class SqliteStore:
         ) as cursor:
             return [_event(row, cipher) for row in await cursor.fetchall()]
 
+    async def events_of_types(self, session_id: str, types: tuple[str, ...]) -> list[StoredEvent]:
+        """The session's events of these types, in offset order (the cohort check reads only
+        answers and findings, not the thousands of windows and heartbeats beside them)."""
+        cipher = await self.cipher(session_id)
+        if cipher is None or not types:
+            return []
+        marks = ", ".join("?" * len(types))
+        async with self._conn.execute(
+            "SELECT event_offset, seq, type, ts, question_id, origin, data FROM events "
+            "WHERE session_key = (SELECT key FROM sessions WHERE id = ?) "
+            f"AND type IN ({marks}) ORDER BY event_offset",
+            (session_id, *types),
+        ) as cursor:
+            return [_event(row, cipher) for row in await cursor.fetchall()]
+
     async def load(self, session_id: str) -> LoadedSession | None:
         """Identity, newest snapshot and the events after it.
 
@@ -282,6 +297,7 @@ class SqliteStore:
             durationSeconds=assessment.durationSeconds,
             camera=assessment.camera,
             proctoring=assessment.proctoring,
+            questions={question.id: question for question in assessment.questions},
         )
 
     async def timed_open_sessions(self) -> list[tuple[str, float]]:

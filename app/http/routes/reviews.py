@@ -6,7 +6,7 @@ back) and a confirmed one counts again. The automatic verdict stays in the ledge
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -15,7 +15,7 @@ from starlette.responses import Response
 from actors.config import ScoringConfig
 from actors.ledger import Verdict, build_ledger
 from actors.record_types import AntiCheatViolation
-from actors.scoring import VIOLATION_REVIEWED
+from actors.scoring import BEHAVIOUR_FLAGGED, VIOLATION_REVIEWED
 from app.http.bodies import decode_json, json_response, now_iso
 from app.http.endpoints import Endpoint
 from app.http.errors import ApiError
@@ -61,6 +61,7 @@ class ReviewRoutes:
                         "type": violation.type,
                         "severity": violation.severity,
                         "event": violation.details.get("event"),
+                        **_behaviour(violation),
                     },
                 )
                 up_to: int | None = entry.event.offset
@@ -83,6 +84,15 @@ class ReviewRoutes:
         return ReviewedViolation(
             violation=violation, automatic=ledger.automatic, reviewed=ledger.reviewed
         )
+
+
+def _behaviour(violation: AntiCheatViolation) -> dict[str, Any]:
+    """A behaviour finding's riskFactors name and what it cost, so the review can give it back."""
+    details = violation.details
+    if details.get("event") != BEHAVIOUR_FLAGGED:
+        return {}
+    costs = bool(details.get("counted")) and not violation.accommodated
+    return {"factor": details.get("factor"), "points": details.get("points", 0) if costs else 0}
 
 
 async def _violation(call: SessionCall, violation_id: str) -> AntiCheatViolation:

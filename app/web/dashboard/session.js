@@ -7,6 +7,7 @@ import { ScoreChart } from "./chart.js";
 import { changesRecords, el, eventKind, formatDateTime, formatRisk, formatTime } from "./format.js";
 import { Timeline } from "./timeline.js";
 import { showMedia } from "./media.js";
+import { showBehaviour } from "./behaviour.js";
 
 const EVENTS_PAGE = 5000; // app/http/routes/events.py MAX_PAGE
 
@@ -358,6 +359,7 @@ export class SessionPage {
 
   showReport(report) {
     showMedia(report, this.violations ?? []); // issue 24: recording, clips, jumps
+    showBehaviour(report); // issue 28: typing against pasting, the findings, the pair
     const frames = report.detailedFindings?.flaggedFrames ?? [];
     $("flagged-frames").replaceChildren(
       ...(frames.length

@@ -49,6 +49,7 @@ import { runSystemCheck } from "./system-check.js";
 import { ExamClock } from "./exam-clock.js";
 import { Microphone } from "./audio.js";
 import { ScreenRecorder } from "./screen-recorder.js";
+import { BehaviourRecorder } from "./behaviour.js";
 
 /** Event types a candidate may send (CONTRACT.md section 4). */
 export const EVENT_TYPES = CANDIDATE_EVENT_TYPES;
@@ -67,6 +68,7 @@ const DEFAULTS = Object.freeze({
   camera: true,
   audio: false, // issue 24: the microphone (./audio.js)
   screen: false, // issue 24: the whole screen, recorded and uploaded (./screen-recorder.js)
+  behaviour: true, // issue 28: behaviour windows (./behaviour.js)
   frameIntervalMs: 2500,
   jpegQuality: 0.7,
   frameWidth: 640,
@@ -104,6 +106,9 @@ const DB_NAME = "vigil-client";
  * @param {boolean} [options.screen=false] Share the whole screen, recorded in chunks of
  *   `screenChunkMs` (5000) at `screenBitsPerSecond` (300000) and uploaded while the exam runs
  *   (./screen-recorder.js; the page must be on the server's origin).
+ * @param {boolean} [options.behaviour=true] Send `behaviour_window` events: per question and
+ *   10 s window, keystroke counts and intervals, characters typed or pasted, the pointer's path
+ *   and untrusted input, never which keys or what text (./behaviour.js, docs/behaviour.md).
  * @param {MediaStream} [options.stream] Use this camera stream instead of asking for one
  *   (`stopCamera()` then leaves its tracks running).
  * @param {HTMLVideoElement} [options.video] Show the camera in this element (a self-view).
@@ -192,6 +197,12 @@ export class VigilClient {
       this._emitPending();
     });
     this._watchers = watchBrowser(this, this.options);
+    // Issue 28: how answers are entered, per question and 10 s window (./behaviour.js).
+    this._behaviour = this.options.behaviour
+      ? new BehaviourRecorder(
+        (questionId, data) => this.track("behaviour_window", data, questionId).catch(() => {}),
+        () => this.questionId)
+      : null;
     this._tabs = watchTabs(this);
     this._ready.finally(() => this._open());
     // The browser knows the network is back before the next retry is due.
@@ -236,6 +247,7 @@ export class VigilClient {
 
   /** Record `question_viewed`; later events carry this question's id. @returns {Promise<number>} */
   viewQuestion(questionId) {
+    this._behaviour?.flush(); // the last question's window ends here
     this.questionId = String(questionId);
     return this.track("question_viewed", undefined, this.questionId);
   }
@@ -249,12 +261,15 @@ export class VigilClient {
    */
   answer(questionId, response, timeSpent = 0) {
     const seconds = Math.max(0, Number(timeSpent) || 0);
+    this._behaviour?.flush(); // how the answer was entered comes before the answer
     return this.track("answer_submitted", { response, timeSpent: seconds }, String(questionId));
   }
 
   /** Record `assessment_submitted`. @returns {Promise<number>} */
   submit() {
     this.stopScreen(); // issue 24: the share ends with the exam, not before it
+    this._behaviour?.stop();
+    this._behaviour = null;
     return this.track("assessment_submitted");
   }
 
@@ -661,6 +676,8 @@ export class VigilClient {
     this._synced = false; // also stops a heartbeat that is being prepared
     for (const timer of Object.values(this._timers)) clearTimeout(timer);
     this._watchers();
+    this._behaviour?.stop();
+    this._behaviour = null;
     this._tabs.close();
     globalThis.removeEventListener?.("online", this._online);
     this.stopCamera();
