@@ -562,7 +562,10 @@ export class VigilClient {
 
   /** Replace the in-memory queue with `events` and resend everything after `sentUpTo`. */
   _reload(events, sentUpTo, lastAck = this.stats.lastAck) {
-    this._pending = new Map(events.map((record) => [record.seq, record]));
+    // What the server acknowledged meanwhile may still be in `events` (read from storage before
+    // the ack's delete ran): acknowledged is done, whatever storage said a moment ago.
+    const unacked = events.filter((record) => record.seq > lastAck);
+    this._pending = new Map(unacked.map((record) => [record.seq, record]));
     for (const record of events) this._issued = Math.max(this._issued, record.seq);
     this._issued = Math.max(this._issued, lastAck);
     this.stats.lastAck = lastAck;
