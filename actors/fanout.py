@@ -96,8 +96,20 @@ class Fanout:
 
     # --- publishing ----------------------------------------------------------------------------
 
-    def publish_state(self, state: SessionState) -> None:
-        for channel in _channels_of(state.sessionId, state.assessmentId):
+    def watching(self, session_id: str) -> bool:
+        """Whether an admin here subscribed to this one session (another node's session's
+        events are read only then)."""
+        return session_channel(session_id) in self._channels
+
+    def publish_to_all(self, message: outbound.NodeStatus) -> None:
+        payload = outbound.encode(message)
+        for subscriber in list(self._subscriptions):
+            self._deliver(subscriber, payload)
+
+    def publish_state(self, state: SessionState, *, session: bool = True) -> None:
+        """`session=False`: not to the session's own channel (another node's session, whose
+        channel here is fed its events)."""
+        for channel in _channels_of(state.sessionId, state.assessmentId)[0 if session else 1 :]:
             if channel in self._channels:
                 self._broadcast(
                     channel,
@@ -108,9 +120,13 @@ class Fanout:
                     ),
                 )
 
-    def publish_event(self, entry: EventEntry) -> None:
-        """Tell the subscribed admins about a committed event (local, or from another node)."""
-        for channel in _channels_of(entry.session_id, entry.assessment_id):
+    def publish_event(
+        self, entry: EventEntry, *, session: bool = True, overview: bool = True
+    ) -> None:
+        """Tell the subscribed admins about a committed event (local, or from another node,
+        whose session channel and overviews here are fed from two topics)."""
+        channels = _channels_of(entry.session_id, entry.assessment_id)
+        for channel in channels[0 if session else 1 : 3 if overview else 1]:
             if channel in self._channels:
                 message = outbound.EventMessage(
                     channel=channel,
@@ -119,7 +135,7 @@ class Fanout:
                     state=entry.state,
                 )
                 self._broadcast(channel, outbound.encode(message))
-        if ALERTS in self._channels:
+        if overview and ALERTS in self._channels:
             for alert in alerts_for(
                 entry.session_id, entry.assessment_id, entry.event, entry.violations
             ):

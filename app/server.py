@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -41,6 +42,7 @@ from app.http.asyncapi import asyncapi_handler
 from app.http.bodies import now_iso
 from app.http.endpoints import EndpointBinder
 from app.http.errors import on_http_exception, on_refused, on_unexpected
+from app.http.forwarding import Forwarder, ForwardingSlot, SessionForwarding
 from app.http.openapi import openapi_handler
 from app.http.pages import WebFiles, page_routes
 from app.http.routes import (
@@ -63,13 +65,14 @@ from app.http.routes import (
 from app.http.routes.audit import AuditMiddleware
 from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.session_calls import SessionCalls
+from app.kafka.announcer import ClusterAnnouncer
 from app.kafka.cluster_view import ClusterView
 from app.kafka.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.process.gc_pacer import GcPacer
 from app.process.key_rotation import reload_master_keys_on_sighup
 from app.sessions.deadlines import DeadlineScheduler
 from app.sessions.directory import SessionDirectory
-from app.settings import Settings
+from app.settings import ServerSettings, Settings
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
 from app.sockets.candidate import CandidateSocket
 from app.storage.frames import FrameStore, clip_store
@@ -111,6 +114,7 @@ class Running:
     mirror: MirrorProcess | None
     cluster: ClusterView | None
     vision: VisionService | None
+    announcer: ClusterAnnouncer | None = None
     webhooks: WebhookService | None = None
     deadlines: DeadlineScheduler | None = None  # time limits and camera off
     # Issue 24: the microphone path and its episodes' clips.
@@ -157,8 +161,11 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         await tg.start(journal.run)
         store = await SqliteStore.open(database_path(storage), keystore_path(storage), keys)
         cluster: ClusterView | None = None
+        announcer: ClusterAnnouncer | None = None
         if settings.kafka.bootstrap_servers:
             quiet_aiokafka()
+            announcer = ClusterAnnouncer(settings.kafka, node_id, public_url(settings.server))
+            await tg.start(announcer.run)
             mirror = MirrorProcess(
                 MirrorJob(
                     database=str(database_path(storage)),
@@ -249,6 +256,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             frames=frames,
             mirror=mirror,
             cluster=cluster,
+            announcer=announcer,
             vision=vision,
             webhooks=webhooks,
             deadlines=deadlines,
@@ -281,6 +289,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         finally:
             grace = settings.server.shutdown_grace_seconds
             with anyio.move_on_after(grace, shield=True) as scope:
+                if announcer is not None:
+                    await announcer.stop()  # dashboards elsewhere show this node stopped
                 await registry.close()
                 await frames.drain()
                 await clips.drain()
@@ -299,6 +309,14 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
                 if mirror is not None:
                     await mirror.stop()
             tg.cancel_scope.cancel()
+
+
+def public_url(server: ServerSettings) -> str:
+    """Where clients and the other nodes reach this node directly."""
+    if server.public_url:
+        return server.public_url
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    return f"http://{host}:{server.port}"
 
 
 async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: float) -> None:
@@ -341,6 +359,7 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
         "/asyncapi.json", asyncapi_handler(__version__, COMMAND_DECODER.type), methods=["GET"]
     )
     pages = page_routes(WebFiles())
+    forwarding = ForwardingSlot()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -354,12 +373,18 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
                 *_sockets(running),
                 *pages,
             ]
-            if started is not None:
-                started(running)
-            try:
-                yield
-            finally:
-                app.router.routes[:] = [openapi, asyncapi, *pages]
+            async with httpx.AsyncClient(timeout=30) as hop:
+                if running.cluster is not None:
+                    forwarding.forwarder = Forwarder(
+                        running.cluster, hop, settings.server.max_body_bytes
+                    )
+                if started is not None:
+                    started(running)
+                try:
+                    yield
+                finally:
+                    forwarding.forwarder = None
+                    app.router.routes[:] = [openapi, asyncapi, *pages]
 
     return Starlette(
         routes=[openapi, asyncapi, *pages],
@@ -367,7 +392,10 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
         # Outermost first. Answers to unexpected errors leave from outside it, so
         # `on_unexpected` adds the security headers itself. The audit log's middleware is each
         # endpoint's own (`_http_routes`).
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(SessionForwarding, slot=forwarding),
+        ],
         exception_handlers={
             Refused: on_refused,
             HTTPException: on_http_exception,
@@ -387,6 +415,7 @@ def _http_routes(r: Running) -> list[Route]:
         r.journal,
         r.fanout,
         None if r.deadlines is None else functools.partial(r.deadlines.session_created, r.store),
+        None if r.announcer is None else r.announcer.created,
     )
     bind = EndpointBinder(r.metrics, [Middleware(AuditMiddleware, audit=r.journal.audit)]).routes
     erase = functools.partial(erase_session, r)
@@ -450,8 +479,9 @@ def _http_routes(r: Running) -> list[Route]:
 def _sockets(r: Running) -> list[WebSocketRoute]:
     s = r.settings
     candidate = CandidateSocket(
-        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits, r.audio
-    )
+        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits, r.audio,
+        r.cluster,
+    )  # fmt: skip
     admin = AdminSocket(
         r.gate, r.sockets, r.registry, r.fanout, r.directory, r.store, r.cluster,
         r.journal.audit, r.metrics, s.admin,

@@ -1,21 +1,25 @@
-"""Several nodes behind one dashboard: each node consumes the Kafka topic and shows the sessions
-that other nodes host to its own admins, as if they were local (snapshot first, then events and
-alerts). Its own messages it skips: its admins got those from the commit callback.
+"""Several nodes behind one dashboard: what this node knows of the sessions other nodes host.
 
-The view is built from the topic's beginning at start-up (bounded by the topic's retention) and
-kept in memory, newest state per session, at most `kafka.cluster_sessions` of them.
+It reads two topics (docs/architecture.md, "Kafka mirror and cluster view"):
+- the cluster topic (cluster_records.py) from its beginning: every node's heartbeats and every
+  session's newest state, about one small record a second per session. These feed the overview
+  channels (`assessment:<id>`, `sessions`, `alerts`) and snapshots, and tell which node is up.
+- the events topic from its end, keeping only the events of the sessions an admin here has
+  subscribed to (`session:<id>`), looked up by the record's key before anything is decoded: an
+  event nobody here watches costs its share of a fetch and one dict lookup.
+Its own node's records it skips: its admins got those from the commit callback.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import anyio
 import msgspec
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from anyio.abc import TaskStatus
 
@@ -23,6 +27,8 @@ from actors.events import StoredEvent
 from actors.fanout import Fanout
 from actors.ports import EventEntry
 from actors.state import SessionState
+from app.kafka.cluster_nodes import NodeTable
+from app.kafka.cluster_records import CLUSTER_DECODER, NodeBeat, SessionSummary
 from app.kafka.mirror import NODE_HEADER, MirrorMessage
 from app.settings import KafkaSettings
 
@@ -33,15 +39,26 @@ _DECODER: Final = msgspec.json.Decoder(MirrorMessage)
 class ClusterView:
     def __init__(self, settings: KafkaSettings, node_id: str, fanout: Fanout) -> None:
         self._settings = settings
+        self.node_id = node_id
         self._node = node_id.encode()
         self._fanout = fanout
         # Newest state of each remote session, least recently updated first (bounded LRU).
         self._states: OrderedDict[str, SessionState] = OrderedDict()
-        self._offsets: dict[str, int] = {}
+        self._shown: dict[str, int] = {}  # offset of the newest event shown, per session
         self.hosts: dict[str, str] = {}  # session id -> the node that hosts it
-        self.received_total = 0
+        self.nodes = NodeTable(node_id, settings.node_timeout_seconds, fanout.publish_to_all)
+        self.received_total = 0  # events of watched sessions decoded
+        self.passed_total = 0  # events nobody here watches, dropped by key
+        self.summaries_total = 0
         self.skipped_total = 0  # duplicates and resends of what was already shown
-        self.connected = False
+        self._events_connected = self._cluster_connected = False
+        self._consumer: AIOKafkaConsumer | None = None  # of the cluster topic
+        self._read_up_to = -1  # the cluster topic's next offset to read
+        self._progress = anyio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._events_connected and self._cluster_connected
 
     # --- what admin sockets ask ----------------------------------------------------------------
 
@@ -59,30 +76,60 @@ class ClusterView:
             if assessment_id is None or state.assessmentId == assessment_id
         ]
 
+    async def find(self, session_id: str) -> SessionState | None:
+        """The session's state, reading the cluster topic up to its current end first if the
+        session is not known yet (created a moment ago elsewhere: the creator's record is on
+        the topic before its answer left). None: it exists on no node, or the topic could not be
+        read within `subscribe_wait_seconds`."""
+        found = self._states.get(session_id)
+        consumer = self._consumer
+        if found is not None or consumer is None:
+            return found
+        topic = TopicPartition(self._settings.cluster_topic, 0)
+        with anyio.move_on_after(self._settings.subscribe_wait_seconds):
+            try:
+                end = (await consumer.end_offsets([topic]))[topic]
+            except (KafkaError, OSError) as exc:
+                log.warning("cluster view: end of the cluster topic unknown (%s)", exc)
+                return None
+            while self._read_up_to < end and session_id not in self._states:
+                await self._progress.wait()
+        return self._states.get(session_id)
+
+    def host_of(self, session_id: str) -> str | None:
+        """The node that hosts the session: known from its records, else named by the id's
+        prefix (`<node>-<uuid>`). None: this node, or no node that has been heard of."""
+        host = self.hosts.get(session_id) or self.nodes.named_by(session_id)
+        return None if host == self.node_id else host
+
     # --- consuming -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()  # the view fills in the background; start-up never waits for it
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._consume, self._settings.cluster_topic, "earliest", self._on_cluster)
+            tg.start_soon(self._consume, self._settings.topic, "latest", self._on_events)
+            tg.start_soon(self.nodes.watch)
+
+    async def _consume(
+        self, topic: str, start: str, handle: Callable[[AIOKafkaConsumer], Awaitable[None]]
+    ) -> None:
         delay = 0.2
         while True:
             consumer = AIOKafkaConsumer(
-                self._settings.topic,
+                topic,
                 bootstrap_servers=self._settings.bootstrap_servers,
-                client_id=f"vigil-view-{self._node.decode()}",
+                client_id=f"vigil-view-{self.node_id}",
                 group_id=None,
-                auto_offset_reset="earliest",
+                auto_offset_reset=start,
                 enable_auto_commit=False,
                 request_timeout_ms=self._settings.request_timeout_ms,
                 fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
             )
             try:
                 await consumer.start()
-                self.connected, delay = True, 0.2
-                while True:
-                    batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                    for records in batches.values():
-                        for record in records:
-                            self._on_record(record.headers, record.value)
+                delay = 0.2
+                await handle(consumer)
             except (KafkaError, OSError) as exc:
                 log.warning(
                     "cluster view: %s (%s); retrying in %.1f s", type(exc).__name__, exc, delay
@@ -90,14 +137,41 @@ class ClusterView:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
-                self.connected = False
+                if topic == self._settings.topic:
+                    self._events_connected = False
+                else:
+                    self._cluster_connected, self._consumer = False, None
                 with anyio.move_on_after(2, shield=True):
                     await consumer.stop()
 
-    def _on_record(self, headers: Iterable[tuple[str, bytes]], value: Any) -> None:
-        for name, node in headers:
-            if name == NODE_HEADER and node == self._node:
-                return  # ours: our admins saw it when it was committed
+    async def _on_events(self, consumer: AIOKafkaConsumer) -> None:
+        self._events_connected = True
+        watching, mine = self._fanout.watching, self._node
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    key = record.key
+                    if key is None or not watching(key.decode()):
+                        self.passed_total += 1
+                        continue
+                    if any(n == NODE_HEADER and v == mine for n, v in record.headers):
+                        continue  # ours: our admins saw it when it was committed
+                    self._on_event_record(record.value)
+
+    async def _on_cluster(self, consumer: AIOKafkaConsumer) -> None:
+        self._cluster_connected, self._consumer = True, consumer
+        topic = TopicPartition(self._settings.cluster_topic, 0)
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    self._on_cluster_record(record.value)
+            self._read_up_to = await consumer.position(topic)
+            self._progress.set()
+            self._progress = anyio.Event()
+
+    def _on_event_record(self, value: Any) -> None:
         try:
             message = _DECODER.decode(value)
         except msgspec.DecodeError as exc:
@@ -105,17 +179,32 @@ class ClusterView:
             return
         self.receive(message)
 
+    def _on_cluster_record(self, value: Any) -> None:
+        try:
+            record = CLUSTER_DECODER.decode(value)
+        except msgspec.DecodeError as exc:
+            log.warning("cluster view: a cluster record that is not Vigil's was skipped (%s)", exc)
+            return
+        if record.nodeId == self.node_id:
+            return
+        match record:
+            case NodeBeat():
+                self.nodes.beat(record)
+            case SessionSummary():
+                self._on_summary(record)
+
     def receive(self, message: MirrorMessage) -> None:
-        """Show one remote event: at most once per (session, offset), never an older one after
-        a newer one (a resend after a broker failure repeats what was shown)."""
+        """Show one remote event of a watched session: at most once per (session, offset), never
+        an older one after a newer one (a resend after a broker failure repeats what was
+        shown)."""
         self.received_total += 1
         session_id = message.sessionId
-        if message.offset <= self._offsets.get(session_id, 0) or message.state is None:
+        if message.offset <= self._shown.get(session_id, 0) or message.state is None:
             self.skipped_total += 1
             return
-        self._offsets[session_id] = message.offset
+        self._shown[session_id] = message.offset
         self.hosts[session_id] = message.nodeId
-        self._remember(message.state)
+        self._remember(message.state, message.offset)
         event = StoredEvent(
             type=message.type,
             offset=message.offset,
@@ -132,13 +221,36 @@ class ClusterView:
                 event=event,
                 state=message.state,
                 violations=message.violations,
-            )
+            ),
+            overview=False,  # the overviews get it from its summary
         )
 
-    def _remember(self, state: SessionState) -> None:
-        self._states[state.sessionId] = state
+    def _on_summary(self, summary: SessionSummary) -> None:
+        self.summaries_total += 1
+        session_id = summary.sessionId
+        self.hosts[session_id] = summary.nodeId
+        known = self._states.get(session_id)
+        newer = known is None or summary.offset >= known.lastOffset
+        if newer:
+            self._remember(summary.state, summary.offset)
+        if summary.event is not None:
+            entry = EventEntry(
+                session_id=session_id,
+                assessment_id=summary.assessmentId,
+                event=summary.event,
+                state=summary.state,
+                violations=summary.violations,
+            )
+            self._fanout.publish_event(entry, session=False)
+        elif newer:
+            self._fanout.publish_state(summary.state, session=known is None)
+
+    def _remember(self, state: SessionState, offset: int) -> None:
+        known = self._states.get(state.sessionId)
+        if known is None or offset >= known.lastOffset:
+            self._states[state.sessionId] = state
         self._states.move_to_end(state.sessionId)
         while len(self._states) > self._settings.cluster_sessions:
             forgotten, _ = self._states.popitem(last=False)
-            self._offsets.pop(forgotten, None)
+            self._shown.pop(forgotten, None)
             self.hosts.pop(forgotten, None)

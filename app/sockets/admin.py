@@ -81,6 +81,7 @@ class AdminConnection:
         # Overflow policy: the fan-out evicts this admin when the outbox is full.
         self._outbox: Mailbox[bytes] = Mailbox(outbox_size)
         self.evicted: str | None = None
+        self.told_nodes = False  # the cluster's node statuses, sent after its first subscribe
 
     def offer(self, payload: bytes) -> bool:
         try:
@@ -253,6 +254,10 @@ class AdminSocket:
         # No await since the states were read: the snapshot is at least as new as any event
         # after it.
         self._fanout.subscribe(connection, channel, states)
+        if self._cluster is not None and not connection.told_nodes:
+            connection.told_nodes = True
+            for status in self._cluster.nodes.statuses():
+                connection.reply(status)
 
     async def _snapshot(self, kind: str, ident: str) -> list[SessionState] | None:
         """The states a new subscriber of the channel starts from; None: no such session."""
@@ -260,14 +265,14 @@ class AdminSocket:
         if kind == "session":
             record = await self._store.session(ident)
             live = self._registry.live_state(ident)
-            remote = cluster.state(ident) if cluster is not None else None
             if live is not None:
                 return [live]
             if record is not None:
                 return [self._directory.current_state(record.state)]
-            if remote is not None:
-                return [remote]  # hosted by another node; its events come through Kafka
-            return None
+            # Hosted by another node (its events come through Kafka), perhaps created a moment
+            # ago: the view reads the cluster topic to its end before saying it is nowhere.
+            remote = await cluster.find(ident) if cluster is not None else None
+            return None if remote is None else [remote]
         if kind == "assessment":
             return await self._directory.session_states(ident)
         if kind == ALL_SESSIONS:

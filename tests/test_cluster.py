@@ -1,0 +1,187 @@
+"""Many nodes, one dashboard (issue 27): two or three real servers on one real Tansu broker,
+with real WebSocket and HTTP clients. Each guarantee is checked through the sockets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.kafka_support import Broker
+from tests.support import (
+    ADMIN_TOKEN,
+    TS,
+    Peer,
+    RunningServer,
+    ServerProcess,
+    eventually,
+    free_port,
+    running_server,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def node_settings(broker: Broker, name: str, port: int, **kafka: Any) -> dict[str, Any]:
+    return {
+        "port": port,
+        "server": {"node_id": name, "public_url": f"http://127.0.0.1:{port}"},
+        "kafka": {
+            "bootstrap_servers": broker.bootstrap,
+            "cluster": True,
+            "request_timeout_ms": 3000,
+            "heartbeat_seconds": 0.2,
+            "node_timeout_seconds": 1.0,
+            **kafka,
+        },
+    }
+
+
+@asynccontextmanager
+async def nodes(
+    tmp_path: Path, broker: Broker, *names: str, **kafka: Any
+) -> AsyncIterator[list[RunningServer]]:
+    async with AsyncExitStack() as stack:
+        found = [
+            await stack.enter_async_context(
+                running_server(tmp_path / name, **node_settings(broker, name, free_port(), **kafka))
+            )
+            for name in names
+        ]
+        for server in found:  # every node has heard every other's heartbeat
+            view = server.services.cluster
+            assert view is not None
+            others = {n for n in names if n != server.services.node_id}
+            await eventually(
+                lambda v=view, o=others: {s.nodeId for s in v.nodes.statuses()} >= o, timeout=30
+            )
+        yield found
+
+
+async def test_a_session_created_on_a_is_subscribed_on_b_at_once(
+    tmp_path: Path, broker: Broker
+) -> None:
+    # Tansu holds every fetch this long: b reads a's records a second after they were written,
+    # so the subscription below comes before b has read of the session.
+    async with nodes(tmp_path, broker, "a", "b", fetch_max_wait_ms=1000) as (node_a, node_b):
+        async with node_b.admin() as admin:
+            on_a, token = await node_a.create_session(assessment_id="exam", name="Fresh")
+            # Subscribed the moment creation is answered, before b could have read any event.
+            snapshot = await admin.subscribe(f"session:{on_a}")
+            assert snapshot["type"] == "snapshot", snapshot
+            assert [s["candidateName"] for s in snapshot["sessions"]] == ["Fresh"]
+            async with node_a.candidate(on_a, token) as candidate:
+                await candidate.event(1, "assessment_started")
+                await candidate.acked(1)
+                event, _ = await admin.recv_until(
+                    lambda m: m["type"] == "event" and m["channel"] == f"session:{on_a}", 10
+                )
+                assert event["event"]["offset"] == 1 and event["sessionId"] == on_a
+            for unknown in (f"a-{uuid.uuid4()}", f"zz-{uuid.uuid4()}", "nothing"):
+                refused = await admin.subscribe(f"session:{unknown}")
+                assert refused["type"] == "error" and refused["code"] == "not_found", refused
+
+
+async def test_overviews_on_b_show_a_s_sessions_and_alerts(tmp_path: Path, broker: Broker) -> None:
+    async with nodes(tmp_path, broker, "a", "b") as (node_a, node_b):
+        async with node_b.admin() as admin:
+            overview = await admin.subscribe("assessment:shared")
+            assert overview["sessions"] == []
+            on_a, token = await node_a.create_session(assessment_id="shared", name="On A")
+            appeared, _ = await admin.recv_until(lambda m: m["type"] == "state", 10)
+            assert appeared["state"]["sessionId"] == on_a  # a new session shows at once
+            await admin.subscribe("alerts")
+            async with node_a.candidate(on_a, token) as candidate:
+                await candidate.event(1, "tab_switch_detected", ts=TS)
+                await candidate.acked(1)
+                seen: list[dict[str, Any]] = []
+                with anyio.fail_after(10):
+                    while not any(m["type"] == "alert" for m in seen) or not any(
+                        m["type"] == "event" and m["channel"] == "assessment:shared" for m in seen
+                    ):
+                        seen.append(await admin.recv(10))
+        event = next(m for m in seen if m["type"] == "event")
+        assert event["event"]["offset"] == 1 and event["state"]["violationCount"] == 1
+        alert = next(m for m in seen if m["type"] == "alert")
+        assert alert["sessionId"] == on_a and alert["severity"] == "medium"
+
+
+async def test_a_candidate_socket_on_the_wrong_node_is_sent_to_its_owner(
+    tmp_path: Path, broker: Broker
+) -> None:
+    async with nodes(tmp_path, broker, "a", "b") as (node_a, node_b):
+        on_a, token = await node_a.create_session()
+        url = f"{node_b.ws_url}/ws/candidate/{on_a}?token={token}"
+        async with connect(url) as ws:
+            wrong = Peer(ws)
+            moved = await wrong.recv()
+            assert moved == {"type": "moved", "url": node_a.url}
+            assert await wrong.closed_code() == 4307
+        base = moved["url"].replace("http://", "ws://")
+        async with connect(f"{base}/ws/candidate/{on_a}?token={token}") as ws:
+            candidate = Peer(ws)
+            await candidate.event(1)
+            await candidate.acked(1)
+
+
+async def test_a_session_request_on_the_wrong_node_is_answered_by_its_owner(
+    tmp_path: Path, broker: Broker
+) -> None:
+    async with nodes(tmp_path, broker, "a", "b") as (node_a, node_b):
+        on_a, token = await node_a.create_session(name="Asked Elsewhere")
+        async with node_b.http() as client:
+            answer = await client.get(f"/candidate-sessions/{on_a}")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["candidateName"] == "Asked Elsewhere"
+            violation = {"type": "TAB_SWITCH", "severity": "LOW", "timestamp": TS}
+            posted = await client.post(f"/candidate-sessions/{on_a}/violations", json=violation)
+            assert posted.status_code in (200, 201), posted.text
+        state = node_a.services.registry.live_state(on_a)
+        assert state is not None and state.violationCount == 1  # stored by the owner
+        mine = {"Authorization": f"Bearer {token}"}  # the candidate's own token, held by a only
+        async with httpx.AsyncClient(base_url=node_b.url, headers=mine) as client:
+            record = await client.get(f"/candidate-sessions/{on_a}/record")
+            assert record.status_code == 200, record.text
+
+
+async def test_a_node_that_dies_shows_as_unreachable_on_the_others(
+    tmp_path: Path, broker: Broker
+) -> None:
+    port_a = free_port()
+    process = ServerProcess(
+        tmp_path / "a",
+        port_a,
+        {
+            "VIGIL_SERVER_NODE_ID": "a",
+            "VIGIL_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port_a}",
+            "VIGIL_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "VIGIL_KAFKA_HEARTBEAT_SECONDS": "0.2",
+        },
+    )
+    process.start()
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with httpx.AsyncClient(base_url=process.url, headers=headers) as client:
+            body = {"candidateEmail": "d@example.com", "candidateName": "D", "assessmentId": "x"}
+            on_a = (await client.post("/candidate-sessions", json=body)).json()["id"]
+        settings = node_settings(broker, "b", free_port())
+        async with running_server(tmp_path / "b", **settings) as node_b:
+            async with node_b.admin() as admin:
+                snapshot = await admin.subscribe("assessment:x")
+                assert [s["sessionId"] for s in snapshot["sessions"]] == [on_a]
+                up, _ = await admin.recv_until(lambda m: m["type"] == "node", 10)
+                assert up["nodeId"] == "a" and up["status"] == "up"
+                await anyio.to_thread.run_sync(process.kill)
+                down, _ = await admin.recv_until(lambda m: m["type"] == "node", 10)
+                assert down["nodeId"] == "a" and down["status"] == "unreachable"
+                again = await admin.subscribe(f"session:{on_a}")  # its last known state stays
+                assert again["sessions"][0]["sessionId"] == on_a
+    finally:
+        process.stop()
