@@ -58,6 +58,7 @@ class Fanout:
         self._subscriptions: dict[Subscriber, set[str]] = {}
         self.evicted_total = 0
         self.delivered_total = 0
+        self.channels_changed = 0  # counts channels opened and closed (the cluster view polls it)
 
     def subscribe(
         self, subscriber: Subscriber, channel: str, sessions: Iterable[SessionState]
@@ -66,6 +67,8 @@ class Fanout:
         snapshot = outbound.encode(outbound.Snapshot(channel=channel, sessions=list(sessions)))
         if not self._deliver(subscriber, snapshot):
             return
+        if channel not in self._channels:
+            self.channels_changed += 1
         self._channels.setdefault(channel, set()).add(subscriber)
         self._subscriptions.setdefault(subscriber, set()).add(channel)
 
@@ -75,6 +78,7 @@ class Fanout:
             members.discard(subscriber)
             if not members:
                 del self._channels[channel]
+                self.channels_changed += 1
         channels = self._subscriptions.get(subscriber)
         if channels is not None:
             channels.discard(channel)
@@ -89,6 +93,11 @@ class Fanout:
                 members.discard(subscriber)
                 if not members:
                     del self._channels[channel]
+                    self.channels_changed += 1
+
+    def watched_sessions(self) -> list[str]:
+        """The ids of the sessions someone subscribed to by their own channel."""
+        return [c[8:] for c in self._channels if c.startswith("session:")]
 
     @property
     def subscriber_count(self) -> int:

@@ -55,11 +55,8 @@ async def start_nodes(
     servers = []
     for index in range(count):
         name = "abcdefghijklmnop"[index]
-        port = _port()
-        env = {
+        env = {  # public_url: http://127.0.0.1:<port>, the address spawn_server gives it
             "VIGIL_SERVER_NODE_ID": name,
-            "VIGIL_SERVER_PORT": str(port),
-            "VIGIL_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "VIGIL_SERVER_LOG_LEVEL": "warning",
             "VIGIL_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "VIGIL_KAFKA_CLUSTER": "true",
@@ -70,14 +67,6 @@ async def start_nodes(
         await wait_healthy(server, 60)
     await asyncio.sleep(3)  # every node hears every other's heartbeat
     return servers
-
-
-def _port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def create(server: Server, client: httpx.AsyncClient) -> tuple[str, str]:

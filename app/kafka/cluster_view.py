@@ -29,11 +29,16 @@ from actors.ports import EventEntry
 from actors.state import SessionState
 from app.kafka.cluster_nodes import NodeTable
 from app.kafka.cluster_records import CLUSTER_DECODER, NodeBeat, SessionSummary
-from app.kafka.mirror import NODE_HEADER, MirrorMessage
+from app.kafka.mirror import NODE_HEADER, MirrorMessage, Partitions
 from app.settings import KafkaSettings
 
 log = logging.getLogger("vigil.cluster")
 _DECODER: Final = msgspec.json.Decoder(MirrorMessage)
+# A partition resumed for a new subscriber is read from this many records before its end: the
+# events since the subscriber's snapshot (a summary, up to `summary_interval_seconds` old) are
+# among them, and those the snapshot already counts are skipped by offset. Bounded: a resume
+# costs at most this many key lookups.
+REWIND: Final = 2000
 
 
 class ClusterView:
@@ -96,6 +101,11 @@ class ClusterView:
                 await self._progress.wait()
         return self._states.get(session_id)
 
+    def watch_from(self, state: SessionState) -> None:
+        """A subscriber starts from this snapshot: events it already counts are not shown."""
+        shown = self._shown.get(state.sessionId, 0)
+        self._shown[state.sessionId] = max(shown, state.lastOffset)
+
     def host_of(self, session_id: str) -> str | None:
         """The node that hosts the session: known from its records, else named by the id's
         prefix (`<node>-<uuid>`). None: this node, or no node that has been heard of."""
@@ -117,9 +127,9 @@ class ClusterView:
         delay = 0.2
         while True:
             consumer = AIOKafkaConsumer(
-                topic,
+                *([topic] if start == "earliest" else []),  # the events topic is assigned
                 bootstrap_servers=self._settings.bootstrap_servers,
-                client_id=f"vigil-view-{self.node_id}",
+                client_id=f"vigil-view-{self.node_id}-{start}",
                 group_id=None,
                 auto_offset_reset=start,
                 enable_auto_commit=False,
@@ -145,10 +155,38 @@ class ClusterView:
                     await consumer.stop()
 
     async def _on_events(self, consumer: AIOKafkaConsumer) -> None:
+        """Only the partitions that hold a watched session are fetched; the others stay paused,
+        so with nobody watching another node's session here, its events cost this node nothing.
+        A partition resumed is read from `REWIND` records before its end."""
+        topic = self._settings.topic
+        await consumer.topics()  # metadata: the topic's partitions
+        count = len(consumer.partitions_for_topic(topic) or ())
+        if count == 0:
+            raise KafkaError(f"topic {topic!r} has no partitions yet")
+        every = [TopicPartition(topic, p) for p in range(count)]
+        consumer.assign(every)
+        await consumer.seek_to_end(*every)
+        consumer.pause(*every)
         self._events_connected = True
-        watching, mine = self._fanout.watching, self._node
+        partition_of = Partitions(count, self._settings.cluster_sessions).of
+        fanout, mine, seen_change = self._fanout, self._node, -1
+        reading: set[TopicPartition] = set()
         while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if fanout.channels_changed != seen_change:
+                seen_change = fanout.channels_changed
+                wanted = {
+                    TopicPartition(topic, partition_of(s.encode()))
+                    for s in fanout.watched_sessions()
+                    if self.host_of(s) is not None
+                }
+                if fresh := wanted - reading:
+                    for partition, end in (await consumer.end_offsets(list(fresh))).items():
+                        consumer.seek(partition, max(0, end - REWIND))
+                    consumer.resume(*fresh)
+                consumer.pause(*(reading - wanted))
+                reading = wanted
+            batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+            watching = fanout.watching
             for records in batches.values():
                 for record in records:
                     key = record.key

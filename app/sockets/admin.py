@@ -272,7 +272,10 @@ class AdminSocket:
             # Hosted by another node (its events come through Kafka), perhaps created a moment
             # ago: the view reads the cluster topic to its end before saying it is nowhere.
             remote = await cluster.find(ident) if cluster is not None else None
-            return None if remote is None else [remote]
+            if remote is None or cluster is None:
+                return None
+            cluster.watch_from(remote)
+            return [remote]
         if kind == "assessment":
             return await self._directory.session_states(ident)
         if kind == ALL_SESSIONS:
