@@ -35,11 +35,10 @@ from typing import Any
 
 import httpx
 import psutil
-from websockets.asyncio.client import connect
-
 from loadgen.kafka_nodes import Broker, kill_broker, start_broker
 from loadgen.report import append_results, git_revision, machine
 from loadgen.server import Server, spawn_server, stop_server, wait_healthy
+from websockets.asyncio.client import connect
 
 REPO = Path(__file__).resolve().parent.parent
 
