@@ -232,7 +232,8 @@ def render(
             f"remote: {remote['events']} events on node a ({args.remote_sessions} candidates at "
             f"{args.remote_rate:g}/s), nobody watching on b",
             f"  local event on a: {remote['local_us']:.0f} us CPU; the same event on b: "
-            f"{remote['remote_us']:.1f} us ({ratio:.1f}% of local); idle CPU a/b over "
+            f"{remote['remote_us']:.1f} us ({ratio:.1f}% of local; b's CPU above its own idle, "
+            "so a figure near 0 or below it is within the noise); idle CPU a/b over "
             f"{args.seconds:g} s: {remote['idle'][0]:.2f}/{remote['idle'][1]:.2f} s",
             "",
         ]
@@ -293,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     text = asyncio.run(run(args))
     print(text)
-    append_results(f"## cluster\n\n{text}\n")
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    append_results(f"## {when} UTC: cluster (benchmarks/cluster.py)\n\n{text}\n")
     return 0
 
 
