@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import psutil
 from loadgen.kafka_nodes import Broker, kill_broker, start_broker
 from loadgen.report import append_results, git_revision, machine
@@ -214,6 +215,51 @@ async def scale_row(
     }
 
 
+def summary_cost(count: int = 50_000) -> dict[str, float]:
+    """µs of CPU a node spends on one other node's session summary it reads, without Kafka (the
+    fetch is not in it): decoding and the view's update, with no admin here, and with one admin
+    on the `sessions` overview (an encode and an outbox offer more)."""
+    from actors.config import ScoringConfig
+    from actors.fanout import Fanout
+    from actors.lifecycle import summarize
+    from actors.state import SessionInfo, SessionSnapshot
+    from app.kafka.cluster_records import SessionSummary
+    from app.kafka.cluster_view import ClusterView
+    from app.settings import KafkaSettings
+
+    class Sink:
+        def offer(self, payload: bytes) -> bool:
+            return True
+
+        def evict(self, reason: str) -> None:
+            raise AssertionError(reason)
+
+    records = []
+    for n in range(count):
+        info = SessionInfo(sessionId=f"a-{n}", assessmentId="x", candidateName="Bench",
+                           candidateEmail="b@example.com", startTime="2026-01-01T00:00:00Z",
+                           tokenHash="")  # fmt: skip
+        state = summarize(ScoringConfig(), info, SessionSnapshot(), connected=True)
+        for offset in (1, 2):  # the first makes the session known; the second is timed
+            summary = SessionSummary(
+                nodeId="a", sessionId=info.sessionId, assessmentId="x", offset=offset, state=state
+            )
+            records.append(msgspec.json.encode(summary))
+    found = {}
+    for watched in (False, True):
+        fanout = Fanout()
+        if watched:
+            fanout.subscribe(Sink(), "sessions", [])
+        view = ClusterView(KafkaSettings(), "b", fanout)
+        for record in records[::2]:
+            view._on_cluster_record(record)
+        started = time.process_time()
+        for record in records[1::2]:
+            view._on_cluster_record(record)
+        found["overview" if watched else "alone"] = (time.process_time() - started) / count * 1e6
+    return found
+
+
 def render(
     args: argparse.Namespace, remote: dict[str, Any] | None, rows: list[dict[str, Any]]
 ) -> str:
@@ -265,6 +311,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--remote-sessions", type=int, default=20)
     parser.add_argument("--remote-rate", type=float, default=25.0)
     parser.add_argument("--no-remote", action="store_true", help="skip the remote-cost row")
+    parser.add_argument("--summaries-only", action="store_true", help="only the summary cost")
     parser.add_argument("--vigil", default=str(Path(sys.executable).parent / "vigil"))
     parser.add_argument("--storage-dir", default=None)
     return parser.parse_args(argv)
@@ -275,6 +322,8 @@ async def run(args: argparse.Namespace) -> str:
         root = Path(args.storage_dir or temporary)
         remote = None
         rows = []
+        if args.summaries_only:
+            return render(args, None, [], summary_cost())
         if not args.no_remote:
             broker = start_broker(root / f"broker-{uuid.uuid4().hex[:6]}.log", None)
             try:
@@ -287,7 +336,7 @@ async def run(args: argparse.Namespace) -> str:
                 rows.append(await scale_row(args, broker, count, root))
             finally:
                 kill_broker(broker)
-        return render(args, remote, rows)
+        return render(args, remote, rows, summary_cost())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
