@@ -261,11 +261,18 @@ def summary_cost(count: int = 50_000) -> dict[str, float]:
 
 
 def render(
-    args: argparse.Namespace, remote: dict[str, Any] | None, rows: list[dict[str, Any]]
+    args: argparse.Namespace,
+    remote: dict[str, Any] | None,
+    rows: list[dict[str, Any]],
+    summaries: dict[str, float],
 ) -> str:
     lines = [
         f"$ {shlex.join([sys.executable, *sys.argv])}",
         f"{machine()}, revision {git_revision()}",
+        "",
+        "a summary of another node's session, read (decoded, the view updated; the Kafka fetch "
+        f"not included): {summaries['alone']:.1f} us with no admin here, "
+        f"{summaries['overview']:.1f} us with one on the `sessions` overview",
         "",
     ]
     if remote is not None:
@@ -283,6 +290,8 @@ def render(
             f"{args.seconds:g} s: {remote['idle'][0]:.2f}/{remote['idle'][1]:.2f} s",
             "",
         ]
+    if not rows:
+        return "\n".join(lines)
     lines += [
         f"per node: {args.sessions} candidates at {args.rate:g} events/s, {args.seconds:g} s window",
         "| nodes | events | server CPU per node (mean, max) | a -> admin on b p50 / p99 | "
