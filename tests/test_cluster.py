@@ -183,5 +183,8 @@ async def test_a_node_that_dies_shows_as_unreachable_on_the_others(
                 assert down["nodeId"] == "a" and down["status"] == "unreachable"
                 again = await admin.subscribe(f"session:{on_a}")  # its last known state stays
                 assert again["sessions"][0]["sessionId"] == on_a
+            async with node_b.http() as client:
+                metrics = (await client.get("/metrics")).text
+            assert "vigil_cluster_nodes_unreachable 1" in metrics
     finally:
         process.stop()

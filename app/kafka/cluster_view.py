@@ -71,6 +71,10 @@ class ClusterView:
         return self._states.get(session_id)
 
     @property
+    def unreachable_nodes(self) -> int:
+        return sum(1 for status in self.nodes.statuses() if status.status == "unreachable")
+
+    @property
     def remote_count(self) -> int:
         return len(self._states)
 
