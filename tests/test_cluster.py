@@ -173,6 +173,9 @@ async def test_a_node_that_dies_shows_as_unreachable_on_the_others(
             on_a = (await client.post("/candidate-sessions", json=body)).json()["id"]
         settings = node_settings(broker, "b", free_port())
         async with running_server(tmp_path / "b", **settings) as node_b:
+            view = node_b.services.cluster
+            assert view is not None
+            await eventually(lambda: view.state(on_a) is not None, timeout=10)  # b has read a's
             async with node_b.admin() as admin:
                 snapshot = await admin.subscribe("assessment:x")
                 assert [s["sessionId"] for s in snapshot["sessions"]] == [on_a]
