@@ -99,26 +99,37 @@ class Fanout:
         """The ids of the sessions someone subscribed to by their own channel."""
         return [c[8:] for c in self._channels if c.startswith("session:")]
 
+    def watched_assessments(self) -> list[str]:
+        """The assessments someone subscribed to: every session of each is watched."""
+        return [c[11:] for c in self._channels if c.startswith("assessment:")]
+
+    def watching_assessment(self, assessment_id: str) -> bool:
+        return assessment_channel(assessment_id) in self._channels
+
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
     # --- publishing ----------------------------------------------------------------------------
 
-    def watching(self, session_id: str) -> bool:
-        """Whether an admin here subscribed to this one session (another node's session's
-        events are read only then)."""
-        return session_channel(session_id) in self._channels
-
     def publish_to_all(self, message: outbound.NodeStatus) -> None:
         payload = outbound.encode(message)
         for subscriber in list(self._subscriptions):
             self._deliver(subscriber, payload)
 
-    def publish_state(self, state: SessionState, *, session: bool = True) -> None:
-        """`session=False`: not to the session's own channel (another node's session, whose
-        channel here is fed its events)."""
-        for channel in _channels_of(state.sessionId, state.assessmentId)[0 if session else 1 :]:
+    def publish_state(
+        self,
+        state: SessionState,
+        *,
+        session: bool = True,
+        assessment: bool = True,
+        everything: bool = True,
+    ) -> None:
+        """Tell the channels chosen (the session's own, its assessment's, `sessions`) of a state
+        change no stored event carries."""
+        for channel in _chosen(
+            state.sessionId, state.assessmentId, session, assessment, everything
+        ):
             if channel in self._channels:
                 self._broadcast(
                     channel,
@@ -130,12 +141,21 @@ class Fanout:
                 )
 
     def publish_event(
-        self, entry: EventEntry, *, session: bool = True, overview: bool = True
+        self,
+        entry: EventEntry,
+        *,
+        session: bool = True,
+        assessment: bool = True,
+        everything: bool = True,
+        alerts: bool = True,
     ) -> None:
-        """Tell the subscribed admins about a committed event (local, or from another node,
-        whose session channel and overviews here are fed from two topics)."""
-        channels = _channels_of(entry.session_id, entry.assessment_id)
-        for channel in channels[0 if session else 1 : 3 if overview else 1]:
+        """Tell the subscribed admins about a committed event. A local one goes everywhere; one
+        of another node's sessions reaches this node twice, and each copy feeds its own channels
+        (cluster_view.py): its full event to the session's and assessment's channels, its
+        summary to `sessions` and `alerts`, so each event is shown once per channel."""
+        for channel in _chosen(
+            entry.session_id, entry.assessment_id, session, assessment, everything
+        ):
             if channel in self._channels:
                 message = outbound.EventMessage(
                     channel=channel,
@@ -144,7 +164,7 @@ class Fanout:
                     state=entry.state,
                 )
                 self._broadcast(channel, outbound.encode(message))
-        if overview and ALERTS in self._channels:
+        if alerts and ALERTS in self._channels:
             for alert in alerts_for(
                 entry.session_id, entry.assessment_id, entry.event, entry.violations
             ):
@@ -166,5 +186,12 @@ class Fanout:
         return False
 
 
-def _channels_of(session_id: str, assessment_id: str) -> tuple[str, str, str]:
-    return (session_channel(session_id), assessment_channel(assessment_id), ALL_SESSIONS)
+def _chosen(
+    session_id: str, assessment_id: str, session: bool, assessment: bool, everything: bool
+) -> list[str]:
+    chosen = [session_channel(session_id)] if session else []
+    if assessment:
+        chosen.append(assessment_channel(assessment_id))
+    if everything:
+        chosen.append(ALL_SESSIONS)
+    return chosen

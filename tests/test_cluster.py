@@ -14,6 +14,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from app.kafka.mirror import Partitions
 from tests.kafka_support import Broker
 from tests.support import (
     ADMIN_TOKEN,
@@ -191,3 +192,129 @@ async def test_a_node_that_dies_shows_as_unreachable_on_the_others(
             assert "vigil_cluster_nodes_unreachable 1" in metrics
     finally:
         process.stop()
+
+
+async def collect(peer: Peer, into: list[dict[str, Any]], done: Any, timeout: float = 30) -> None:
+    """Every message the socket gets until `done(into)` holds (nothing skipped)."""
+    with anyio.fail_after(timeout):
+        while not done(into):
+            into.append(await peer.recv(timeout))
+
+
+def offsets_on(seen: list[dict[str, Any]], channel: str, session_id: str) -> list[int]:
+    return [
+        m["event"]["offset"]
+        for m in seen
+        if m["type"] == "event" and m["channel"] == channel and m["sessionId"] == session_id
+    ]
+
+
+def alerts_of(seen: list[dict[str, Any]]) -> list[tuple[str, int, str, str]]:
+    return sorted(
+        (m["sessionId"], m["event"]["offset"], m["severity"], m["message"])
+        for m in seen
+        if m["type"] == "alert"
+    )
+
+
+async def test_an_assessment_on_b_gets_every_stored_event_of_a_s_sessions(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """CONTRACT.md section 5: after the snapshot, an event per stored event of every session of
+    the assessment, in offset order, once; also for a session created after the subscription,
+    and for events that raise no alert. Alerts arrive once each, although b also reads the
+    events of the same sessions."""
+    async with nodes(tmp_path, broker, "a", "b") as (node_a, node_b):
+        early, early_token = await node_a.create_session(assessment_id="full", name="Early")
+        async with node_a.candidate(early, early_token) as candidate:
+            for seq in range(1, 6):
+                await candidate.event(seq, "heartbeat")
+            await candidate.acked(5)
+        view = node_b.services.cluster
+        assert view is not None
+        await eventually(lambda: (s := view.state(early)) is not None and s.lastOffset >= 5, 10)
+        async with node_a.admin() as truth, node_b.admin() as admin:
+            await truth.subscribe("alerts")
+            for channel in ("alerts", f"session:{early}", "assessment:full"):
+                await admin.send({"type": "subscribe", "channel": channel})
+            seen: list[dict[str, Any]] = []
+            await collect(admin, seen, lambda s: sum(m["type"] == "snapshot" for m in s) == 3)
+            snapshot = next(m for m in seen if m.get("channel") == "assessment:full")
+            counted = {s["sessionId"]: s["lastOffset"] for s in snapshot["sessions"]}
+            late, late_token = await node_a.create_session(assessment_id="full", name="Late")
+            sessions = {early: early_token, late: late_token}
+            for session_id, token in sessions.items():
+                start, last_seq = (6, 45) if session_id == early else (1, 40)
+                async with node_a.candidate(session_id, token) as candidate:
+                    for seq in range(start, last_seq + 1):
+                        kind = "tab_switch_detected" if seq % 7 == 0 else "heartbeat"
+                        await candidate.event(seq, kind, questionId=f"q{seq}")
+                    await candidate.acked(last_seq, timeout=30)
+            final = {}
+            for session_id in sessions:  # its socket closed: user_disconnected is the last
+                state = await eventually(
+                    lambda i=session_id: (
+                        (s := node_a.services.registry.live_state(i)) is not None
+                        and not s.connected
+                        and s
+                    ),
+                    10,
+                )
+                final[session_id] = state.lastOffset
+            channel = "assessment:full"
+            await collect(
+                admin, seen, lambda s: all(final[i] in offsets_on(s, channel, i) for i in sessions)
+            )
+            expected: list[dict[str, Any]] = []  # 6 tab switches on early, 5 on late, and more?
+            await collect(truth, expected, lambda s: len(alerts_of(s)) >= 11)
+            with anyio.move_on_after(1.0):
+                await collect(truth, expected, lambda s: False)
+            want = alerts_of(expected)
+            await collect(admin, seen, lambda s: len(alerts_of(s)) >= len(want))
+            with anyio.move_on_after(1.5):  # anything doubled would come now
+                await collect(admin, seen, lambda s: False)
+        assert offsets_on(seen, channel, early) == list(range(counted[early] + 1, final[early] + 1))
+        assert offsets_on(seen, channel, late) == list(range(1, final[late] + 1))  # from its first
+        session = f"session:{early}"
+        assert offsets_on(seen, session, early) == offsets_on(seen, channel, early)
+        assert alerts_of(seen) == want  # each once, none lost
+        events = [m for m in seen if m["type"] == "event" and m["channel"] == channel]
+        assert all(m["state"]["lastOffset"] == m["event"]["offset"] for m in events)
+
+
+async def test_b_decodes_only_the_events_of_what_its_admins_watch(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """The issue's cost target: with nobody on b watching (overviews fed by summaries only), every
+    partition of the events topic stays paused; watching an assessment decodes its sessions'
+    events and drops another session's in the same partition by key."""
+    async with nodes(tmp_path, broker, "a", "b") as (node_a, node_b):
+        view = node_b.services.cluster
+        assert view is not None
+        partition_of = Partitions(node_b.services.settings.kafka.partitions, 100).of
+        watched, watched_token = await node_a.create_session(assessment_id="seen")
+        while True:  # an unwatched session in the same partition
+            other, other_token = await node_a.create_session(assessment_id="unseen")
+            if partition_of(other.encode()) == partition_of(watched.encode()):
+                break
+        async with node_b.admin() as admin:
+            for channel in ("alerts", "sessions"):
+                await admin.subscribe(channel)
+            await stream_on(node_a, other, other_token, 1, 30)
+            await eventually(lambda: (s := view.state(other)) is not None and s.lastOffset == 31)
+            assert (view.received_total, view.passed_total) == (0, 0)  # nothing even fetched
+            await admin.subscribe("assessment:seen")
+            await stream_on(node_a, watched, watched_token, 1, 20)
+            await stream_on(node_a, other, other_token, 31, 60)
+            await eventually(lambda: view.passed_total >= 30 and view.state(watched) is not None)
+            await eventually(lambda: view.received_total - view.skipped_total == 21, 10)
+        assert view.received_total - view.skipped_total == 21  # the watched session's only
+
+
+async def stream_on(
+    node: RunningServer, session_id: str, token: str, first: int, last: int
+) -> None:
+    async with node.candidate(session_id, token) as candidate:
+        for seq in range(first, last + 1):
+            await candidate.event(seq, "tab_switch_detected" if seq % 10 == 0 else "heartbeat")
+        await candidate.acked(last, timeout=30)

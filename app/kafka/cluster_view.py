@@ -1,12 +1,14 @@
 """Several nodes behind one dashboard: what this node knows of the sessions other nodes host.
 
-It reads two topics (docs/architecture.md, "Kafka mirror and cluster view"):
+It reads two topics (docs/architecture.md, "Many nodes, one dashboard"):
 - the cluster topic (cluster_records.py) from its beginning: every node's heartbeats and every
-  session's newest state, about one small record a second per session. These feed the overview
-  channels (`assessment:<id>`, `sessions`, `alerts`) and snapshots, and tell which node is up.
-- the events topic from its end, keeping only the events of the sessions an admin here has
-  subscribed to (`session:<id>`), looked up by the record's key before anything is decoded: an
-  event nobody here watches costs its share of a fetch and one dict lookup.
+  session's newest state, about one small record a second per session. These feed snapshots and
+  lists, which node hosts what and is up, and the `sessions` and `alerts` channels.
+- the events topic, only the partitions holding a session an admin here watches: by its own
+  channel (`session:<id>`) or its assessment's (`assessment:<id>`, CONTRACT.md section 5: every
+  stored event of every session of it). Other sessions' records in those partitions are dropped
+  by key before anything is decoded: an event nobody here watches costs its share of a fetch and
+  one set lookup, or nothing while its partition is paused.
 Its own node's records it skips: its admins got those from the commit callback.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 import anyio
@@ -49,7 +51,14 @@ class ClusterView:
         self._fanout = fanout
         # Newest state of each remote session, least recently updated first (bounded LRU).
         self._states: OrderedDict[str, SessionState] = OrderedDict()
+        self._by_assessment: dict[str, set[str]] = {}  # the remote sessions of each assessment
         self._shown: dict[str, int] = {}  # offset of the newest event shown, per session
+        # The watched sessions' state as of the newest event shown: what a new subscriber starts
+        # from, since a summary may be ahead of the events read (its events would be skipped).
+        self._delivering: dict[str, SessionState] = {}
+        self._summarized: dict[str, int] = {}  # offset of the newest summary's event shown
+        self._watched: set[bytes] = set()  # keys of the watched remote sessions
+        self._appeared = 0  # counts new sessions of watched assessments (the events task polls)
         self.hosts: dict[str, str] = {}  # session id -> the node that hosts it
         self.nodes = NodeTable(node_id, settings.node_timeout_seconds, fanout.publish_to_all)
         self.received_total = 0  # events of watched sessions decoded
@@ -79,11 +88,15 @@ class ClusterView:
         return len(self._states)
 
     def states(self, assessment_id: str | None = None) -> list[SessionState]:
-        return [
-            state
-            for state in self._states.values()
-            if assessment_id is None or state.assessmentId == assessment_id
-        ]
+        """What a subscriber starts from: a watched session's state as of its newest event shown
+        (the events that follow it are exactly those not yet shown), another's newest summary."""
+        delivering = self._delivering
+        if assessment_id is None:
+            chosen: Iterable[SessionState] = self._states.values()
+        else:
+            ids = self._by_assessment.get(assessment_id, ())
+            chosen = (s for s in map(self._states.get, ids) if s is not None)
+        return [delivering.get(s.sessionId, s) for s in chosen]
 
     async def find(self, session_id: str) -> SessionState | None:
         """The session's state, reading the cluster topic up to its current end first if the
@@ -103,12 +116,18 @@ class ClusterView:
                 return None
             while self._read_up_to < end and session_id not in self._states:
                 await self._progress.wait()
-        return self._states.get(session_id)
+        found = self._states.get(session_id)
+        return None if found is None else self._delivering.get(session_id, found)
 
-    def watch_from(self, state: SessionState) -> None:
-        """A subscriber starts from this snapshot: events it already counts are not shown."""
-        shown = self._shown.get(state.sessionId, 0)
-        self._shown[state.sessionId] = max(shown, state.lastOffset)
+    def watch_from(self, states: Iterable[SessionState]) -> None:
+        """Subscribers start from these snapshots (taken from `states` or `find`, with no await
+        since): events they already count are not shown."""
+        for state in states:
+            session_id = state.sessionId
+            if session_id in self._delivering or self.host_of(session_id) is None:
+                continue  # already flowing: the snapshot is as of the newest event shown
+            self._delivering[session_id] = state
+            self._shown[session_id] = max(self._shown.get(session_id, 0), state.lastOffset)
 
     def host_of(self, session_id: str) -> str | None:
         """The node that hosts the session: known from its records, else named by the id's
@@ -161,7 +180,10 @@ class ClusterView:
     async def _on_events(self, consumer: AIOKafkaConsumer) -> None:
         """Only the partitions that hold a watched session are fetched; the others stay paused,
         so with nobody watching another node's session here, its events cost this node nothing.
-        A partition resumed is read from `REWIND` records before its end."""
+        A partition resumed is read from `REWIND` records before its end; one already read when
+        a session in it becomes watched (subscribed to, or just created in a watched assessment)
+        is read again from `REWIND` records back, since that session's newest records may have
+        been dropped before it was watched. What was shown already is skipped by offset."""
         topic = self._settings.topic
         await consumer.topics()  # metadata: the topic's partitions
         count = len(consumer.partitions_for_topic(topic) or ())
@@ -173,33 +195,52 @@ class ClusterView:
         consumer.pause(*every)
         self._events_connected = True
         partition_of = Partitions(count, self._settings.cluster_sessions).of
-        fanout, mine, seen_change = self._fanout, self._node, -1
+        mine, seen = self._node, (-1, -1)
+        self._watched = set()
         reading: set[TopicPartition] = set()
         while True:
-            if fanout.channels_changed != seen_change:
-                seen_change = fanout.channels_changed
-                wanted = {
-                    TopicPartition(topic, partition_of(s.encode()))
-                    for s in fanout.watched_sessions()
-                    if self.host_of(s) is not None
-                }
-                if fresh := wanted - reading:
-                    for partition, end in (await consumer.end_offsets(list(fresh))).items():
-                        consumer.seek(partition, max(0, end - REWIND))
-                    consumer.resume(*fresh)
+            if (self._fanout.channels_changed, self._appeared) != seen:
+                seen = (self._fanout.channels_changed, self._appeared)
+                watched = self._watched_now()
+                wanted = {TopicPartition(topic, partition_of(k)) for k in watched}
+                again = {TopicPartition(topic, partition_of(k)) for k in watched - self._watched}
+                self._watched = watched
+                await self._read_from_rewind(consumer, wanted - reading, again & reading)
                 consumer.pause(*(reading - wanted))
                 reading = wanted
             batches = await consumer.getmany(timeout_ms=100, max_records=5000)
-            watching = fanout.watching
+            watching = self._watched
             for records in batches.values():
                 for record in records:
-                    key = record.key
-                    if key is None or not watching(key.decode()):
+                    if record.key not in watching:
                         self.passed_total += 1
                         continue
                     if any(n == NODE_HEADER and v == mine for n, v in record.headers):
                         continue  # ours: our admins saw it when it was committed
                     self._on_event_record(record.value)
+
+    def _watched_now(self) -> set[bytes]:
+        """The keys of the remote sessions an admin here watches, by their own channel or their
+        assessment's; sessions no longer watched stop counting as delivered."""
+        fanout = self._fanout
+        found = set(fanout.watched_sessions())
+        for assessment_id in fanout.watched_assessments():
+            found.update(self._by_assessment.get(assessment_id, ()))
+        found = {s for s in found if self.host_of(s) is not None}
+        for gone in self._delivering.keys() - found:
+            del self._delivering[gone]
+        return {s.encode() for s in found}
+
+    @staticmethod
+    async def _read_from_rewind(
+        consumer: AIOKafkaConsumer, fresh: set[TopicPartition], again: set[TopicPartition]
+    ) -> None:
+        if fresh:
+            for partition, end in (await consumer.end_offsets(list(fresh))).items():
+                consumer.seek(partition, max(0, end - REWIND))
+            consumer.resume(*fresh)
+        for partition in again:
+            consumer.seek(partition, max(0, await consumer.position(partition) - REWIND))
 
     async def _on_cluster(self, consumer: AIOKafkaConsumer) -> None:
         self._cluster_connected, self._consumer = True, consumer
@@ -236,15 +277,16 @@ class ClusterView:
                 self._on_summary(record)
 
     def receive(self, message: MirrorMessage) -> None:
-        """Show one remote event of a watched session: at most once per (session, offset), never
-        an older one after a newer one (a resend after a broker failure repeats what was
-        shown)."""
+        """Show one remote event of a watched session on its own and its assessment's channels:
+        at most once per (session, offset), never an older one after a newer one (a partition
+        read again, or a resend after a broker failure, repeats what was shown)."""
         self.received_total += 1
         session_id = message.sessionId
         if message.offset <= self._shown.get(session_id, 0) or message.state is None:
             self.skipped_total += 1
             return
         self._shown[session_id] = message.offset
+        self._delivering[session_id] = message.state
         self.hosts[session_id] = message.nodeId
         self._remember(message.state, message.offset)
         event = StoredEvent(
@@ -264,10 +306,15 @@ class ClusterView:
                 state=message.state,
                 violations=message.violations,
             ),
-            overview=False,  # the overviews get it from its summary
+            everything=False,  # `sessions` and `alerts` get it from its summary
+            alerts=False,
         )
 
     def _on_summary(self, summary: SessionSummary) -> None:
+        """A summary feeds `sessions` (its event, or its state) and `alerts`, each summary's
+        event once (a resent one is skipped by offset); a session seen for the first time also
+        appears on its own and its assessment's channels, and if its assessment is watched its
+        events are read from here on."""
         self.summaries_total += 1
         session_id = summary.sessionId
         self.hosts[session_id] = summary.nodeId
@@ -275,7 +322,15 @@ class ClusterView:
         newer = known is None or summary.offset >= known.lastOffset
         if newer:
             self._remember(summary.state, summary.offset)
+        if known is None:
+            self._fanout.publish_state(summary.state, everything=summary.event is None)
+            if self._fanout.watching_assessment(summary.assessmentId):
+                self.watch_from([summary.state])
+                self._appeared += 1
         if summary.event is not None:
+            if summary.offset <= self._summarized.get(session_id, 0):
+                return
+            self._summarized[session_id] = summary.offset
             entry = EventEntry(
                 session_id=session_id,
                 assessment_id=summary.assessmentId,
@@ -283,16 +338,24 @@ class ClusterView:
                 state=summary.state,
                 violations=summary.violations,
             )
-            self._fanout.publish_event(entry, session=False)
+            self._fanout.publish_event(entry, session=False, assessment=False)
         elif newer:
-            self._fanout.publish_state(summary.state, session=known is None)
+            self._fanout.publish_state(summary.state, session=False, assessment=False)
 
     def _remember(self, state: SessionState, offset: int) -> None:
-        known = self._states.get(state.sessionId)
+        session_id = state.sessionId
+        known = self._states.get(session_id)
+        if known is None:
+            self._by_assessment.setdefault(state.assessmentId, set()).add(session_id)
         if known is None or offset >= known.lastOffset:
-            self._states[state.sessionId] = state
-        self._states.move_to_end(state.sessionId)
+            self._states[session_id] = state
+        self._states.move_to_end(session_id)
         while len(self._states) > self._settings.cluster_sessions:
-            forgotten, _ = self._states.popitem(last=False)
-            self._shown.pop(forgotten, None)
-            self.hosts.pop(forgotten, None)
+            forgotten, old = self._states.popitem(last=False)
+            for table in (self._shown, self._summarized, self._delivering, self.hosts):
+                table.pop(forgotten, None)
+            same = self._by_assessment.get(old.assessmentId)
+            if same is not None:
+                same.discard(forgotten)
+                if not same:
+                    del self._by_assessment[old.assessmentId]

@@ -274,10 +274,14 @@ class AdminSocket:
             remote = await cluster.find(ident) if cluster is not None else None
             if remote is None or cluster is None:
                 return None
-            cluster.watch_from(remote)
+            cluster.watch_from([remote])
             return [remote]
         if kind == "assessment":
-            return await self._directory.session_states(ident)
+            # Every session of it is watched: other nodes' events follow from these states on.
+            states = await self._directory.session_states(ident)
+            if cluster is not None:
+                cluster.watch_from(states)
+            return states
         if kind == ALL_SESSIONS:
             return await self._directory.unfinished_states()
         assert kind == ALERTS
