@@ -8,6 +8,12 @@ Rows:
 - `remote`: two nodes, the load on node a only, nobody watching: node b's CPU above its own idle,
   per event of a's, against a's CPU per event (above its idle). The target: a remote event that
   none of a node's admins watches costs at most 5% of a local one.
+- `remote, partitions read` (`--watched`): the same, with an admin on b subscribed to
+  `assessment:quiet`, an assessment of a's with one quiet session in every partition: every
+  partition is read, and each loaded (unwatched) event is dropped by key.
+- `remote, assessment watched` (`--watched`): the same, with the admin on b subscribed to the
+  loaded sessions' own assessment: b decodes and shows every one of a's events (CONTRACT.md
+  section 5), the price of watching.
 - one row per `--nodes` value: every node runs `--sessions` candidates at `--rate` events/s each,
   an admin on node b (the second) watches one of a's sessions (`session:<id>`) and all of
   `sessions` (the overview); each node's server CPU (its mirror child excluded) over the window;
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shlex
 import statistics
@@ -36,6 +43,7 @@ from typing import Any
 import httpx
 import msgspec
 import psutil
+from aiokafka.partitioner import murmur2
 from loadgen.kafka_nodes import Broker, kill_broker, start_broker
 from loadgen.report import append_results, git_revision, machine
 from loadgen.server import Server, spawn_server, stop_server, wait_healthy
@@ -69,8 +77,10 @@ async def start_nodes(
     return servers
 
 
-async def create(server: Server, client: httpx.AsyncClient) -> tuple[str, str]:
-    body = {"candidateEmail": "b@example.com", "candidateName": "Bench", "assessmentId": "bench"}
+async def create(
+    server: Server, client: httpx.AsyncClient, assessment: str = "bench"
+) -> tuple[str, str]:
+    body = {"candidateEmail": "b@example.com", "candidateName": "Bench", "assessmentId": assessment}
     answer = await client.post(
         f"{server.http}/candidate-sessions",
         json=body,
@@ -138,11 +148,38 @@ async def visible_everywhere(servers: list[Server], client: httpx.AsyncClient) -
     return (time.monotonic() - started) * 1000
 
 
-async def remote_row(args: argparse.Namespace, broker: Broker, root: Path) -> dict[str, Any]:
-    servers = await start_nodes(args, broker, 2, root / "remote")
+async def one_per_partition(server: Server, client: httpx.AsyncClient, partitions: int) -> None:
+    """Quiet sessions of assessment `quiet` until one sits in every partition of the topic."""
+    covered: set[int] = set()
+    while len(covered) < partitions:
+        session_id, _ = await create(server, client, "quiet")
+        covered.add((murmur2(session_id.encode()) & 0x7FFFFFFF) % partitions)
+
+
+async def hold(server: Server, channel: str, stop: asyncio.Event) -> None:
+    """An admin subscribed to `channel` that reads everything it is sent until `stop`."""
+    async with connect(f"{server.ws}/ws/admin?token={server.token}", max_queue=None) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.5)
+
+
+async def remote_row(
+    args: argparse.Namespace, broker: Broker, root: Path, watch: str = ""
+) -> dict[str, Any]:
+    servers = await start_nodes(args, broker, 2, root / f"remote{watch}")
+    stop = asyncio.Event()
+    watcher = None
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             sessions = [await create(servers[0], client) for _ in range(args.remote_sessions)]
+            if watch == "quiet":
+                await one_per_partition(servers[0], client, args.partitions)
+        if watch:
+            channel = "assessment:quiet" if watch == "quiet" else "assessment:bench"
+            watcher = asyncio.create_task(hold(servers[1], channel, stop))
+            await asyncio.sleep(2.0)  # subscribed, its partitions resumed
         idle = [cpu_seconds(s) for s in servers]
         await asyncio.sleep(args.seconds)
         idle = [cpu_seconds(s) - before for s, before in zip(servers, idle, strict=True)]
@@ -155,6 +192,9 @@ async def remote_row(args: argparse.Namespace, broker: Broker, root: Path) -> di
         )
         await asyncio.sleep(1.0)  # the mirror publishes the tail, b reads it
         used = [cpu_seconds(s) - b for s, b in zip(servers, before, strict=True)]
+        stop.set()
+        if watcher is not None:
+            await watcher
     finally:
         for server in servers:
             stop_server(server)
@@ -260,9 +300,17 @@ def summary_cost(count: int = 50_000) -> dict[str, float]:
     return found
 
 
+_WATCHING = {
+    "remote": "nobody watching on b",
+    "remote, partitions read": "an admin on b on `assessment:quiet` (a quiet session of a's in "
+    "every partition), none on the loaded sessions",
+    "remote, assessment watched": "an admin on b on the loaded sessions' `assessment:bench`",
+}
+
+
 def render(
     args: argparse.Namespace,
-    remote: dict[str, Any] | None,
+    remotes: list[tuple[str, dict[str, Any]]],
     rows: list[dict[str, Any]],
     summaries: dict[str, float],
 ) -> str:
@@ -275,15 +323,15 @@ def render(
         f"{summaries['overview']:.1f} us with one on the `sessions` overview",
         "",
     ]
-    if remote is not None:
+    for label, remote in remotes:
         ratio = (
             remote["remote_us"] / remote["local_us"] * 100
             if remote["local_us"] > 0
             else float("nan")
         )
         lines += [
-            f"remote: {remote['events']} events on node a ({args.remote_sessions} candidates at "
-            f"{args.remote_rate:g}/s), nobody watching on b",
+            f"{label}: {remote['events']} events on node a ({args.remote_sessions} candidates at "
+            f"{args.remote_rate:g}/s), {_WATCHING[label]}",
             f"  local event on a: {remote['local_us']:.0f} us CPU; the same event on b: "
             f"{remote['remote_us']:.1f} us ({ratio:.1f}% of local; b's CPU above its own idle, "
             "so a figure near 0 or below it is within the noise); idle CPU a/b over "
@@ -320,6 +368,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--remote-sessions", type=int, default=20)
     parser.add_argument("--remote-rate", type=float, default=25.0)
     parser.add_argument("--no-remote", action="store_true", help="skip the remote-cost row")
+    parser.add_argument(
+        "--watched", action="store_true", help="the remote-cost rows with an assessment watched"
+    )
+    parser.add_argument("--partitions", type=int, default=12, help="the topic's ([kafka])")
     parser.add_argument("--summaries-only", action="store_true", help="only the summary cost")
     parser.add_argument("--vigil", default=str(Path(sys.executable).parent / "vigil"))
     parser.add_argument("--storage-dir", default=None)
@@ -329,23 +381,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="vigil-cluster-bench-") as temporary:
         root = Path(args.storage_dir or temporary)
-        remote = None
+        remotes: list[tuple[str, dict[str, Any]]] = []
         rows = []
         if args.summaries_only:
-            return render(args, None, [], summary_cost())
-        if not args.no_remote:
+            return render(args, [], [], summary_cost())
+        arms = [] if args.no_remote else [("remote", "")]
+        if args.watched:
+            arms += [("remote, partitions read", "quiet"), ("remote, assessment watched", "all")]
+        for label, watch in arms:
             broker = start_broker(root / f"broker-{uuid.uuid4().hex[:6]}.log", None)
             try:
-                remote = await remote_row(args, broker, root)
+                remotes.append((label, await remote_row(args, broker, root, watch)))
             finally:
                 kill_broker(broker)
-        for count in (int(n) for n in args.nodes.split(",")):
+        for count in (int(n) for n in args.nodes.split(",") if n):
             broker = start_broker(root / f"broker-{count}.log", None)
             try:
                 rows.append(await scale_row(args, broker, count, root))
             finally:
                 kill_broker(broker)
-        return render(args, remote, rows, summary_cost())
+        return render(args, remotes, rows, summary_cost())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
