@@ -229,13 +229,15 @@ ERROR_CODES: Final = (
     ErrorCode(
         code=ELSEWHERE,
         on=("admin",),
-        meaning="The session lives on another node of the cluster; intervene there.",
+        meaning="The session lives on another node of the cluster that this node cannot send "
+        "the intervention to (it is stopping); intervene there.",
     ),
     ErrorCode(
         code=NODE_UNREACHABLE,
-        on=("rest",),
+        on=("admin", "rest"),
         status=503,
-        meaning="The node that hosts this session is not answering; retry after Retry-After.",
+        meaning="The node that hosts this session is not answering; nothing was done: retry "
+        "after Retry-After (REST) or once a `node` message says it is up (admin).",
     ),
     ErrorCode(
         code=INVALID_INTERVENTION,

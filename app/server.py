@@ -54,6 +54,7 @@ from app.http.routes import (
     events,
     frames,
     identity,
+    interventions,
     recordings,
     reports,
     reviews,
@@ -370,7 +371,7 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
                 *_http_routes(running),
                 openapi,
                 asyncapi,
-                *_sockets(running),
+                *_sockets(running, forwarding),
                 *pages,
             ]
             async with httpx.AsyncClient(timeout=30) as hop:
@@ -436,6 +437,7 @@ def _http_routes(r: Running) -> list[Route]:
             ),
         ),
         *bind(reviews.ENDPOINTS, reviews.ReviewRoutes(calls, r.store, s.scoring)),
+        *bind(interventions.ENDPOINTS, interventions.InterventionRoutes(calls, r.registry)),
         *bind(
             reports.ENDPOINTS,
             reports.ReportRoutes(
@@ -476,7 +478,7 @@ def _http_routes(r: Running) -> list[Route]:
     ]  # fmt: skip
 
 
-def _sockets(r: Running) -> list[WebSocketRoute]:
+def _sockets(r: Running, forwarding: ForwardingSlot) -> list[WebSocketRoute]:
     s = r.settings
     candidate = CandidateSocket(
         r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits, r.audio,
@@ -484,7 +486,7 @@ def _sockets(r: Running) -> list[WebSocketRoute]:
     )  # fmt: skip
     admin = AdminSocket(
         r.gate, r.sockets, r.registry, r.fanout, r.directory, r.store, r.cluster,
-        r.journal.audit, r.metrics, s.admin,
+        r.journal.audit, r.metrics, s.admin, forwarding,
     )  # fmt: skip
     return [
         WebSocketRoute("/ws/candidate/{session_id}", candidate.serve),

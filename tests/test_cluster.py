@@ -187,6 +187,9 @@ async def test_a_node_that_dies_shows_as_unreachable_on_the_others(
                 assert down["nodeId"] == "a" and down["status"] == "unreachable"
                 again = await admin.subscribe(f"session:{on_a}")  # its last known state stays
                 assert again["sessions"][0]["sessionId"] == on_a
+                await admin.send({"type": "intervene", "sessionId": on_a, "action": "warn"})
+                refused, _ = await admin.recv_until(lambda m: m["type"] == "error", 10)
+                assert refused["code"] == "node_unreachable" and "'a'" in refused["message"]
             async with node_b.http() as client:
                 metrics = (await client.get("/metrics")).text
             assert "vigil_cluster_nodes_unreachable 1" in metrics
@@ -318,3 +321,31 @@ async def stream_on(
         for seq in range(first, last + 1):
             await candidate.event(seq, "tab_switch_detected" if seq % 10 == 0 else "heartbeat")
         await candidate.acked(last, timeout=30)
+
+
+async def test_an_admin_on_b_intervenes_in_a_session_on_a(tmp_path: Path, broker: Broker) -> None:
+    """The dashboard's warn / pause / resume / terminate work on every node: b sends the command
+    to a, which stores it, tells the candidate and answers as for its own admin."""
+    async with nodes(tmp_path, broker, "a", "b") as (node_a, node_b):
+        on_a, token = await node_a.create_session(name="Watched From B")
+        async with node_a.candidate(on_a, token) as candidate, node_b.admin() as admin:
+            await candidate.event(1, "assessment_started")
+            await candidate.acked(1)
+            await admin.send(
+                {"type": "intervene", "sessionId": on_a, "action": "warn", "message": "Eyes up"}
+            )
+            done, _ = await admin.recv_until(lambda m: m["type"] in ("intervened", "error"), 10)
+            assert done == {"type": "intervened", "sessionId": on_a, "action": "warn", "offset": 2}
+            warning, _ = await candidate.recv_until(lambda m: m["type"] == "warning", 10)
+            assert warning["message"] == "Eyes up"
+            await admin.send({"type": "intervene", "sessionId": on_a, "action": "resume"})
+            refused, _ = await admin.recv_until(lambda m: m["type"] in ("intervened", "error"), 10)
+            assert refused["code"] == "invalid_intervention" and refused["field"] == "action"
+            await admin.send({"type": "intervene", "sessionId": on_a, "action": "pause"})
+            paused, _ = await admin.recv_until(lambda m: m["type"] in ("intervened", "error"), 10)
+            assert paused["type"] == "intervened" and paused["offset"] == 3, paused
+            await candidate.recv_until(lambda m: m["type"] == "pause", 10)
+        state = node_a.services.registry.live_state(on_a)
+        assert state is not None and state.status == "PAUSED"  # done by the owner
+        events = await node_a.services.store.events(on_a)
+        assert [e.data["by"] for e in events if e.type == "intervention"] == ["admin", "admin"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Final
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import httpx
 import msgspec
@@ -22,6 +22,8 @@ from app.kafka.cluster_view import ClusterView
 log = logging.getLogger("vigil.http")
 _SESSION_PATH: Final = re.compile(r"^/candidate-sessions/([^/]+)")
 FORWARDED_BY: Final = b"x-vigil-forwarded-by"  # one hop at most: a forwarded request stays
+# An admin socket reads its commands one at a time: a silent owner must not hold it for long.
+INTERVENE_TIMEOUT: Final = 5.0
 _HOP_BY_HOP: Final = frozenset(
     {
         b"host", b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer",
@@ -77,6 +79,32 @@ class Forwarder:
             await send({"type": "http.response.body", "body": b""})
         finally:
             await response.aclose()
+
+    async def intervene(
+        self, host: str, session_id: str, token: str, action: str, message: str
+    ) -> httpx.Response | None:
+        """An admin socket's `intervene` for a session `host` holds, sent there as
+        `POST /candidate-sessions/:id/interventions` with the admin's own token (the owner
+        checks it, stores the event and records it on its audit log). None: it cannot be
+        reached."""
+        url = self.cluster.nodes.url(host)
+        if url is None or self.cluster.nodes.status(host) != UP:
+            return None
+        try:
+            response = await self._client.post(
+                f"{url}/candidate-sessions/{quote(session_id, safe='')}/interventions",
+                json={"action": action, "message": message},
+                headers={
+                    "authorization": f"Bearer {token}",
+                    FORWARDED_BY.decode(): self.cluster.node_id,
+                },
+                timeout=INTERVENE_TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            log.warning("forwarding an intervention to node %s failed: %s", host, exc)
+            return None
+        self.forwarded_total += 1
+        return response
 
 
 class SessionForwarding:
