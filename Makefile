@@ -9,6 +9,8 @@ NODEPS := requirements/vision-nodeps.txt
 TEST_NODEPS := requirements/vision-test-nodeps.txt
 # The browser tests drive Debian's Chromium (never a downloaded one) with Playwright.
 CHROMIUM := /usr/bin/chromium
+# The cluster's round-robin proxy test runs Debian's nginx (tests/test_cluster_proxy.py).
+NGINX := /usr/sbin/nginx
 # The single binary: rebuilt only when a file it is made from changed (tests/test_dist.py runs it).
 DIST_STAMP := $(VENV)/.dist-installed
 DIST_REQS := requirements/dist.txt
@@ -32,7 +34,14 @@ $(CHROMIUM):
 		echo "the browser tests need Debian's Chromium: run 'sudo apt-get install chromium'"; exit 1; \
 	fi
 
-$(TEST_STAMP): pyproject.toml $(NODEPS) $(TEST_NODEPS) | $(BIN)/python $(CHROMIUM)
+$(NGINX):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light; \
+	else \
+		echo "the cluster proxy test needs Debian's nginx: run 'sudo apt-get install nginx-light'"; exit 1; \
+	fi
+
+$(TEST_STAMP): pyproject.toml $(NODEPS) $(TEST_NODEPS) | $(BIN)/python $(CHROMIUM) $(NGINX)
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(NODEPS) -r $(TEST_NODEPS)
 	touch $(RUNTIME_STAMP) $@

@@ -58,6 +58,7 @@ class Fanout:
         self._subscriptions: dict[Subscriber, set[str]] = {}
         self.evicted_total = 0
         self.delivered_total = 0
+        self.channels_changed = 0  # counts channels opened and closed (the cluster view polls it)
 
     def subscribe(
         self, subscriber: Subscriber, channel: str, sessions: Iterable[SessionState]
@@ -66,6 +67,8 @@ class Fanout:
         snapshot = outbound.encode(outbound.Snapshot(channel=channel, sessions=list(sessions)))
         if not self._deliver(subscriber, snapshot):
             return
+        if channel not in self._channels:
+            self.channels_changed += 1
         self._channels.setdefault(channel, set()).add(subscriber)
         self._subscriptions.setdefault(subscriber, set()).add(channel)
 
@@ -75,6 +78,7 @@ class Fanout:
             members.discard(subscriber)
             if not members:
                 del self._channels[channel]
+                self.channels_changed += 1
         channels = self._subscriptions.get(subscriber)
         if channels is not None:
             channels.discard(channel)
@@ -89,6 +93,18 @@ class Fanout:
                 members.discard(subscriber)
                 if not members:
                     del self._channels[channel]
+                    self.channels_changed += 1
+
+    def watched_sessions(self) -> list[str]:
+        """The ids of the sessions someone subscribed to by their own channel."""
+        return [c[8:] for c in self._channels if c.startswith("session:")]
+
+    def watched_assessments(self) -> list[str]:
+        """The assessments someone subscribed to: every session of each is watched."""
+        return [c[11:] for c in self._channels if c.startswith("assessment:")]
+
+    def watching_assessment(self, assessment_id: str) -> bool:
+        return assessment_channel(assessment_id) in self._channels
 
     @property
     def subscriber_count(self) -> int:
@@ -96,8 +112,24 @@ class Fanout:
 
     # --- publishing ----------------------------------------------------------------------------
 
-    def publish_state(self, state: SessionState) -> None:
-        for channel in _channels_of(state.sessionId, state.assessmentId):
+    def publish_to_all(self, message: outbound.NodeStatus) -> None:
+        payload = outbound.encode(message)
+        for subscriber in list(self._subscriptions):
+            self._deliver(subscriber, payload)
+
+    def publish_state(
+        self,
+        state: SessionState,
+        *,
+        session: bool = True,
+        assessment: bool = True,
+        everything: bool = True,
+    ) -> None:
+        """Tell the channels chosen (the session's own, its assessment's, `sessions`) of a state
+        change no stored event carries."""
+        for channel in _chosen(
+            state.sessionId, state.assessmentId, session, assessment, everything
+        ):
             if channel in self._channels:
                 self._broadcast(
                     channel,
@@ -108,9 +140,22 @@ class Fanout:
                     ),
                 )
 
-    def publish_event(self, entry: EventEntry) -> None:
-        """Tell the subscribed admins about a committed event (local, or from another node)."""
-        for channel in _channels_of(entry.session_id, entry.assessment_id):
+    def publish_event(
+        self,
+        entry: EventEntry,
+        *,
+        session: bool = True,
+        assessment: bool = True,
+        everything: bool = True,
+        alerts: bool = True,
+    ) -> None:
+        """Tell the subscribed admins about a committed event. A local one goes everywhere; one
+        of another node's sessions reaches this node twice, and each copy feeds its own channels
+        (cluster_view.py): its full event to the session's and assessment's channels, its
+        summary to `sessions` and `alerts`, so each event is shown once per channel."""
+        for channel in _chosen(
+            entry.session_id, entry.assessment_id, session, assessment, everything
+        ):
             if channel in self._channels:
                 message = outbound.EventMessage(
                     channel=channel,
@@ -119,7 +164,7 @@ class Fanout:
                     state=entry.state,
                 )
                 self._broadcast(channel, outbound.encode(message))
-        if ALERTS in self._channels:
+        if alerts and ALERTS in self._channels:
             for alert in alerts_for(
                 entry.session_id, entry.assessment_id, entry.event, entry.violations
             ):
@@ -141,5 +186,12 @@ class Fanout:
         return False
 
 
-def _channels_of(session_id: str, assessment_id: str) -> tuple[str, str, str]:
-    return (session_channel(session_id), assessment_channel(assessment_id), ALL_SESSIONS)
+def _chosen(
+    session_id: str, assessment_id: str, session: bool, assessment: bool, everything: bool
+) -> list[str]:
+    chosen = [session_channel(session_id)] if session else []
+    if assessment:
+        chosen.append(assessment_channel(assessment_id))
+    if everything:
+        chosen.append(ALL_SESSIONS)
+    return chosen

@@ -41,6 +41,13 @@ class Warning(
     timestamp: str | None = None
 
 
+class Moved(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="moved"):
+    """Sent to a candidate socket just before its `moved` close: the base URL of the node that
+    hosts the session (as given to `connect({url})`)."""
+
+    url: str
+
+
 class Pause(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="pause"):
     message: str
     reason: str
@@ -100,6 +107,16 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="al
     severity: str
     message: str
     event: StoredEvent
+
+
+class NodeStatus(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="node"):
+    """A node of the cluster came up, fell silent ("unreachable": its sessions show their last
+    known state) or stopped cleanly; sent to every admin socket, and after each subscribe."""
+
+    nodeId: str
+    status: str  # "up" | "unreachable" | "stopped"
+    url: str
+    lastSeen: float  # its last heartbeat, seconds since the epoch
 
 
 class Unsubscribed(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="unsubscribed"):

@@ -30,6 +30,8 @@ CLOSE_SLOW: Final = 4408
 CLOSE_REPLACED: Final = 4409
 CLOSE_TOO_MANY: Final = 4429
 CLOSE_SESSION_FAILED: Final = 4500
+CLOSE_MOVED: Final = 4307
+CLOSE_NODE_UNREACHABLE: Final = 4503
 
 
 class CloseCode(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +112,24 @@ CLOSE_CODES: Final = (
         meaning="Too many sockets open from this address ([limits]); retry after one closes.",
     ),
     CloseCode(
+        code=CLOSE_MOVED,
+        name="moved",
+        reconnect=True,
+        outcome="offline",
+        sockets=("candidate",),
+        meaning="Another node of the cluster hosts this session: the `moved` message just before "
+        "the close gives its address; reconnect there at once (the SDK does).",
+    ),
+    CloseCode(
+        code=CLOSE_NODE_UNREACHABLE,
+        name="node_unreachable",
+        reconnect=True,
+        outcome="offline",
+        sockets=("candidate",),
+        meaning="The node that hosts this session is not answering its cluster heartbeats; "
+        "keep the events and retry with backoff.",
+    ),
+    CloseCode(
         code=CLOSE_SESSION_FAILED,
         name="session_failed",
         reconnect=False,
@@ -129,6 +149,7 @@ INVALID_COMMAND: Final = "invalid_command"
 INVALID_CHANNEL: Final = "invalid_channel"
 TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 ELSEWHERE: Final = "elsewhere"
+NODE_UNREACHABLE: Final = "node_unreachable"
 INVALID_INTERVENTION: Final = "invalid_intervention"
 # both sockets, or a socket and REST
 INVALID_JSON: Final = "invalid_json"
@@ -208,7 +229,15 @@ ERROR_CODES: Final = (
     ErrorCode(
         code=ELSEWHERE,
         on=("admin",),
-        meaning="The session lives on another node of the cluster; intervene there.",
+        meaning="The session lives on another node of the cluster that this node cannot send "
+        "the intervention to (it is stopping); intervene there.",
+    ),
+    ErrorCode(
+        code=NODE_UNREACHABLE,
+        on=("admin", "rest"),
+        status=503,
+        meaning="The node that hosts this session is not answering; nothing was done: retry "
+        "after Retry-After (REST) or once a `node` message says it is up (admin).",
     ),
     ErrorCode(
         code=INVALID_INTERVENTION,

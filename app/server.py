@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
+import httpx
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,6 +44,7 @@ from app.http.asyncapi import asyncapi_handler
 from app.http.bodies import now_iso
 from app.http.endpoints import EndpointBinder
 from app.http.errors import on_http_exception, on_refused, on_unexpected
+from app.http.forwarding import Forwarder, ForwardingSlot, SessionForwarding
 from app.http.openapi import openapi_handler
 from app.http.pages import WebFiles, page_routes
 from app.http.routes import (
@@ -54,6 +56,7 @@ from app.http.routes import (
     events,
     frames,
     identity,
+    interventions,
     recordings,
     reports,
     reviews,
@@ -66,6 +69,7 @@ from app.http.routes.audit import AuditMiddleware
 from app.http.sdk_cors import SdkCorsMiddleware
 from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.session_calls import SessionCalls
+from app.kafka.announcer import ClusterAnnouncer
 from app.kafka.cluster_view import ClusterView
 from app.kafka.mirror_process import MirrorJob, MirrorProcess, quiet_aiokafka
 from app.process.gc_pacer import GcPacer
@@ -73,7 +77,7 @@ from app.process.key_rotation import reload_master_keys_on_sighup
 from app.sessions.cohort import CohortCheck
 from app.sessions.deadlines import DeadlineScheduler
 from app.sessions.directory import SessionDirectory
-from app.settings import ConfigError, Settings
+from app.settings import ConfigError, ServerSettings, Settings
 from app.settings.behaviour import BehaviourFileError, BehaviourSettings, load_rules
 from app.settings.vision import VisionConfig
 from app.sockets.admin import COMMAND_DECODER, AdminSocket
@@ -117,6 +121,7 @@ class Running:
     mirror: MirrorProcess | None
     cluster: ClusterView | None
     vision: VisionService | None
+    announcer: ClusterAnnouncer | None = None
     webhooks: WebhookService | None = None
     deadlines: DeadlineScheduler | None = None  # time limits and camera off
     # Issue 24: the microphone path and its episodes' clips.
@@ -164,8 +169,11 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         await tg.start(journal.run)
         store = await SqliteStore.open(database_path(storage), keystore_path(storage), keys)
         cluster: ClusterView | None = None
+        announcer: ClusterAnnouncer | None = None
         if settings.kafka.bootstrap_servers:
             quiet_aiokafka()
+            announcer = ClusterAnnouncer(settings.kafka, node_id, public_url(settings.server))
+            await tg.start(announcer.run)
             mirror = MirrorProcess(
                 MirrorJob(
                     database=str(database_path(storage)),
@@ -265,6 +273,7 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
             frames=frames,
             mirror=mirror,
             cluster=cluster,
+            announcer=announcer,
             vision=vision,
             webhooks=webhooks,
             deadlines=deadlines,
@@ -299,6 +308,8 @@ async def run_services(settings: Settings) -> AsyncIterator[Running]:
         finally:
             grace = settings.server.shutdown_grace_seconds
             with anyio.move_on_after(grace, shield=True) as scope:
+                if announcer is not None:
+                    await announcer.stop()  # dashboards elsewhere show this node stopped
                 await registry.close()
                 await frames.drain()
                 await clips.drain()
@@ -324,6 +335,14 @@ def behaviour_rules(settings: BehaviourSettings) -> BehaviourRules:
         return load_rules(settings)
     except BehaviourFileError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def public_url(server: ServerSettings) -> str:
+    """Where clients and the other nodes reach this node directly."""
+    if server.public_url:
+        return server.public_url
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    return f"http://{host}:{server.port}"
 
 
 async def _drain_mirror(mirror: MirrorProcess, journal: SqliteJournal, seconds: float) -> None:
@@ -374,6 +393,7 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
         "/asyncapi.json", asyncapi_handler(__version__, COMMAND_DECODER.type), methods=["GET"]
     )
     pages = page_routes(WebFiles())
+    forwarding = ForwardingSlot()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -384,15 +404,21 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
                 *_http_routes(running),
                 openapi,
                 asyncapi,
-                *_sockets(running),
+                *_sockets(running, forwarding),
                 *pages,
             ]
-            if started is not None:
-                started(running)
-            try:
-                yield
-            finally:
-                app.router.routes[:] = [openapi, asyncapi, *pages]
+            async with httpx.AsyncClient(timeout=30) as hop:
+                if running.cluster is not None:
+                    forwarding.forwarder = Forwarder(
+                        running.cluster, hop, settings.server.max_body_bytes
+                    )
+                if started is not None:
+                    started(running)
+                try:
+                    yield
+                finally:
+                    forwarding.forwarder = None
+                    app.router.routes[:] = [openapi, asyncapi, *pages]
 
     return Starlette(
         routes=[openapi, asyncapi, *pages],
@@ -403,6 +429,7 @@ def build_app(settings: Settings, started: Callable[[Running], None] | None = No
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(SdkCorsMiddleware, allowed_origins=settings.server.allowed_origins),
+            Middleware(SessionForwarding, slot=forwarding),
         ],
         exception_handlers={
             Refused: on_refused,
@@ -423,6 +450,7 @@ def _http_routes(r: Running) -> list[Route]:
         r.journal,
         r.fanout,
         None if r.deadlines is None else functools.partial(r.deadlines.session_created, r.store),
+        None if r.announcer is None else r.announcer.created,
     )
     bind = EndpointBinder(r.metrics, [Middleware(AuditMiddleware, audit=r.journal.audit)]).routes
     erase = functools.partial(erase_session, r)
@@ -443,6 +471,7 @@ def _http_routes(r: Running) -> list[Route]:
             ),
         ),
         *bind(reviews.ENDPOINTS, reviews.ReviewRoutes(calls, r.store, s.scoring)),
+        *bind(interventions.ENDPOINTS, interventions.InterventionRoutes(calls, r.registry)),
         *bind(
             reports.ENDPOINTS,
             reports.ReportRoutes(
@@ -483,14 +512,15 @@ def _http_routes(r: Running) -> list[Route]:
     ]  # fmt: skip
 
 
-def _sockets(r: Running) -> list[WebSocketRoute]:
+def _sockets(r: Running, forwarding: ForwardingSlot) -> list[WebSocketRoute]:
     s = r.settings
     candidate = CandidateSocket(
-        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits, r.audio
-    )
+        r.gate, r.sockets, r.registry, r.metrics, r.vision, s.candidate, s.limits, r.audio,
+        r.cluster,
+    )  # fmt: skip
     admin = AdminSocket(
         r.gate, r.sockets, r.registry, r.fanout, r.directory, r.store, r.cluster,
-        r.journal.audit, r.metrics, s.admin,
+        r.journal.audit, r.metrics, s.admin, forwarding,
     )  # fmt: skip
     return [
         WebSocketRoute("/ws/candidate/{session_id}", candidate.serve),

@@ -168,8 +168,9 @@ async def eventually(check: Any, timeout: float = 5.0) -> Any:
 
 @asynccontextmanager
 async def running_server(
-    storage: Path, **sections: Mapping[str, Any]
+    storage: Path, port: int = 0, **sections: Mapping[str, Any]
 ) -> AsyncIterator[RunningServer]:
+    """`port`: 0, any free one; a cluster's node is given its own, to name in its public_url."""
     settings = settings_for(storage, **sections)
     started: list[Running] = []
     app = build_app(settings, started=started.append)
@@ -183,21 +184,21 @@ async def running_server(
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
-    async with serving(config) as port:
+    async with serving(config, port) as bound:
         yield RunningServer(
-            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", settings, app, started[0]
+            f"http://127.0.0.1:{bound}", f"ws://127.0.0.1:{bound}", settings, app, started[0]
         )
 
 
 @asynccontextmanager
-async def serving(config: uvicorn.Config) -> AsyncIterator[int]:
+async def serving(config: uvicorn.Config, port: int = 0) -> AsyncIterator[int]:
     """Serve `config`'s app in this task on a free loopback port, yielded once it listens; stop
     it on the way out and close its socket, also when the block failed (a leaked socket would
     fail the next test's setup)."""
     # IPPROTO_TCP spelled out: asyncio turns TCP_NODELAY on only for sockets that say so, and
     # without it every small answer waits ~40 ms for the client's delayed ack (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(config)
     try:
         async with anyio.create_task_group() as tg:

@@ -192,9 +192,15 @@ async def test_the_cursor_survives_a_restart(tmp_path: Path, broker: Broker) -> 
 
 async def test_two_nodes_serve_one_admin(tmp_path: Path, broker: Broker) -> None:
     cluster = {"bootstrap_servers": broker.bootstrap, "cluster": True}
+    port_a, port_b = free_port(), free_port()
+    url_a, url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
     async with (
-        running_server(tmp_path / "a", kafka=cluster, server={"node_id": "a"}) as node_a,
-        running_server(tmp_path / "b", kafka=cluster, server={"node_id": "b"}) as node_b,
+        running_server(
+            tmp_path / "a", port_a, kafka=cluster, server={"node_id": "a", "public_url": url_a}
+        ) as node_a,
+        running_server(
+            tmp_path / "b", port_b, kafka=cluster, server={"node_id": "b", "public_url": url_b}
+        ) as node_b,
     ):
         on_a, token_a = await node_a.create_session(assessment_id="shared-exam", name="On A")
         on_b, _ = await node_b.create_session(assessment_id="shared-exam", name="On B")
@@ -216,21 +222,27 @@ async def test_two_nodes_serve_one_admin(tmp_path: Path, broker: Broker) -> None
                 await candidate.event(2, "tab_switch_detected", ts=TS)
                 await candidate.acked(2)
                 seen: list[dict[str, Any]] = []
+                wanted = {
+                    ("event", "assessment:shared-exam", 2),
+                    ("event", f"session:{on_a}", 2),
+                    ("alert", None, 2),  # alerts carry no channel field
+                }
                 with anyio.fail_after(30):
-                    while {m.get("channel") for m in seen} < {
-                        "assessment:shared-exam",
-                        f"session:{on_a}",
-                        "alerts",
-                    } or not any(m["type"] == "alert" for m in seen):
+                    while not wanted <= {
+                        (m["type"], m.get("channel"), m.get("event", {}).get("offset"))
+                        for m in seen
+                    }:
                         seen.append(await admin.recv(timeout=30))
                 await admin.send(
                     {"type": "intervene", "sessionId": on_a, "action": "warn", "message": "hi"}
                 )
-                refused, _ = await admin.recv_until(lambda m: m["type"] == "error")
-                assert refused["code"] == "elsewhere" and "'a'" in refused["message"]
+                done, _ = await admin.recv_until(lambda m: m["type"] in ("intervened", "error"))
+                assert done["type"] == "intervened" and done["sessionId"] == on_a, done
         events = [m for m in seen if m["type"] == "event"]
-        assert {m["event"]["offset"] for m in events} == {2}
-        assert all(m["state"]["violationCount"] == 1 for m in events)
+        # The overview may also show offset 1 (a first event is notable: see summaries.py).
+        second = {m["channel"] for m in events if m["event"]["offset"] == 2}
+        assert second == {"assessment:shared-exam", f"session:{on_a}"}
+        assert all(m["state"]["violationCount"] == 1 for m in events if m["event"]["offset"] == 2)
         alert = next(m for m in seen if m["type"] == "alert")
         assert alert["sessionId"] == on_a and alert["severity"] == "medium"
 

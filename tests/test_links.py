@@ -54,6 +54,7 @@ async def test_an_admin_writer_ends_quietly_on_a_socket_uvicorn_closed() -> None
         8,
         Principal(Access.ADMIN, "t"),
         None,
+        "t",
     )
     connection.evict("too slow: outbox full")
     with anyio.fail_after(5):

@@ -179,6 +179,11 @@ async def test_every_operation_answers_as_the_document_says(server: RunningServe
             admin, "GET", "/candidate-sessions", 200, params={"assessmentId": "exam-openapi"}
         )
         assert [s["id"] for s in listed] == [created["id"]]
+        warned = await api.call(
+            admin, "POST", f"{SESSION}/interventions", 200, ids,
+            json={"action": "warn", "message": "Eyes on your own screen"},
+        )  # fmt: skip
+        assert warned["action"] == "warn" and warned["offset"] > 0
         submitted = await api.call(
             own, "POST", f"{SESSION}/submit", 200, ids,
             json={"totalTimeSpent": 600, "answers": [

@@ -28,6 +28,7 @@ TO_CANDIDATE: Final[tuple[Message, ...]] = (
     outbound.Resume,
     outbound.Terminate,
     outbound.ExamClock,
+    outbound.Moved,
 )
 TO_ADMIN: Final[tuple[Message, ...]] = (
     outbound.Snapshot,
@@ -36,6 +37,7 @@ TO_ADMIN: Final[tuple[Message, ...]] = (
     outbound.Alert,
     outbound.Unsubscribed,
     outbound.Intervened,
+    outbound.NodeStatus,
     outbound.Error,
 )
 WEBCAM_FRAME: Final = "webcam_frame"
@@ -70,6 +72,8 @@ _SUMMARIES: Final = {
     "alert": "On `alerts`: one per violation, intervention, fired rule or vision finding.",
     "unsubscribed": "The answer to unsubscribe.",
     "intervened": "The answer to intervene: the offset of the stored `intervention` event.",
+    "moved": "Another node hosts this session: reconnect to `url` (a `moved` close follows).",
+    "node": "A node of the cluster is up, unreachable (its sessions as last known) or stopped.",
     # Exam control (contract section 9.3).
     "clock": "A timed session's time left by the server's clock: on connecting, at changes.",
 }

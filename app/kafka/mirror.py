@@ -25,8 +25,7 @@ from typing import Any, Final
 import anyio
 import msgspec
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from actors.config import ScoringConfig
@@ -34,6 +33,8 @@ from actors.events import USER_RECONNECTED, StoredEvent
 from actors.lifecycle import ScoreCache, fold, summarize
 from actors.scoring import IP_CHANGED, Violation
 from actors.state import SessionInfo, SessionSnapshot, SessionState
+from app.kafka.summaries import SummaryThrottle
+from app.kafka.topics import ensure_topics
 from app.settings import KafkaSettings
 from app.storage.store import LoggedEvent, SqliteStore
 
@@ -191,6 +192,9 @@ class KafkaMirror:
         self._store = store
         self._cursor_file = cursor_file
         self._states = StateReplay(scoring, store, settings.state_cache_sessions)
+        self._summaries = SummaryThrottle(
+            node_id, settings.summary_interval_seconds, settings.state_cache_sessions
+        )
         self._poll = poll_seconds
         self._stopping = anyio.Event()
         self._drained = anyio.Event()
@@ -236,7 +240,7 @@ class KafkaMirror:
 
     @asynccontextmanager
     async def _producer(self) -> AsyncIterator[AIOKafkaProducer]:
-        await self._ensure_topic()
+        await ensure_topics(self._settings)
         producer = AIOKafkaProducer(
             bootstrap_servers=self._settings.bootstrap_servers,
             client_id=f"vigil-{self._node}",
@@ -252,24 +256,6 @@ class KafkaMirror:
             # A dead broker can keep stop() waiting for in-flight batches; they are resent anyway.
             with anyio.move_on_after(2, shield=True):
                 await producer.stop()
-
-    async def _ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._settings.bootstrap_servers,
-            request_timeout_ms=self._settings.request_timeout_ms,
-        )
-        await admin.start()
-        try:
-            topic = NewTopic(
-                self._settings.topic,
-                num_partitions=self._settings.partitions,
-                replication_factor=self._settings.replication_factor,
-            )
-            await admin.create_topics([topic])
-        except TopicAlreadyExistsError:
-            pass  # made by another node, or by an earlier run
-        finally:
-            await admin.close()
 
     async def _publish_until_drained(
         self, producer: AIOKafkaProducer, partitions: Partitions
@@ -287,6 +273,8 @@ class KafkaMirror:
                     with anyio.move_on_after(interval - (time.monotonic() - started)):
                         await self._stopping.wait()
                 continue
+            if self._summaries.pending:
+                await self._publish(producer, partitions, [])  # quiet sessions' last states
             if self._stopping.is_set():
                 self._cursor_file.save(self.status.cursor)
                 self.status.drained = True
@@ -317,27 +305,38 @@ class KafkaMirror:
         """One round: the messages grouped into one record batch per partition (aiokafka's
         per-message `send` cost ~40 us in Python), sent in order, all acknowledged or none."""
         encode = msgspec.json.encode
-        topic = self._settings.topic
-        open_batches: dict[int, Any] = {}
+        topic, cluster_topic = self._settings.topic, self._settings.cluster_topic
+        open_batches: dict[tuple[str, int], Any] = {}
         sent = []
+
+        async def add(to: tuple[str, int], key: bytes, value: bytes) -> None:
+            builder = open_batches.get(to) or producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=None, headers=self._header) is None:
+                sent.append(await producer.send_batch(builder, to[0], partition=to[1]))
+                builder = producer.create_batch()
+                builder.append(key=key, value=value, timestamp=None, headers=self._header)
+            open_batches[to] = builder
+
         for logged in batch:
             folded = await self._states.after(logged)
             key = logged.session_id.encode()
-            value = encode(message_of(logged, self._node, folded))
-            partition = partitions.of(key)
-            builder = open_batches.get(partition) or producer.create_batch()
-            if builder.append(key=key, value=value, timestamp=None, headers=self._header) is None:
-                sent.append(await producer.send_batch(builder, topic, partition=partition))
-                builder = producer.create_batch()
-                builder.append(key=key, value=value, timestamp=None, headers=self._header)
-            open_batches[partition] = builder
-        for partition, builder in open_batches.items():
-            sent.append(await producer.send_batch(builder, topic, partition=partition))
+            await add(
+                (topic, partitions.of(key)), key, encode(message_of(logged, self._node, folded))
+            )
+            summary = None if folded is None else self._summaries.offer(logged, folded)
+            if summary is not None:
+                await add((cluster_topic, 0), key, encode(summary))
+        for summary in self._summaries.due():
+            await add((cluster_topic, 0), summary.sessionId.encode(), encode(summary))
+        for (to_topic, partition), builder in open_batches.items():
+            sent.append(await producer.send_batch(builder, to_topic, partition=partition))
         # aiokafka retries an unreachable broker for a long while; give up sooner and resend from
         # the cursor after reconnecting (a dead broker is noticed within the request timeout).
         with anyio.fail_after(self._settings.request_timeout_ms / 1000 + 1):
             for delivery in sent:
                 await delivery  # raises if the broker did not take it
+        if not batch:
+            return
         self.status.cursor = batch[-1].id
         self.status.published_total += len(batch)
         if (

@@ -38,6 +38,11 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     port: Port = 8000
     # Names this node; when set, it also prefixes the ids of the sessions it creates.
     node_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{0,64}$")] = ""
+    # This node's own address as clients and the other nodes reach it directly
+    # ("https://a.exam.example"), announced to the cluster: a candidate socket or session
+    # request that reaches another node is sent here (docs/operations.md). "": the
+    # listening address, http://host:port.
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^(https?://[^/?#\s]+)?$")] = ""
     ws_per_message_deflate: bool = False
     max_body_bytes: Positive = 1024 * 1024
     shutdown_grace_seconds: Seconds = 10.0
@@ -154,6 +159,17 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     state_cache_sessions: Positive = 10000
     cluster_sessions: Positive = 200_000
     fetch_max_wait_ms: NonNegative = 100
+    # The cluster's own topic (docs/architecture.md): node heartbeats, sessions created, and one
+    # small state per session at most every `summary_interval_seconds`; one partition, so each
+    # node's records stay in the order it wrote them.
+    cluster_topic: str = "vigil_cluster"
+    summary_interval_seconds: Annotated[float, msgspec.Meta(ge=0.05, le=60)] = 1.0
+    heartbeat_seconds: Annotated[float, msgspec.Meta(ge=0.05, le=60)] = 1.0
+    # A node silent for this long shows as unreachable on every dashboard.
+    node_timeout_seconds: Annotated[float, msgspec.Meta(ge=0.2, le=600)] = 3.0
+    # A subscription to a session this node does not know yet waits at most this long for the
+    # cluster topic to catch up (the creation is on it before the creator answers).
+    subscribe_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -6,6 +6,7 @@ import logging
 from typing import Final
 
 import anyio
+import httpx
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -23,6 +24,7 @@ from actors.protocol_codes import (
     INVALID_CHANNEL,
     INVALID_COMMAND,
     INVALID_JSON,
+    NODE_UNREACHABLE,
     NOT_FOUND,
     TOO_MANY_SUBSCRIPTIONS,
     UNAVAILABLE,
@@ -36,8 +38,10 @@ from app.access.socket_guard import SocketGuard
 from app.access.socket_token import socket_token
 from app.access.tokens import Access, token_id
 from app.http.bodies import TOO_DEEP
-from app.http.errors import validation_field
+from app.http.errors import ErrorEnvelope, validation_field
+from app.http.forwarding import ForwardingSlot
 from app.http.routes.audit import WriteAudit, audit_socket_action
+from app.http.routes.interventions import intervened
 from app.kafka.cluster_view import ClusterView
 from app.sessions.directory import SessionDirectory
 from app.settings import AdminSettings
@@ -73,14 +77,21 @@ class AdminConnection:
     """Implements `actors.fanout.Subscriber`: a bounded outbox drained by one writer task."""
 
     def __init__(
-        self, websocket: WebSocket, outbox_size: int, principal: Principal, address: str | None
+        self,
+        websocket: WebSocket,
+        outbox_size: int,
+        principal: Principal,
+        address: str | None,
+        token: str,
     ) -> None:
         self._websocket = websocket
         self.principal = principal  # a reviewer watches but does not intervene
+        self.token = token  # sent with an intervention forwarded to the session's own node
         self.address = address
         # Overflow policy: the fan-out evicts this admin when the outbox is full.
         self._outbox: Mailbox[bytes] = Mailbox(outbox_size)
         self.evicted: str | None = None
+        self.told_nodes = False  # the cluster's node statuses, sent after its first subscribe
 
     def offer(self, payload: bytes) -> bool:
         try:
@@ -133,6 +144,7 @@ class AdminSocket:
         audit: WriteAudit,
         metrics: Metrics,
         settings: AdminSettings,
+        forwarding: ForwardingSlot | None = None,
     ) -> None:
         self._gate = gate
         self._guard = guard
@@ -144,6 +156,7 @@ class AdminSocket:
         self._audit = audit
         self._metrics = metrics
         self._settings = settings
+        self._forwarding = forwarding
 
     async def serve(self, websocket: WebSocket) -> None:
         async with self._guard.admitted(websocket) as admitted:
@@ -165,6 +178,7 @@ class AdminSocket:
             self._settings.outbox_size,
             Principal(access, token_id(token or "")),
             client.host if client else None,
+            token or "",
         )
         self._metrics.admin_connections += 1
         try:
@@ -253,6 +267,10 @@ class AdminSocket:
         # No await since the states were read: the snapshot is at least as new as any event
         # after it.
         self._fanout.subscribe(connection, channel, states)
+        if self._cluster is not None and not connection.told_nodes:
+            connection.told_nodes = True
+            for status in self._cluster.nodes.statuses():
+                connection.reply(status)
 
     async def _snapshot(self, kind: str, ident: str) -> list[SessionState] | None:
         """The states a new subscriber of the channel starts from; None: no such session."""
@@ -260,16 +278,23 @@ class AdminSocket:
         if kind == "session":
             record = await self._store.session(ident)
             live = self._registry.live_state(ident)
-            remote = cluster.state(ident) if cluster is not None else None
             if live is not None:
                 return [live]
             if record is not None:
                 return [self._directory.current_state(record.state)]
-            if remote is not None:
-                return [remote]  # hosted by another node; its events come through Kafka
-            return None
+            # Hosted by another node (its events come through Kafka), perhaps created a moment
+            # ago: the view reads the cluster topic to its end before saying it is nowhere.
+            remote = await cluster.find(ident) if cluster is not None else None
+            if remote is None or cluster is None:
+                return None
+            cluster.watch_from([remote])
+            return [remote]
         if kind == "assessment":
-            return await self._directory.session_states(ident)
+            # Every session of it is watched: other nodes' events follow from these states on.
+            states = await self._directory.session_states(ident)
+            if cluster is not None:
+                cluster.watch_from(states)
+            return states
         if kind == ALL_SESSIONS:
             return await self._directory.unfinished_states()
         assert kind == ALERTS
@@ -297,7 +322,7 @@ class AdminSocket:
                 reply,
             )
         except UnknownSession as exc:
-            connection.reply(self._not_here(command.sessionId, exc))
+            connection.reply(await self._elsewhere(connection, command, exc))
         except Rejected as exc:
             connection.reply(_error(exc.code, exc.message, field="action"))
         except (SessionFailed, ActorStopped, RegistryClosed) as exc:
@@ -309,16 +334,46 @@ class AdminSocket:
                 )
             )
 
-    def _not_here(self, session_id: str, exc: UnknownSession) -> outbound.Error:
-        host = self._cluster.hosts.get(session_id) if self._cluster else None
+    async def _elsewhere(
+        self, connection: AdminConnection, command: InterveneCommand, exc: UnknownSession
+    ) -> outbound.Intervened | outbound.Error:
+        """A session another node hosts: the intervention is sent there, and answered as that
+        node answers."""
+        session_id = command.sessionId
+        host = self._cluster.host_of(session_id) if self._cluster else None
         if host is None:
             return _error(NOT_FOUND, str(exc), field="sessionId")
-        return _error(
-            ELSEWHERE,
-            f"session {session_id!r} is hosted by node {host!r}; intervene through an admin "
-            "socket on that node",
-            field="sessionId",
+        forwarder = self._forwarding.forwarder if self._forwarding else None
+        if forwarder is None:
+            return _error(
+                ELSEWHERE,
+                f"session {session_id!r} is hosted by node {host!r}; intervene through an "
+                "admin socket on that node",
+                field="sessionId",
+            )
+        answer = await forwarder.intervene(
+            host, session_id, connection.token, command.action, command.message
         )
+        if answer is None:
+            return _error(
+                NODE_UNREACHABLE,
+                f"node {host!r} that hosts session {session_id!r} is not answering; nothing "
+                "was done: retry once it is back (a `node` message says so)",
+                field="sessionId",
+            )
+        if answer.status_code == 200:
+            return intervened(answer.content)
+        return _forwarded_error(host, answer)
+
+
+def _forwarded_error(host: str, answer: httpx.Response) -> outbound.Error:
+    """The owner's refusal, as the admin socket would have said it."""
+    try:
+        body = msgspec.json.decode(answer.content, type=ErrorEnvelope).error
+    except msgspec.DecodeError:
+        return _error(UNAVAILABLE, f"node {host!r} answered {answer.status_code}; retry later")
+    field = {409: "action", 404: "sessionId"}.get(answer.status_code, body.field)
+    return _error(body.code, body.message, field=field)
 
 
 async def _write_then_stop(connection: AdminConnection, scope: anyio.CancelScope) -> None:

@@ -15,6 +15,8 @@ from actors.messages import CandidateAttached, CandidateDetached, CandidateEvent
 from actors.protocol_codes import (
     CLOSE_FORBIDDEN,
     CLOSE_GOING_AWAY,
+    CLOSE_MOVED,
+    CLOSE_NODE_UNREACHABLE,
     CLOSE_NOT_FOUND,
     CLOSE_SESSION_FAILED,
     CLOSE_UNAUTHORIZED,
@@ -33,6 +35,8 @@ from app.audio.intake import AudioIntake
 from app.audio.wire import AudioWindowError, is_audio
 from app.http.bodies import TOO_DEEP
 from app.http.errors import validation_field
+from app.kafka.cluster_nodes import UP
+from app.kafka.cluster_view import ClusterView
 from app.settings import CandidateSettings, LimitsSettings
 from app.sockets.candidate_writer import CandidateSocketLink
 from app.sockets.forwarding import forwarding
@@ -55,6 +59,7 @@ class CandidateSocket:
         candidate: CandidateSettings,
         limits: LimitsSettings,
         audio: AudioIntake | None = None,
+        cluster: ClusterView | None = None,
     ) -> None:
         self._gate = gate
         self._guard = guard
@@ -64,6 +69,7 @@ class CandidateSocket:
         self._candidate = candidate
         self._limits = limits
         self._audio = audio
+        self._cluster = cluster
 
     async def serve(self, websocket: WebSocket) -> None:
         async with self._guard.admitted(websocket) as admitted:
@@ -72,6 +78,9 @@ class CandidateSocket:
 
     async def _serve(self, websocket: WebSocket) -> None:
         session_id = websocket.path_params["session_id"]
+        if self._cluster is not None and (host := self._cluster.host_of(session_id)):
+            await self._send_to(websocket, self._cluster, host)
+            return
         token, subprotocol = socket_token(websocket)
         access = await self._gate.resolve(token, session_id)
         await websocket.accept(subprotocol)
@@ -107,6 +116,18 @@ class CandidateSocket:
                     await registry.send(session_id, CandidateDetached(link, code))
                 except (UnknownSession, SessionFailed, RegistryClosed):
                     pass  # nothing left to tell: the session is gone or the server is stopping
+
+    async def _send_to(self, websocket: WebSocket, cluster: ClusterView, host: str) -> None:
+        """Another node hosts the session (a plain load balancer sent the socket here): tell the
+        client where, before any token is looked at (this node holds none of that session's)."""
+        _, subprotocol = socket_token(websocket)
+        await websocket.accept(subprotocol)
+        url = cluster.nodes.url(host)
+        if url is None or cluster.nodes.status(host) != UP:
+            await websocket.close(CLOSE_NODE_UNREACHABLE, f"node {host[:60]} is not answering")
+            return
+        await websocket.send_text(outbound.encode(outbound.Moved(url=url)).decode())
+        await websocket.close(CLOSE_MOVED, f"hosted by node {host[:60]}")
 
     async def _read_events(
         self, websocket: WebSocket, session_id: str, link: CandidateSocketLink

@@ -35,6 +35,12 @@ class ClusterGauges(Protocol):
     def received_total(self) -> int: ...
     @property
     def remote_count(self) -> int: ...
+    @property
+    def summaries_total(self) -> int: ...
+    @property
+    def passed_total(self) -> int: ...
+    @property
+    def unreachable_nodes(self) -> int: ...
 
 
 def register_gauges(
@@ -127,8 +133,23 @@ def _register_kafka_gauges(
     if cluster is not None:
         metrics.gauge(
             "vigil_cluster_received_total",
-            "Messages of other nodes consumed.",
+            "Events of other nodes' watched sessions shown here.",
             lambda: cluster.received_total,
+        )
+        metrics.gauge(
+            "vigil_cluster_passed_total",
+            "Events of other nodes read and dropped by key (nobody here watches them).",
+            lambda: cluster.passed_total,
+        )
+        metrics.gauge(
+            "vigil_cluster_summaries_total",
+            "Session summaries of other nodes read from the cluster topic.",
+            lambda: cluster.summaries_total,
+        )
+        metrics.gauge(
+            "vigil_cluster_nodes_unreachable",
+            "Other nodes that stopped answering their heartbeats.",
+            lambda: cluster.unreachable_nodes,
         )
         metrics.gauge(
             "vigil_cluster_remote_sessions",

@@ -79,6 +79,7 @@ class SessionOpener:
         journal: SqliteJournal,
         fanout: Fanout,
         on_created: Callable[[str, str, str], Awaitable[None]] | None = None,
+        announce: Callable[[SessionState], Awaitable[None]] | None = None,
     ) -> None:
         self._scoring = scoring
         self._node_id = node_id
@@ -86,6 +87,9 @@ class SessionOpener:
         self._fanout = fanout
         # (session id, assessment id, start time): the time limit's scheduler (exam control).
         self._on_created = on_created
+        # With a cluster: the new session on the cluster topic before the answer leaves, so a
+        # subscription on any node after it finds the session (app/kafka/announcer.py).
+        self._announce = announce
 
     async def open(
         self, request: Request, body: CreateSessionBody, mark: RequestMark | None
@@ -124,6 +128,8 @@ class SessionOpener:
         self._fanout.publish_state(initial)  # a dashboard shows it before its first event
         if self._on_created is not None:
             await self._on_created(info.sessionId, info.assessmentId, now)
+        if self._announce is not None:
+            await self._announce(initial)
         return answer
 
 

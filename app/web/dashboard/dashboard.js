@@ -38,6 +38,18 @@ const reviewQueue = new ReviewQueue();
 const verdictForm = new VerdictForm();
 let socket = null;
 let signedIn = false;
+// The cluster's nodes as the server last told ({type: "node"}): one that falls silent is named
+// here; its sessions stay in the table with their last known state.
+const nodes = new Map();
+
+function showNodes() {
+  const lost = [...nodes.values()].filter((node) => node.status === "unreachable");
+  const line = $("nodes");
+  line.hidden = lost.length === 0;
+  line.textContent = lost.map((node) => `Node ${node.nodeId} unreachable since ` +
+    new Date(node.lastSeen * 1000).toLocaleTimeString() + ": its sessions show their last known state")
+    .join("; ");
+}
 
 function showSignIn(message = "") {
   signedIn = false;
@@ -87,6 +99,8 @@ function stop() {
   socket = null;
   table.clear();
   alerts.clear();
+  nodes.clear();
+  showNodes();
 }
 
 function showStatus({ state, delayMs, code, reconnects }) {
@@ -118,6 +132,10 @@ function route(message, token) {
     case "alert":
       alerts.add(message);
       sessionPage.onAlert(message);
+      break;
+    case "node":
+      nodes.set(message.nodeId, message);
+      showNodes();
       break;
     default:
       break;

@@ -44,7 +44,7 @@
  * generates from its own tables (docs/protocol.md describes the protocol).
  */
 
-import { CANDIDATE_EVENT_TYPES, CLOSE_CODES, ERROR } from "./protocol.js";
+import { CANDIDATE_EVENT_TYPES, CLOSE, CLOSE_CODES, ERROR } from "./protocol.js";
 import { runSystemCheck } from "./system-check.js";
 import { ExamClock } from "./exam-clock.js";
 import { Microphone } from "./audio.js";
@@ -174,6 +174,11 @@ export class VigilClient {
     this._socketProtocols = socketProtocols(options.token);
     this._socketUrl = socketUrl(options.url, options.sessionId,
       this._socketProtocols ? null : options.token);
+    // The address given (a load balancer, perhaps); a `moved` close sends the socket to the node
+    // that hosts the session, and any other close there brings it back here.
+    this._homeUrl = this._socketUrl;
+    this._movedTo = null; // the owner's address, from the `moved` message before the close
+    this._moves = 0; // moves followed since the last connection that synced
     this._journal = new Journal(options.sessionId, (error) => this._fail("storage", error));
     this._pending = new Map(); // seq -> record, everything not acknowledged
     this._issued = 0; // highest seq this page knows to exist
@@ -428,6 +433,7 @@ export class VigilClient {
     clearTimeout(this._timers.sync);
     this._synced = true;
     this._attempt = 0;
+    this._moves = 0;
     this._setStatus("connected");
     // Once per connection: the server keeps the newest, and compares fingerprints.
     deviceInfo().then((data) => this.track("device_info", data, null)).catch((error) => {
@@ -462,6 +468,9 @@ export class VigilClient {
         break;
       case "clock":
         this.clock.update(message);
+        break;
+      case "moved":
+        if (typeof message.url === "string") this._movedTo = message.url;
         break;
       case "pause":
         this.paused = true;
@@ -633,6 +642,21 @@ export class VigilClient {
     clearTimeout(this._timers.heartbeat);
     this._timers.ack = 0;
     if (TERMINAL_STATUSES.has(this.status)) return;
+    const movedTo = this._movedTo;
+    this._movedTo = null;
+    if (code === CLOSE.MOVED && movedTo !== null && this._moves < 3) {
+      this._moves += 1; // nodes that disagree about the owner must not bounce it forever
+      try {
+        this._socketUrl = socketUrl(movedTo, this.sessionId,
+          this._socketProtocols ? null : this.options.token);
+        this._setStatus("offline", { retryInMs: 0, attempt: this._attempt, code, reason });
+        this._timers.retry = setTimeout(() => this._open(), 0); // at once: nothing is wrong
+        return;
+      } catch {
+        // not an address: retry the given one, as after any close
+      }
+    }
+    this._socketUrl = this._homeUrl;
     const final = TERMINAL_CLOSE.get(code);
     if (final !== undefined) {
       if (final === "erased") this._journal.erase(); // the right to erasure reaches the browser
