@@ -32,13 +32,6 @@ class Rows:
     async def fetchall(self) -> list[Any]:
         return self._rows
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Any]:
-        for row in self._rows:
-            yield row
-
 
 class OneHopReads:
     """`execute(sql, args)` as `async with`, the statement done before the block starts."""

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final, Literal
 
 import msgspec
@@ -121,16 +123,8 @@ class IdentityRoutes:
         await self._gate.require(request, session_id, allow="candidate")
         await self._calls.record_or_404(session_id)
         frame = await self._jpeg(request)
-        if self._vision is None:
-            raise ApiError(409, IDENTITY_OFF, "vision is off ([vision] enabled = false)")
-        try:
-            verdict = await self._vision.calibrate(frame)
-        except FrameRejected as exc:
-            raise ApiError(
-                422, INVALID_BODY, f"the body is no usable JPEG: {exc}", "body"
-            ) from None
-        except VisionDown as exc:
-            raise ApiError(503, UNAVAILABLE, f"vision is unavailable: {exc}; retry later") from None
+        with _vision_errors():
+            verdict = await self._vision_on().calibrate(frame)
         found = _calibration(verdict)
         entry = await self._calls.record_event(
             session_id, type=CALIBRATION_CHECKED, ts=now_iso(), data=msgspec.to_builtins(found)
@@ -138,6 +132,11 @@ class IdentityRoutes:
         return json_response(
             Calibration(**msgspec.structs.asdict(found), eventOffset=entry.event.offset)
         )
+
+    def _vision_on(self) -> VisionService:
+        if self._vision is None:
+            raise ApiError(409, IDENTITY_OFF, "vision is off ([vision] enabled = false)")
+        return self._vision
 
     async def _jpeg(self, request: Request) -> bytes:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -169,16 +168,8 @@ class IdentityRoutes:
         return json_response(answer)
 
     async def _embedding(self, photo: bytes) -> tuple[float, ...]:
-        if self._vision is None:
-            raise ApiError(409, IDENTITY_OFF, "vision is off ([vision] enabled = false)")
-        try:
-            found = await self._vision.embed_photo(photo)
-        except FrameRejected as exc:
-            raise ApiError(
-                422, INVALID_BODY, f"the body is no usable JPEG: {exc}", "body"
-            ) from None
-        except VisionDown as exc:
-            raise ApiError(503, UNAVAILABLE, f"vision is unavailable: {exc}; retry later") from None
+        with _vision_errors():
+            found = await self._vision_on().embed_photo(photo)
         if found.faces == 0:
             raise ApiError(
                 422, NO_FACE, "no face was found in the photo; send one that shows the candidate's "
@@ -262,3 +253,14 @@ ENDPOINTS: Final = [
         errors=(404, 409, 413, 415, 422, 503),
     ),
 ]
+
+
+@contextmanager
+def _vision_errors() -> Iterator[None]:
+    """What the pool says of a picture, as the API's answers."""
+    try:
+        yield
+    except FrameRejected as exc:
+        raise ApiError(422, INVALID_BODY, f"the body is no usable JPEG: {exc}", "body") from None
+    except VisionDown as exc:
+        raise ApiError(503, UNAVAILABLE, f"vision is unavailable: {exc}; retry later") from None
